@@ -1,0 +1,113 @@
+#pragma once
+
+// The process configuration, as read from one YAML file (see docs/configuration.md). Every field
+// has been checked when LoadConfigFile returns: types exist only as names here, and are checked
+// against the loaded plugins by the kernel.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace shardjob::config {
+
+// A bad config. what() is "<file>:<line>:<column>: <key path>: <problem>", e.g.
+// "examples/bad.yaml:7:5: jobs[0].shardng_total_count: unknown key (did you mean
+// 'sharding_total_count'?)".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Where a value came from, for error messages raised after parsing.
+struct SourceLocation {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+  std::string ToString() const;  // "file:line:column"
+};
+
+struct ZookeeperConfig {
+  std::string servers;  // "host:port,host:port"
+  std::string root_namespace = "shardjob";
+  std::chrono::milliseconds session_timeout{15000};
+  std::chrono::milliseconds connect_timeout{15000};
+  std::string digest;  // "user:password"; empty means no auth
+};
+
+struct RegistryConfig {
+  enum class Type { kEmbedded, kZookeeper };
+  Type type = Type::kEmbedded;
+  ZookeeperConfig zookeeper;  // when type == kZookeeper
+};
+
+struct HttpConfig {
+  std::string listen;  // "127.0.0.1:8899"; empty means no HTTP endpoint
+  std::string token;   // required for mutating calls when not on loopback
+};
+
+struct TracingConfig {
+  std::string type;  // a tracer type name; empty means no tracing
+  std::map<std::string, std::string> props;
+};
+
+struct JobConfig {
+  SourceLocation location;  // of the job's entry in the list
+  std::string name;
+  std::string description;
+
+  // Exactly one is set: a Typed executor (`type: SCRIPT`) or a user's Classed job (`class:`).
+  std::string executor_type;
+  std::string job_class;
+
+  // Exactly one schedule, or none for a job that only runs when triggered.
+  std::string cron;       // Quartz syntax, validated
+  std::string time_zone;  // IANA or GMT+hh:mm, validated; empty means the local zone
+  std::optional<std::chrono::milliseconds> fixed_rate;
+  std::optional<std::chrono::milliseconds> fixed_delay;
+  std::chrono::milliseconds jitter{0};  // each fire is delayed by a random 0..jitter
+
+  int sharding_total_count = 1;
+  std::map<int, std::string> sharding_item_parameters;  // item -> parameter
+  std::string job_parameter;
+
+  bool monitor_execution = true;
+  bool failover = false;
+  bool misfire = true;
+  int max_time_diff_seconds = -1;  // -1: no clock check
+  int reconcile_interval_minutes = 10;
+  std::string sharding_strategy = "AVG_ALLOCATION";
+  // Threads running this job's shards at once: ElasticJob's CPU (2 x cores) or SINGLE_THREAD, or
+  // a number.
+  std::string executor_thread_pool = "CPU";
+  int executor_threads = 0;  // resolved from executor_thread_pool
+  std::string error_handler = "LOG";
+  std::vector<std::string> listeners;  // job_listener type names, called in this order
+  bool disabled = false;
+  bool overwrite = false;
+  std::string label;
+  std::map<std::string, std::string> props;  // for the executor, error handler and listeners
+};
+
+struct Config {
+  std::string path;                // the file read
+  std::string instance_id;         // empty: generated (host, pid, random part)
+  RegistryConfig registry;
+  std::vector<std::string> plugin_dirs;  // absolute, or relative to the config file's directory
+  HttpConfig http;
+  TracingConfig tracing;
+  std::chrono::milliseconds shutdown_grace{30000};
+  std::string log_level = "info";  // debug, info, warn, error
+  std::vector<JobConfig> jobs;
+};
+
+// Reads and checks a config file. `${NAME}` and `${NAME:-default}` in any scalar are replaced by
+// environment variables first; an unset variable without a default is an error. Throws
+// ConfigError.
+Config LoadConfigFile(const std::string& path);
+// The same, from text; `path` is used in messages and to resolve relative plugin dirs.
+Config ParseConfig(const std::string& yaml_text, const std::string& path);
+
+}  // namespace shardjob::config

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "shardjob/spi/status.h"
+
+namespace shardjob::spi {
+
+struct FireInfo {
+  std::string job_name;
+  std::string fire_id;
+  std::string instance_id;
+  std::vector<int> sharding_items;  // this instance's items in the fire
+};
+
+// ElasticJob's ElasticJobListener: hooks around each fire on each instance. One object per job.
+class JobListener {
+ public:
+  virtual ~JobListener();
+  // A non-OK Status is reported to the job's error handler; the fire goes on unless the handler
+  // escalates.
+  virtual Status BeforeFire(const FireInfo& fire) noexcept = 0;
+  // `failed_items` lists this instance's items of the fire that did not succeed.
+  virtual void AfterFire(const FireInfo& fire, const std::vector<int>& failed_items) noexcept = 0;
+};
+
+}  // namespace shardjob::spi

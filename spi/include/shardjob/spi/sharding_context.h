@@ -1,0 +1,38 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "shardjob/spi/cancellation.h"
+
+namespace shardjob::spi {
+
+// Everything a task (one shard of one fire of one job) is told about itself.
+struct ShardingContext {
+  std::string job_name;
+  // The fire this task belongs to: the scheduled instant in epoch milliseconds, or a trigger's id.
+  std::string fire_id;
+  // "<job>@-@<fire>@-@<item>@-@<instance>": unique per task attempt, for logs and traces.
+  std::string task_id;
+  std::string instance_id;
+  int sharding_total_count = 0;
+  int sharding_item = 0;
+  // The item's parameter from `sharding_item_parameters`; absent when the item has none.
+  std::optional<std::string> sharding_parameter;
+  std::string job_parameter;
+  // Strictly larger than the token of every earlier claim on this shard. Jobs with side effects
+  // outside shardjob pass it to their store so that a late, fenced-off writer can be refused.
+  std::int64_t fencing_token = 0;
+  // Never null while the task runs; owned by the kernel.
+  const Cancellation* cancellation = nullptr;
+
+  bool IsCancelled() const { return cancellation != nullptr && cancellation->IsCancelled(); }
+};
+
+// The context as one JSON object, ElasticJob's field names first (jobName, taskId,
+// shardingTotalCount, jobParameter, shardingItem, shardingParameter), then fireId, instanceId and
+// fencingToken. shardingParameter is omitted when absent, as ElasticJob's Gson does.
+std::string ToJson(const ShardingContext& context);
+
+}  // namespace shardjob::spi
