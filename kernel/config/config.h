@@ -24,8 +24,8 @@ class ConfigError : public std::runtime_error {
 // Where a value came from, for error messages raised after parsing.
 struct SourceLocation {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based
+  int line = 0;                  // 1-based; 0 when unknown
+  int column = 0;                // 1-based
   std::string ToString() const;  // "file:line:column"
 };
 
@@ -92,10 +92,12 @@ struct JobConfig {
 };
 
 struct Config {
-  std::string path;                // the file read
-  std::string instance_id;         // empty: generated (host, pid, random part)
+  std::string path;         // the file read
+  std::string instance_id;  // empty: generated (host, pid, random part)
   RegistryConfig registry;
-  std::vector<std::string> plugin_dirs;  // absolute, or relative to the config file's directory
+  // Absolute and lexically normal: relative entries are resolved against the config file's
+  // directory.
+  std::vector<std::string> plugin_dirs;
   HttpConfig http;
   TracingConfig tracing;
   std::chrono::milliseconds shutdown_grace{30000};

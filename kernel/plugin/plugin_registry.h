@@ -32,9 +32,22 @@ struct LoadedType {
   std::string build_tag;
 };
 
+// A library that was not loaded. `reason` does not repeat `file`, except where it names two files
+// (a type clash); print them as "<file>: <reason>". The reasons:
+//   not a loadable shared object: <the loader's message>
+//   no shardjob_plugin_manifest symbol: not a shardjob plugin (...)
+//   shardjob_plugin_manifest() returned a null manifest
+//   built against SPI ABI version 7, this kernel uses 1
+//   built with 'gcc-11/libstdc++-cxx11', this kernel with 'gcc-12/libstdc++-cxx11' (...)
+//   manifest declares no entries
+//   entries[2] has unknown kind 'teleporter' (known: error_handler, executor, ...)
+//   entries[0] (executor) has no type name
+//   entries[0] (executor 'SCRIPT') has a null factory
+//   executor type 'SCRIPT' is declared twice in the manifest
+//   executor type 'SCRIPT' of <file> is already registered by <other file>
 struct RefusedLibrary {
   std::string file;
-  std::string reason;  // "not a shared object: ...", "ABI version 7, kernel expects 1", ...
+  std::string reason;
 };
 
 // Maps an SPI interface to the kind its entries are declared with.
@@ -65,6 +78,9 @@ struct KindOf<spi::JobObject> {
   static constexpr const char* value = spi::kJobKind;
 };
 
+// Not thread-safe while loading: load every library at startup, from one thread (dlopen is not
+// safe concurrently everywhere). Once loading is over, the const methods may be called from any
+// thread. Libraries are never closed while an object built from them lives.
 class PluginRegistry {
  public:
   PluginRegistry();
@@ -86,8 +102,10 @@ class PluginRegistry {
   // The type names registered for a kind, sorted; for "unknown type, known are: ..." messages.
   std::vector<std::string> TypesOf(const std::string& kind) const;
 
-  // Builds an object of a registered type. Throws PluginError naming the kind, type and file when
-  // the type is unknown (listing the known ones) or the factory fails (with its message).
+  // Builds an object of a registered type. Throws PluginError, prefixed "job 'j': " when
+  // context.job_name is set, when the type is unknown or the factory refuses the configuration:
+  //   unknown executor type 'X' (loaded: A, B)          ("(loaded: none)" when there is none)
+  //   executor 'X' from <file> refused its configuration: <the factory's message>
   template <typename Interface>
   std::shared_ptr<Interface> Create(const std::string& type,
                                     const spi::PluginContext& context) const {
@@ -100,8 +118,10 @@ class PluginRegistry {
   }
 
  private:
-  struct Library;
   struct Registration;
+
+  // Records the refusal; always returns false.
+  bool Refuse(const std::filesystem::path& file, std::string reason);
 
   // Returns the new object (as the kind's interface pointer) and the library that keeps it alive.
   void* CreateRaw(const std::string& kind, const std::string& type,

@@ -1,0 +1,303 @@
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <stdexcept>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "app/job_assembly.h"
+#include "coordination/event_loop.h"
+#include "coordination/job_coordinator.h"
+#include "cron/cron_expression.h"
+#include "execution/job_runtime.h"
+#include "execution/trace_dispatcher.h"
+#include "execution/worker_pool.h"
+#include "instance/instance_id.h"
+#include "logging/log.h"
+#include "plugin/plugin_registry.h"
+#include "registry/embedded_registry.h"
+#include "schedule/timer_queue.h"
+#include "shardjob/shardjob.h"
+
+namespace shardjob {
+namespace {
+
+constexpr std::size_t kTraceQueueCapacity = 10000;
+constexpr auto kCancelWait = std::chrono::seconds(5);
+constexpr auto kIdleThreadTimeout = std::chrono::seconds(60);
+
+std::string Hostname() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "localhost";
+  return host;
+}
+
+std::string JoinLines(const std::vector<std::string>& lines) {
+  std::string joined;
+  for (const std::string& line : lines) joined += "\n  " + line;
+  return joined;
+}
+
+// Loads the configured plugin directories; every refused library is a problem.
+void LoadPlugins(const config::Config& config, plugin::PluginRegistry* plugins,
+                 std::vector<std::string>* problems) {
+  if (config.plugin_dirs.empty()) {
+    problems->push_back(config.path + ": plugins.dirs: no plugin directory configured");
+  }
+  for (const std::string& dir : config.plugin_dirs) {
+    try {
+      plugins->LoadDirectory(dir);
+    } catch (const plugin::PluginError& e) {
+      problems->push_back(config.path + ": plugins.dirs: " + e.what());
+    }
+  }
+  for (const auto& refused : plugins->Refused()) {
+    problems->push_back("plugin " + refused.file + " refused: " + refused.reason);
+  }
+}
+
+std::shared_ptr<const schedule::Schedule> MakeSchedule(const config::JobConfig& job) {
+  if (!job.cron.empty()) {
+    return schedule::MakeCronSchedule(cron::CronExpression::Parse(job.cron),
+                                      cron::LoadTimeZone(job.time_zone), job.time_zone);
+  }
+  if (job.fixed_rate) return schedule::MakeFixedRateSchedule(*job.fixed_rate);
+  if (job.fixed_delay) return schedule::MakeFixedDelaySchedule(*job.fixed_delay);
+  return nullptr;  // runs only when triggered
+}
+
+}  // namespace
+
+class Instance::Impl {
+ public:
+  explicit Impl(config::Config config) : config_(std::move(config)) {}
+
+  ~Impl() { Stop(); }
+
+  void Start() {
+    logging::Configure(config_.log_level);
+    std::vector<std::string> problems;
+    LoadPlugins(config_, &plugins_, &problems);
+    if (problems.empty()) AssembleAll(&problems);
+    if (!problems.empty()) {
+      throw std::runtime_error("cannot start from " + config_.path + ":" + JoinLines(problems));
+    }
+    if (config_.registry.type != config::RegistryConfig::Type::kEmbedded) {
+      throw std::runtime_error(config_.path +
+                               ": registry.type: zookeeper is not available in this build yet; "
+                               "use `type: embedded`");
+    }
+    id_ = config_.instance_id.empty() ? instance::GenerateInstanceId() : config_.instance_id;
+    if (!instance::IsValidInstanceId(id_)) {
+      throw std::runtime_error(config_.path + ": instance_id '" + id_ +
+                               "' may hold only letters, digits and . _ @ : -");
+    }
+    store_ = std::make_unique<registry::EmbeddedStore>();
+    registry_ = store_->OpenSession();
+    root_ = "/" + config_.registry.zookeeper.root_namespace;
+
+    std::size_t max_threads = 0;
+    for (const auto& job : config_.jobs) max_threads += static_cast<std::size_t>(job.executor_threads) + 1;
+    pool_ = std::make_unique<execution::WorkerPool>(std::max<std::size_t>(max_threads, 2),
+                                                    kIdleThreadTimeout);
+    events_ = std::make_unique<coordination::EventLoop>();
+    traces_ = std::make_unique<execution::TraceDispatcher>(tracer_, kTraceQueueCapacity);
+    timers_ = std::make_unique<schedule::TimerQueue>();
+
+    for (std::size_t i = 0; i < config_.jobs.size(); ++i) StartJob(config_.jobs[i], &assembled_[i]);
+    spdlog::info("instance={} started {} job(s) on the embedded registry", id_,
+                 config_.jobs.size());
+  }
+
+  void Stop() {
+    std::lock_guard<std::mutex> lock(stop_mutex_);
+    if (stopped_ || !timers_) return;
+    stopped_ = true;
+    timers_->Stop();
+    for (auto& [name, job] : jobs_) job.runtime->StopAccepting();
+    auto deadline = std::chrono::steady_clock::now() + config_.shutdown_grace;
+    for (auto& [name, job] : jobs_) {
+      if (job.runtime->WaitIdle(deadline)) continue;
+      spdlog::warn("job={} instance={} still running after the {} ms grace period; cancelling",
+                   name, id_, config_.shutdown_grace.count());
+      job.runtime->CancelRunning();
+      if (!job.runtime->WaitIdle(std::chrono::steady_clock::now() + kCancelWait)) {
+        spdlog::error("job={} instance={} ignored cancellation; leaving it behind", name, id_);
+      }
+    }
+    for (auto& [name, job] : jobs_) job.coordinator->Stop();
+    spdlog::info("instance={} stopped", id_);
+  }
+
+  void Trigger(const std::string& job_name) {
+    auto it = jobs_.find(job_name);
+    if (it == jobs_.end()) throw std::invalid_argument("unknown job '" + job_name + "'");
+    schedule::TimePoint now = schedule::NowMs();
+    schedule::Fire fire{job_name, now, "manual-" + std::to_string(now.time_since_epoch().count())};
+    it->second.runtime->OnFire(fire, spi::ExecutionSource::kManualTrigger);
+  }
+
+  JobStats Stats(const std::string& job_name) const {
+    auto it = jobs_.find(job_name);
+    if (it == jobs_.end()) throw std::invalid_argument("unknown job '" + job_name + "'");
+    execution::JobCounters counters = it->second.runtime->Counters();
+    JobStats stats;
+    stats.fires = counters.fires;
+    stats.misfires = counters.misfires;
+    stats.skipped_fires = counters.skipped_fires;
+    stats.tasks_succeeded = counters.tasks_succeeded;
+    stats.tasks_failed = counters.tasks_failed;
+    stats.commits_fenced = counters.commits_fenced;
+    stats.local_items = it->second.coordinator->LocalItems();
+    stats.leader = it->second.coordinator->IsLeader();
+    return stats;
+  }
+
+  std::vector<std::string> JobNames() const {
+    std::vector<std::string> names;
+    for (const auto& [name, job] : jobs_) names.push_back(name);
+    return names;
+  }
+
+  std::uint64_t RegistryRequests() const { return registry_ ? registry_->RequestCount() : 0; }
+
+  const std::string& id() const { return id_; }
+
+  // For validation: loads plugins and builds every object, collecting problems.
+  void Check(std::vector<std::string>* problems) {
+    LoadPlugins(config_, &plugins_, problems);
+    AssembleAll(problems);
+  }
+
+ private:
+  struct RunningJob {
+    std::shared_ptr<coordination::JobCoordinator> coordinator;
+    std::shared_ptr<execution::JobRuntime> runtime;
+  };
+
+  void AssembleAll(std::vector<std::string>* problems) {
+    assembled_.resize(config_.jobs.size());
+    for (std::size_t i = 0; i < config_.jobs.size(); ++i) {
+      app::AssembleJob(config_.jobs[i], plugins_, &assembled_[i], problems);
+    }
+    if (!config_.tracing.type.empty()) {
+      tracer_props_ = std::make_unique<spi::Properties>(config_.tracing.props);
+      tracer_logger_ =
+          std::make_unique<logging::PluginLogger>("[" + config_.tracing.type + " tracer]");
+      spi::PluginContext context{*tracer_props_, *tracer_logger_, ""};
+      try {
+        if (!plugins_.Has(spi::kTracerKind, config_.tracing.type)) {
+          std::string known;
+          for (const auto& name : plugins_.TypesOf(spi::kTracerKind)) known += " " + name;
+          problems->push_back(config_.path + ": tracing.type: unknown tracer type '" +
+                              config_.tracing.type + "' (loaded:" + known + ")");
+        } else {
+          tracer_ = plugins_.Create<spi::Tracer>(config_.tracing.type, context);
+        }
+      } catch (const plugin::PluginError& e) {
+        problems->push_back(config_.path + ": tracing: " + e.what());
+      }
+    }
+  }
+
+  void StartJob(const config::JobConfig& job, app::AssembledJob* assembled) {
+    RunningJob running;
+    running.coordinator = std::make_shared<coordination::JobCoordinator>(
+        *registry_, *events_, root_, job, assembled->strategy, id_);
+    running.coordinator->Start();
+    std::shared_ptr<const schedule::Schedule> schedule = MakeSchedule(job);
+    execution::JobRuntime::FireEndHandler on_fire_end;
+    if (schedule && schedule->CountsFromCompletion()) {
+      on_fire_end = [timers = timers_.get(), name = job.name](schedule::TimePoint ended) {
+        timers->FireCompleted(name, ended);
+      };
+    }
+    running.runtime = std::make_shared<execution::JobRuntime>(
+        job, assembled->plugins, running.coordinator, *pool_, *traces_, id_, Hostname(),
+        std::move(on_fire_end));
+    if (schedule) {
+      spdlog::info("job={} instance={} scheduled {} with {} shard(s)", job.name, id_,
+                   schedule->Describe(), job.sharding_total_count);
+      timers_->Add(job.name, schedule, job.jitter,
+                   [runtime = running.runtime](const schedule::Fire& fire) {
+                     runtime->OnFire(fire, spi::ExecutionSource::kNormalTrigger);
+                   });
+    } else {
+      spdlog::info("job={} instance={} has no schedule; it runs when triggered", job.name, id_);
+    }
+    jobs_.emplace(job.name, std::move(running));
+  }
+
+  config::Config config_;
+  plugin::PluginRegistry plugins_;  // before every object its libraries made
+  std::vector<app::AssembledJob> assembled_;
+  std::unique_ptr<spi::Properties> tracer_props_;
+  std::unique_ptr<logging::PluginLogger> tracer_logger_;
+  std::shared_ptr<spi::Tracer> tracer_;
+
+  // Declared in the order they may be destroyed in reverse: the jobs first, then the registry
+  // (whose last watches post to the event loop), then the loops and pools the jobs used.
+  std::string id_;
+  std::string root_;
+  std::unique_ptr<execution::WorkerPool> pool_;
+  std::unique_ptr<coordination::EventLoop> events_;
+  std::unique_ptr<execution::TraceDispatcher> traces_;
+  std::unique_ptr<schedule::TimerQueue> timers_;
+  std::unique_ptr<registry::EmbeddedStore> store_;
+  std::unique_ptr<registry::Registry> registry_;
+  std::map<std::string, RunningJob> jobs_;
+
+  std::mutex stop_mutex_;
+  bool stopped_ = false;
+};
+
+Instance::Instance(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Instance::~Instance() = default;
+
+std::unique_ptr<Instance> Instance::Start(const std::string& config_path) {
+  config::Config config;
+  try {
+    config = config::LoadConfigFile(config_path);
+  } catch (const config::ConfigError& e) {
+    throw std::runtime_error(e.what());
+  }
+  return Start(std::move(config));
+}
+
+std::unique_ptr<Instance> Instance::Start(config::Config config) {
+  auto impl = std::make_unique<Impl>(std::move(config));
+  try {
+    impl->Start();
+  } catch (const std::runtime_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(e.what());
+  }
+  return std::make_unique<Instance>(std::move(impl));
+}
+
+void Instance::Trigger(const std::string& job_name) { impl_->Trigger(job_name); }
+void Instance::Stop() { impl_->Stop(); }
+const std::string& Instance::id() const { return impl_->id(); }
+std::vector<std::string> Instance::JobNames() const { return impl_->JobNames(); }
+JobStats Instance::Stats(const std::string& job_name) const { return impl_->Stats(job_name); }
+std::uint64_t Instance::RegistryRequests() const { return impl_->RegistryRequests(); }
+
+std::vector<std::string> ValidateConfigFile(const std::string& config_path) {
+  std::vector<std::string> problems;
+  config::Config config;
+  try {
+    config = config::LoadConfigFile(config_path);
+  } catch (const config::ConfigError& e) {
+    problems.push_back(e.what());
+    return problems;
+  }
+  Instance::Impl impl(std::move(config));
+  impl.Check(&problems);
+  return problems;
+}
+
+}  // namespace shardjob

@@ -1,0 +1,515 @@
+// The schema of the config file (docs/configuration.md): which keys each section has, their
+// types, defaults and the rules between them.
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/config.h"
+#include "config/env_substitution.h"
+#include "config/sharding_item_parameters.h"
+#include "config/yaml_value.h"
+#include "cron/cron_expression.h"
+
+namespace shardjob::config {
+namespace {
+
+using internal::ChildPath;
+using internal::Document;
+using internal::Map;
+using internal::ThrowConfigError;
+using internal::Value;
+
+constexpr int kIntMax = std::numeric_limits<int>::max();
+
+constexpr std::array<std::string_view, 8> kTopLevelKeys = {
+    "instance_id", "registry", "plugins", "http", "tracing", "shutdown_grace", "log_level", "jobs"};
+constexpr std::array<std::string_view, 2> kRegistryKeys = {"type", "zookeeper"};
+constexpr std::array<std::string_view, 5> kZookeeperKeys = {
+    "servers", "namespace", "session_timeout", "connect_timeout", "digest"};
+constexpr std::array<std::string_view, 1> kPluginsKeys = {"dirs"};
+constexpr std::array<std::string_view, 2> kHttpKeys = {"listen", "token"};
+constexpr std::array<std::string_view, 2> kTracingKeys = {"type", "props"};
+
+// Names that end up as one registry path segment (job names, instance ids).
+bool IsPathSegment(std::string_view text) { return text != "." && text != ".."; }
+
+bool IsJobName(std::string_view name) {
+  if (name.empty() || !IsPathSegment(name)) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool IsDigits(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// An optional string key where an empty value means "not given", so that `${VAR:-}` can switch
+// it off.
+std::optional<Value> FindNonEmpty(const Map& map, std::string_view key) {
+  std::optional<Value> value = map.Find(key);
+  if (!value || value->String().empty()) return std::nullopt;
+  return value;
+}
+
+bool Before(const SourceLocation& a, const SourceLocation& b) {
+  return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+}
+
+std::string LineOf(const Value& value) { return "line " + std::to_string(value.location().line); }
+
+// ---- registry ----
+
+void CheckServers(const Value& value, std::string_view servers) {
+  size_t begin = 0;
+  while (true) {
+    const size_t end = servers.find(',', begin);
+    const std::string_view server = servers.substr(begin, end - begin);
+    if (server.empty()) value.Fail("empty entry in '" + std::string(servers) + "'");
+    if (server.find_first_of(" \t") != std::string_view::npos) {
+      value.Fail("'" + std::string(servers) + "' contains a space; expected host:port,host:port");
+    }
+    if (end == std::string_view::npos) return;
+    begin = end + 1;
+  }
+}
+
+void CheckNamespace(const Value& value, std::string_view root_namespace) {
+  size_t begin = 0;
+  while (true) {
+    const size_t end = root_namespace.find('/', begin);
+    const std::string_view segment = root_namespace.substr(begin, end - begin);
+    if (segment.empty() || !IsPathSegment(segment)) {
+      value.Fail("bad namespace '" + std::string(root_namespace) +
+                 "': expected path segments such as 'shardjob' or 'shardjob/prod', without a "
+                 "leading '/'");
+    }
+    if (end == std::string_view::npos) return;
+    begin = end + 1;
+  }
+}
+
+ZookeeperConfig ParseZookeeper(const Value& value, bool in_use) {
+  const Map map(value, kZookeeperKeys);
+  ZookeeperConfig zookeeper;
+  const std::optional<Value> servers =
+      in_use ? std::optional<Value>(map.Require("servers")) : map.Find("servers");
+  if (servers) {
+    zookeeper.servers = servers->NonEmptyString();
+    CheckServers(*servers, zookeeper.servers);
+  }
+  if (const auto root_namespace = map.Find("namespace")) {
+    zookeeper.root_namespace = root_namespace->NonEmptyString();
+    CheckNamespace(*root_namespace, zookeeper.root_namespace);
+  }
+  if (const auto timeout = map.Find("session_timeout")) {
+    zookeeper.session_timeout = timeout->Duration(/*positive=*/true);
+  }
+  if (const auto timeout = map.Find("connect_timeout")) {
+    zookeeper.connect_timeout = timeout->Duration(/*positive=*/true);
+  }
+  if (const auto digest = map.Find("digest")) {
+    zookeeper.digest = digest->String();
+    if (!zookeeper.digest.empty() && zookeeper.digest.find(':') == std::string::npos) {
+      digest->Fail("expected 'user:password'");
+    }
+  }
+  return zookeeper;
+}
+
+RegistryConfig ParseRegistry(const Value& value) {
+  const Map map(value, kRegistryKeys);
+  RegistryConfig registry;
+  if (const auto type = map.Find("type")) {
+    const std::string text = type->String();
+    if (text == "embedded") {
+      registry.type = RegistryConfig::Type::kEmbedded;
+    } else if (text == "zookeeper") {
+      registry.type = RegistryConfig::Type::kZookeeper;
+    } else {
+      type->Fail("expected 'embedded' or 'zookeeper', got '" + text + "'");
+    }
+  }
+  const bool in_use = registry.type == RegistryConfig::Type::kZookeeper;
+  const std::optional<Value> zookeeper = map.Find("zookeeper");
+  if (zookeeper) {
+    // Checked even when unused, so that switching `type` never reveals old mistakes.
+    registry.zookeeper = ParseZookeeper(*zookeeper, in_use);
+  } else if (in_use) {
+    ThrowConfigError(value.location(), ChildPath(value.path(), "zookeeper"),
+                     "missing required key (registry.type is zookeeper)");
+  }
+  return registry;
+}
+
+// ---- plugins, http, tracing ----
+
+std::vector<std::string> ParsePlugins(const Value& value, const std::string& config_path) {
+  const Map map(value, kPluginsKeys);
+  std::vector<std::string> dirs;
+  const std::optional<Value> list = map.Find("dirs");
+  if (!list) return dirs;
+  std::filesystem::path base = std::filesystem::path(config_path).parent_path();
+  if (base.empty()) base = ".";
+  for (const Value& item : list->Items()) {
+    std::filesystem::path dir = item.NonEmptyString();
+    if (dir.is_relative()) dir = base / dir;
+    std::error_code error;
+    std::filesystem::path absolute = std::filesystem::absolute(dir, error);
+    if (error) item.Fail("cannot make '" + dir.string() + "' absolute: " + error.message());
+    absolute = absolute.lexically_normal();
+    // lexically_normal keeps a trailing '/', which would make equal dirs compare different.
+    if (!absolute.has_filename() && absolute != absolute.root_path()) {
+      absolute = absolute.parent_path();
+    }
+    dirs.push_back(absolute.string());
+  }
+  return dirs;
+}
+
+void CheckListenAddress(const Value& value, std::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  const std::string_view host = colon == std::string_view::npos ? listen : listen.substr(0, colon);
+  const std::string_view port = colon == std::string_view::npos ? "" : listen.substr(colon + 1);
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  const bool host_ok =
+      !host.empty() && (bracketed || host.find_first_of(":[] \t") == std::string_view::npos);
+  const bool port_ok = IsDigits(port) && port.size() <= 5 && std::stoi(std::string(port)) <= 65535;
+  if (!host_ok || !port_ok) {
+    value.Fail("expected host:port such as '127.0.0.1:8899' or '[::1]:8899', got '" +
+               std::string(listen) + "'");
+  }
+}
+
+HttpConfig ParseHttp(const Value& value) {
+  const Map map(value, kHttpKeys);
+  HttpConfig http;
+  if (const auto listen = map.Find("listen")) {
+    http.listen = listen->String();
+    if (!http.listen.empty()) CheckListenAddress(*listen, http.listen);
+  }
+  if (const auto token = map.Find("token")) http.token = token->String();
+  return http;
+}
+
+TracingConfig ParseTracing(const Value& value) {
+  const Map map(value, kTracingKeys);
+  TracingConfig tracing;
+  if (const auto type = map.Find("type")) tracing.type = type->String();
+  if (const auto props = map.Find("props")) tracing.props = props->StringMap();
+  return tracing;
+}
+
+// ---- jobs ----
+
+constexpr std::array<std::string_view, 25> kJobKeys = {
+    "name",
+    "class",
+    "type",
+    "cron",
+    "time_zone",
+    "fixed_rate",
+    "fixed_delay",
+    "jitter",
+    "sharding_total_count",
+    "sharding_item_parameters",
+    "job_parameter",
+    "monitor_execution",
+    "failover",
+    "misfire",
+    "max_time_diff_seconds",
+    "reconcile_interval_minutes",
+    "sharding_strategy",
+    "executor_thread_pool",
+    "error_handler",
+    "listeners",
+    "description",
+    "disabled",
+    "overwrite",
+    "label",
+    "props",
+};
+
+// ElasticJob's CPU pool size: twice the processors (hardware_concurrency() is 0 when unknown).
+int CpuThreads() { return 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+void ParseImplementation(const Map& map, JobConfig& job) {
+  const std::optional<Value> job_class = map.Find("class");
+  const std::optional<Value> type = map.Find("type");
+  if (job_class && type) {
+    const bool class_first = Before(job_class->location(), type->location());
+    const Value& later = class_first ? *type : *job_class;
+    const Value& earlier = class_first ? *job_class : *type;
+    later.Fail(std::string("a job has either 'class' or 'type', and '") +
+               (class_first ? "class" : "type") + "' is already given (" + LineOf(earlier) + ")");
+  }
+  if (!job_class && !type) {
+    map.value().Fail(
+        "missing 'class' (a job class of a loaded plugin) or 'type' (an executor "
+        "type such as SCRIPT): a job needs exactly one");
+  }
+  if (job_class) job.job_class = job_class->NonEmptyString();
+  if (type) job.executor_type = type->NonEmptyString();
+}
+
+void ParseSchedule(const Map& map, JobConfig& job) {
+  // Sorted by position, so that the error points at the second schedule in the file.
+  std::vector<std::pair<SourceLocation, std::string_view>> given;
+  for (std::string_view key : {"cron", "fixed_rate", "fixed_delay"}) {
+    if (const auto value = FindNonEmpty(map, key)) given.emplace_back(value->location(), key);
+  }
+  std::sort(given.begin(), given.end(),
+            [](const auto& a, const auto& b) { return Before(a.first, b.first); });
+  if (given.size() > 1) {
+    map.Find(given[1].second)
+        ->Fail("a job has at most one of cron, fixed_rate and fixed_delay, and '" +
+               std::string(given[0].second) + "' is already given (line " +
+               std::to_string(given[0].first.line) + ")");
+  }
+
+  if (const auto cron = FindNonEmpty(map, "cron")) {
+    job.cron = cron->String();
+    try {
+      cron::CronExpression::Parse(job.cron);
+    } catch (const std::invalid_argument& e) {
+      cron->Fail(e.what());
+    }
+  }
+  if (const auto time_zone = FindNonEmpty(map, "time_zone")) {
+    if (job.cron.empty()) {
+      time_zone->Fail("time_zone applies only to a cron schedule, and this job has no cron");
+    }
+    job.time_zone = time_zone->String();
+    try {
+      cron::LoadTimeZone(job.time_zone);
+    } catch (const std::invalid_argument& e) {
+      time_zone->Fail(e.what());
+    }
+  }
+  if (const auto rate = map.Find("fixed_rate")) job.fixed_rate = rate->Duration(/*positive=*/true);
+  if (const auto delay = map.Find("fixed_delay")) {
+    job.fixed_delay = delay->Duration(/*positive=*/true);
+  }
+  if (const auto jitter = map.Find("jitter")) job.jitter = jitter->Duration(/*positive=*/false);
+}
+
+std::map<int, std::string> ParseItemParameters(const Value& value, int total) {
+  if (value.IsScalar()) {
+    try {
+      return internal::ParseShardingItemParameters(value.String(), total);
+    } catch (const std::invalid_argument& e) {
+      value.Fail(e.what());
+    }
+  }
+  if (!value.IsMap()) {
+    value.Fail("expected a string such as '0=A,1=B' or a map such as {0: A, 1: B}");
+  }
+  std::map<int, std::string> parameters;
+  for (const internal::Entry& entry : value.Entries()) {
+    int item = 0;
+    try {
+      item = internal::ParseShardingItem(entry.key, total);
+    } catch (const std::invalid_argument& e) {
+      entry.key_node.Fail(e.what());
+    }
+    if (!parameters.emplace(item, entry.value.String()).second) {
+      entry.key_node.Fail("sharding item " + std::to_string(item) + " is given twice");
+    }
+  }
+  return parameters;
+}
+
+void ParseExecutorThreads(const Value& value, JobConfig& job) {
+  job.executor_thread_pool = value.String();
+  if (job.executor_thread_pool == "CPU") {
+    job.executor_threads = CpuThreads();
+  } else if (job.executor_thread_pool == "SINGLE_THREAD") {
+    job.executor_threads = 1;
+  } else if (IsDigits(job.executor_thread_pool) || job.executor_thread_pool.starts_with('-')) {
+    job.executor_threads = value.Int(1, kIntMax);
+  } else {
+    value.Fail("expected CPU, SINGLE_THREAD or a number of threads, got '" +
+               job.executor_thread_pool + "'");
+  }
+}
+
+std::vector<std::string> ParseListeners(const Value& value) {
+  std::vector<std::string> listeners;
+  std::set<std::string, std::less<>> seen;
+  for (const Value& item : value.Items()) {
+    std::string listener = item.NonEmptyString();
+    if (!seen.insert(listener).second) item.Fail("listener '" + listener + "' is listed twice");
+    listeners.push_back(std::move(listener));
+  }
+  return listeners;
+}
+
+struct ParsedJob {
+  JobConfig job;
+  SourceLocation name_location;
+};
+
+ParsedJob ParseJob(const Value& value) {
+  const Map map(value, kJobKeys);
+  ParsedJob parsed;
+  JobConfig& job = parsed.job;
+  job.location = value.location();
+
+  const Value name = map.Require("name");
+  job.name = name.String();
+  if (!IsJobName(job.name)) {
+    name.Fail("bad job name '" + job.name +
+              "': expected letters, digits, '_', '.' and '-' (it becomes a registry path "
+              "segment)");
+  }
+  parsed.name_location = name.location();
+
+  ParseImplementation(map, job);
+  ParseSchedule(map, job);
+
+  if (const auto total = map.Find("sharding_total_count")) {
+    job.sharding_total_count = total->Int(1, kIntMax);
+  }
+  if (const auto parameters = map.Find("sharding_item_parameters")) {
+    job.sharding_item_parameters = ParseItemParameters(*parameters, job.sharding_total_count);
+  }
+  if (const auto parameter = map.Find("job_parameter")) job.job_parameter = parameter->String();
+
+  if (const auto flag = map.Find("monitor_execution")) job.monitor_execution = flag->Bool();
+  if (const auto flag = map.Find("failover")) job.failover = flag->Bool();
+  if (const auto flag = map.Find("misfire")) job.misfire = flag->Bool();
+  if (const auto seconds = map.Find("max_time_diff_seconds")) {
+    job.max_time_diff_seconds = seconds->Int(-1, kIntMax);
+  }
+  if (const auto minutes = map.Find("reconcile_interval_minutes")) {
+    job.reconcile_interval_minutes = minutes->Int(0, kIntMax);
+  }
+
+  if (const auto strategy = map.Find("sharding_strategy")) {
+    job.sharding_strategy = strategy->NonEmptyString();
+  }
+  if (const auto pool = map.Find("executor_thread_pool")) {
+    ParseExecutorThreads(*pool, job);
+  } else {
+    job.executor_threads = CpuThreads();
+  }
+  if (const auto handler = map.Find("error_handler")) job.error_handler = handler->NonEmptyString();
+  if (const auto listeners = map.Find("listeners")) job.listeners = ParseListeners(*listeners);
+
+  if (const auto description = map.Find("description")) job.description = description->String();
+  if (const auto flag = map.Find("disabled")) job.disabled = flag->Bool();
+  if (const auto flag = map.Find("overwrite")) job.overwrite = flag->Bool();
+  if (const auto label = map.Find("label")) job.label = label->String();
+  if (const auto props = map.Find("props")) job.props = props->StringMap();
+  return parsed;
+}
+
+std::vector<JobConfig> ParseJobs(const Value& value) {
+  std::vector<JobConfig> jobs;
+  std::map<std::string, std::pair<std::string, int>> seen;  // name -> (path, line)
+  for (const Value& item : value.Items()) {
+    ParsedJob parsed = ParseJob(item);
+    const auto [it, inserted] =
+        seen.emplace(parsed.job.name, std::pair(item.path(), parsed.name_location.line));
+    if (!inserted) {
+      ThrowConfigError(parsed.name_location, ChildPath(item.path(), "name"),
+                       "duplicate job name '" + parsed.job.name + "' (also " + it->second.first +
+                           ", line " + std::to_string(it->second.second) + ")");
+    }
+    jobs.push_back(std::move(parsed.job));
+  }
+  return jobs;
+}
+
+// ---- top level ----
+
+Config ParseDocument(const Value& root, const std::string& path) {
+  const Map map(root, kTopLevelKeys);
+  Config config;
+  config.path = path;
+  if (const auto instance_id = map.Find("instance_id")) {
+    config.instance_id = instance_id->String();
+    if (config.instance_id.find('/') != std::string::npos || !IsPathSegment(config.instance_id)) {
+      instance_id->Fail("bad instance id '" + config.instance_id +
+                        "': it becomes a registry path segment, so no '/', '.' or '..'");
+    }
+  }
+  if (const auto registry = map.Find("registry")) config.registry = ParseRegistry(*registry);
+  if (const auto plugins = map.Find("plugins")) config.plugin_dirs = ParsePlugins(*plugins, path);
+  if (const auto http = map.Find("http")) config.http = ParseHttp(*http);
+  if (const auto tracing = map.Find("tracing")) config.tracing = ParseTracing(*tracing);
+  if (const auto grace = map.Find("shutdown_grace")) {
+    config.shutdown_grace = grace->Duration(/*positive=*/false);
+  }
+  if (const auto level = map.Find("log_level")) {
+    config.log_level = level->String();
+    if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warn" &&
+        config.log_level != "error") {
+      level->Fail("expected debug, info, warn or error, got '" + config.log_level + "'");
+    }
+  }
+  if (const auto jobs = map.Find("jobs")) config.jobs = ParseJobs(*jobs);
+  return config;
+}
+
+}  // namespace
+
+Config ParseConfig(const std::string& yaml_text, const std::string& path) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(yaml_text);
+  } catch (const YAML::Exception& e) {
+    const SourceLocation location = e.mark.is_null()
+                                        ? SourceLocation{path, 0, 0}
+                                        : SourceLocation{path, e.mark.line + 1, e.mark.column + 1};
+    throw ConfigError(location.ToString() + ": invalid YAML: " + e.msg);
+  }
+  const Document document{path, internal::LookupProcessEnv};
+  if (documents.size() > 1) {
+    Value(document, documents[1], "", documents[1].Mark())
+        .Fail("the file has several YAML documents ('---'); expected one");
+  }
+  const Value root(document, documents.empty() ? YAML::Node() : documents[0], "", YAML::Mark());
+  return ParseDocument(root, path);
+}
+
+Config LoadConfigFile(const std::string& path) {
+  struct FileCloser {
+    void operator()(std::FILE* file) const { std::fclose(file); }
+  };
+  const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) throw ConfigError(path + ": cannot open: " + std::strerror(errno));
+  std::string text;
+  char buffer[1 << 14];
+  while (true) {
+    const size_t read = std::fread(buffer, 1, sizeof buffer, file.get());
+    text.append(buffer, read);
+    if (read < sizeof buffer) break;
+  }
+  if (std::ferror(file.get())) throw ConfigError(path + ": cannot read: " + std::strerror(errno));
+  return ParseConfig(text, path);
+}
+
+}  // namespace shardjob::config

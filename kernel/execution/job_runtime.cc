@@ -1,0 +1,261 @@
+#include "execution/job_runtime.h"
+
+#include <random>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace shardjob::execution {
+namespace {
+
+std::int64_t EpochMs(schedule::TimePoint time) { return time.time_since_epoch().count(); }
+
+std::string RandomId() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  char id[40];
+  std::snprintf(id, sizeof(id), "%016llx%016llx", static_cast<unsigned long long>(random()),
+                static_cast<unsigned long long>(random()));
+  return id;
+}
+
+std::string ItemList(const std::vector<coordination::Claim>& claims) {
+  std::string list = "[";
+  for (std::size_t i = 0; i < claims.size(); ++i) {
+    if (i > 0) list += ", ";
+    list += std::to_string(claims[i].item);
+  }
+  return list + "]";
+}
+
+}  // namespace
+
+struct JobRuntime::FireRun {
+  schedule::Fire fire;
+  spi::ExecutionSource source = spi::ExecutionSource::kNormalTrigger;
+  std::string task_id;  // of the fire on this instance, for status events
+  spi::Cancellation cancellation;
+  std::vector<coordination::Claim> claims;
+  std::atomic<bool> abandoned{false};  // the error handler escalated
+
+  std::mutex mutex;
+  std::size_t remaining = 0;
+  std::vector<coordination::TaskOutcome> outcomes;
+};
+
+JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
+                       std::shared_ptr<coordination::JobCoordinator> coordinator,
+                       WorkerPool& pool, TraceDispatcher& traces, std::string instance_id,
+                       std::string hostname, FireEndHandler on_fire_end)
+    : job_(std::move(job)),
+      plugins_(std::move(plugins)),
+      coordinator_(std::move(coordinator)),
+      traces_(traces),
+      instance_id_(std::move(instance_id)),
+      hostname_(std::move(hostname)),
+      on_fire_end_(std::move(on_fire_end)),
+      lane_(pool, static_cast<std::size_t>(job_.executor_threads)),
+      pool_(pool) {}
+
+void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source) {
+  std::shared_ptr<FireRun> run;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!accepting_) return;
+    if (running_) {
+      ++counters_.misfires;
+      if (job_.misfire) {
+        if (pending_misfire_) ++counters_.skipped_fires;  // coalesced into the newer one
+        pending_misfire_ = fire;
+        spdlog::warn("job={} fire={} instance={} arrived while fire {} still runs; it runs next "
+                     "(misfire)",
+                     job_.name, fire.fire_id, instance_id_, running_->fire.fire_id);
+      } else {
+        ++counters_.skipped_fires;
+        spdlog::warn("job={} fire={} instance={} skipped: fire {} still runs and misfire is off",
+                     job_.name, fire.fire_id, instance_id_, running_->fire.fire_id);
+      }
+      return;
+    }
+    run = std::make_shared<FireRun>();
+    run->fire = fire;
+    run->source = source;
+    run->task_id = job_.name + "@-@" + fire.fire_id + "@-@" + instance_id_;
+    running_ = run;
+    ++counters_.fires;
+  }
+  pool_.Submit([self = shared_from_this(), run] { self->RunFire(run); });
+}
+
+void JobRuntime::RunFire(std::shared_ptr<FireRun> run) {
+  auto lateness = schedule::NowMs() - run->fire.scheduled;
+  spdlog::debug("job={} fire={} instance={} started {} ms after its scheduled time", job_.name,
+                run->fire.fire_id, instance_id_, lateness.count());
+  run->claims = coordinator_->ClaimFire(run->fire.fire_id);
+  PostStatus(*run, spi::TaskState::kStaging,
+             "Job '" + job_.name + "' execute begin, shards " + ItemList(run->claims));
+  if (run->claims.empty()) {
+    spdlog::debug("job={} fire={} instance={} has no shards to run", job_.name, run->fire.fire_id,
+                  instance_id_);
+    FinishFire(run);
+    return;
+  }
+  spi::FireInfo info{job_.name, run->fire.fire_id, instance_id_, {}};
+  for (const auto& claim : run->claims) info.sharding_items.push_back(claim.item);
+  for (const auto& listener : plugins_.listeners) {
+    spi::Status status = listener->BeforeFire(info);
+    if (!status.ok() &&
+        ReportError(run->fire.fire_id, -1, "listener before fire: " + status.ToString())) {
+      run->abandoned = true;
+    }
+  }
+  PostStatus(*run, spi::TaskState::kRunning, "");
+  run->remaining = run->claims.size();
+  for (const auto& claim : run->claims) {
+    lane_.Submit([self = shared_from_this(), run, claim] { self->RunTask(run, claim); });
+  }
+}
+
+void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim) {
+  spi::ShardingContext context;
+  context.job_name = job_.name;
+  context.fire_id = run->fire.fire_id;
+  context.instance_id = instance_id_;
+  context.task_id = job_.name + "@-@" + run->fire.fire_id + "@-@" + std::to_string(claim.item) +
+                    "@-@" + instance_id_;
+  context.sharding_total_count = job_.sharding_total_count;
+  context.sharding_item = claim.item;
+  auto parameter = job_.sharding_item_parameters.find(claim.item);
+  if (parameter != job_.sharding_item_parameters.end()) {
+    context.sharding_parameter = parameter->second;
+  }
+  context.job_parameter = job_.job_parameter;
+  context.fencing_token = claim.fencing_token;
+  context.cancellation = &run->cancellation;
+
+  spi::ExecutionEvent event;
+  event.id = RandomId();
+  event.hostname = hostname_;
+  event.task_id = context.task_id;
+  event.job_name = job_.name;
+  event.source = run->source;
+  event.sharding_item = claim.item;
+  event.start_time_ms = EpochMs(schedule::NowMs());
+  event.fire_id = run->fire.fire_id;
+  event.instance_id = instance_id_;
+  event.fencing_token = claim.fencing_token;
+  traces_.Post(event);
+
+  spi::Status status;
+  if (run->abandoned) {
+    status = spi::Status::Failed("not run: an earlier error of this fire was escalated");
+  } else {
+    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={} started",
+                 job_.name, context.fire_id, claim.item, job_.sharding_total_count, instance_id_,
+                 claim.fencing_token, context.sharding_parameter.value_or(""));
+    status = plugins_.executor->Execute(plugins_.job_object.get(), context);
+  }
+  event.complete_time_ms = EpochMs(schedule::NowMs());
+  event.success = status.ok();
+  if (status.ok()) {
+    spdlog::info("job={} fire={} shard={} instance={} succeeded in {} ms", job_.name,
+                 context.fire_id, claim.item, instance_id_,
+                 event.complete_time_ms - event.start_time_ms);
+  } else {
+    event.failure_cause = status.ToString();
+    spdlog::error("job={} fire={} shard={} instance={} failed: {}", job_.name, context.fire_id,
+                  claim.item, instance_id_, event.failure_cause);
+    if (ReportError(context.fire_id, claim.item, event.failure_cause)) run->abandoned = true;
+  }
+  traces_.Post(std::move(event));
+
+  bool last;
+  {
+    std::lock_guard<std::mutex> lock(run->mutex);
+    run->outcomes.push_back(coordination::TaskOutcome{claim, status.ok()});
+    last = --run->remaining == 0;
+  }
+  if (last) FinishFire(run);
+}
+
+void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
+  std::vector<int> fenced = coordinator_->Commit(run->fire.fire_id, run->outcomes);
+  std::vector<int> failed = fenced;
+  std::uint64_t succeeded = 0;
+  for (const auto& outcome : run->outcomes) {
+    if (outcome.success) {
+      ++succeeded;
+    } else {
+      failed.push_back(outcome.claim.item);
+    }
+  }
+  if (!run->claims.empty()) {
+    spi::FireInfo info{job_.name, run->fire.fire_id, instance_id_, {}};
+    for (const auto& claim : run->claims) info.sharding_items.push_back(claim.item);
+    for (const auto& listener : plugins_.listeners) listener->AfterFire(info, failed);
+  }
+  if (failed.empty()) {
+    PostStatus(*run, spi::TaskState::kFinished, "");
+  } else {
+    PostStatus(*run, spi::TaskState::kError, std::to_string(failed.size()) + " shard(s) failed");
+  }
+
+  std::optional<schedule::Fire> next;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    counters_.tasks_succeeded += succeeded;
+    counters_.tasks_failed += run->outcomes.size() - succeeded;
+    counters_.commits_fenced += fenced.size();
+    running_.reset();
+    if (accepting_) next.swap(pending_misfire_);
+    pending_misfire_.reset();
+  }
+  idle_.notify_all();
+  if (on_fire_end_) on_fire_end_(schedule::NowMs());
+  if (next) OnFire(*next, spi::ExecutionSource::kMisfire);
+}
+
+bool JobRuntime::ReportError(const std::string& fire_id, int item, const std::string& message) {
+  spi::JobError error{job_.name, fire_id, item, instance_id_, message};
+  spi::Status status = plugins_.error_handler->Handle(error);
+  if (status.ok()) return false;
+  spdlog::error("job={} fire={} instance={} error handler {} escalated: {}; the fire's remaining "
+                "shards on this instance are abandoned",
+                job_.name, fire_id, instance_id_, job_.error_handler, status.ToString());
+  return true;
+}
+
+void JobRuntime::PostStatus(const FireRun& run, spi::TaskState state, const std::string& message) {
+  spi::StatusEvent event;
+  event.id = RandomId();
+  event.job_name = job_.name;
+  event.task_id = run.task_id;
+  event.slave_id = instance_id_;
+  event.sharding_items = ItemList(run.claims);
+  event.state = state;
+  event.message = message;
+  event.creation_time_ms = EpochMs(schedule::NowMs());
+  traces_.Post(std::move(event));
+}
+
+void JobRuntime::StopAccepting() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  accepting_ = false;
+  pending_misfire_.reset();
+}
+
+bool JobRuntime::WaitIdle(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return idle_.wait_until(lock, deadline, [this] { return running_ == nullptr; });
+}
+
+void JobRuntime::CancelRunning() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (running_) running_->cancellation.Cancel();
+}
+
+JobCounters JobRuntime::Counters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return counters_;
+}
+
+}  // namespace shardjob::execution

@@ -1,0 +1,69 @@
+#pragma once
+
+// Embedding shardjob: run an instance inside your own process, as ElasticJob-Lite runs inside a
+// Java application. Link the `shardjob::kernel` library.
+//
+//   auto instance = shardjob::Instance::Start("jobs.yaml");
+//   ...
+//   instance->Stop();  // or let it go out of scope
+//
+// Nothing here exposes Asio, yaml-cpp or the registry client.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace shardjob {
+
+// Counters of one job on this instance since it started.
+struct JobStats {
+  std::uint64_t fires = 0;
+  std::uint64_t misfires = 0;
+  std::uint64_t skipped_fires = 0;
+  std::uint64_t tasks_succeeded = 0;
+  std::uint64_t tasks_failed = 0;
+  std::uint64_t commits_fenced = 0;
+  std::vector<int> local_items;  // the shards currently assigned to this instance
+  bool leader = false;
+};
+
+class Instance {
+ public:
+  // Reads the YAML file, loads the plugins, checks every job and starts scheduling. Throws
+  // std::runtime_error with a message naming the file, the job and the problem.
+  static std::unique_ptr<Instance> Start(const std::string& config_path);
+  static std::unique_ptr<Instance> Start(config::Config config);
+
+  class Impl;
+  // Use Start(); Impl is private to the kernel.
+  explicit Instance(std::unique_ptr<Impl> impl);
+
+  ~Instance();  // Stop()s
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  // Fires a job now, once, outside its schedule. Throws std::invalid_argument for an unknown job.
+  void Trigger(const std::string& job_name);
+  // Graceful: no new fires; running tasks get the configured shutdown_grace to finish, then their
+  // cancellation flag is raised; then the instance leaves the registry. Idempotent.
+  void Stop();
+
+  const std::string& id() const;
+  std::vector<std::string> JobNames() const;
+  // Throws std::invalid_argument for an unknown job.
+  JobStats Stats(const std::string& job_name) const;
+  // Registry requests this instance's session has sent (a cost figure for benchmarks).
+  std::uint64_t RegistryRequests() const;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// What `shardjob validate` prints: every problem found in the config and its plugins, or nothing
+// when the config can run. Never throws for a bad config; each problem is one line.
+std::vector<std::string> ValidateConfigFile(const std::string& config_path);
+
+}  // namespace shardjob

@@ -1,0 +1,15 @@
+#pragma once
+
+#include <string>
+
+namespace shardjob::instance {
+
+// A process's identity in the registry: "<host>@<pid>@<8 random hex digits>". Unlike ElasticJob's
+// "ip@-@pid", two containers with the same address and pid still get different ids, and a
+// restarted process never reuses its predecessor's id.
+std::string GenerateInstanceId();
+
+// Instance ids become registry path segments: letters, digits and "._@:-" only.
+bool IsValidInstanceId(const std::string& id);
+
+}  // namespace shardjob::instance

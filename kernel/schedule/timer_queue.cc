@@ -1,0 +1,132 @@
+#include "schedule/timer_queue.h"
+
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/system_timer.hpp>
+#include <spdlog/spdlog.h>
+
+namespace shardjob::schedule {
+
+namespace asio = boost::asio;
+
+class TimerQueue::Impl {
+ public:
+  Impl() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+
+  ~Impl() { Stop(); }
+
+  void Add(const std::string& job_name, std::shared_ptr<const Schedule> schedule,
+           std::chrono::milliseconds jitter, FireHandler handler) {
+    asio::post(io_, [this, job_name, schedule = std::move(schedule), jitter,
+                     handler = std::move(handler)]() mutable {
+      auto entry = std::make_shared<Entry>(io_);
+      entry->job_name = job_name;
+      entry->schedule = std::move(schedule);
+      entry->jitter = jitter;
+      entry->handler = std::move(handler);
+      auto old = entries_.find(job_name);
+      if (old != entries_.end()) old->second->timer.cancel();
+      entries_[job_name] = entry;
+      Arm(entry, NowMs());
+    });
+  }
+
+  void FireCompleted(const std::string& job_name, TimePoint completed) {
+    asio::post(io_, [this, job_name, completed] {
+      auto it = entries_.find(job_name);
+      if (it != entries_.end() && it->second->schedule->CountsFromCompletion()) {
+        Arm(it->second, completed);
+      }
+    });
+  }
+
+  void Remove(const std::string& job_name) {
+    asio::post(io_, [this, job_name] {
+      auto it = entries_.find(job_name);
+      if (it == entries_.end()) return;
+      it->second->timer.cancel();
+      entries_.erase(it);
+    });
+  }
+
+  void Stop() {
+    std::lock_guard<std::mutex> lock(stop_mutex_);
+    if (!thread_.joinable()) return;
+    asio::post(io_, [this] {
+      for (auto& [name, entry] : entries_) entry->timer.cancel();
+      entries_.clear();
+      work_.reset();
+    });
+    thread_.join();
+  }
+
+ private:
+  struct Entry {
+    explicit Entry(asio::io_context& io) : timer(io) {}
+    std::string job_name;
+    std::shared_ptr<const Schedule> schedule;
+    std::chrono::milliseconds jitter{0};
+    FireHandler handler;
+    asio::system_timer timer;
+  };
+
+  // Runs on the timer thread.
+  void Arm(const std::shared_ptr<Entry>& entry, TimePoint after) {
+    std::optional<TimePoint> next = entry->schedule->NextAfter(after);
+    if (!next) {
+      spdlog::info("job={} schedule {} never fires again", entry->job_name,
+                   entry->schedule->Describe());
+      return;
+    }
+    TimePoint scheduled = *next;
+    TimePoint start = scheduled + RandomJitter(entry->jitter);
+    entry->timer.expires_at(start);
+    std::weak_ptr<Entry> weak = entry;
+    entry->timer.async_wait([this, weak, scheduled](const boost::system::error_code& error) {
+      std::shared_ptr<Entry> live = weak.lock();
+      if (error || !live) return;  // cancelled: removed, replaced or stopping
+      Fire fire{live->job_name, scheduled, std::to_string(scheduled.time_since_epoch().count())};
+      // Arm before handing the fire over, so a slow handler never delays the next fire.
+      if (!live->schedule->CountsFromCompletion()) Arm(live, std::max(scheduled, NowMs()));
+      live->handler(fire);
+    });
+  }
+
+  std::chrono::milliseconds RandomJitter(std::chrono::milliseconds jitter) {
+    if (jitter.count() <= 0) return std::chrono::milliseconds(0);
+    std::uniform_int_distribution<std::int64_t> pick(0, jitter.count() - 1);
+    return std::chrono::milliseconds(pick(random_));
+  }
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::map<std::string, std::shared_ptr<Entry>> entries_;  // touched on the timer thread only
+  std::mt19937_64 random_{std::random_device{}()};
+  std::mutex stop_mutex_;
+  std::thread thread_;  // last: starts once the members it uses exist
+};
+
+TimerQueue::TimerQueue() : impl_(std::make_unique<Impl>()) {}
+TimerQueue::~TimerQueue() = default;
+
+void TimerQueue::Add(const std::string& job_name, std::shared_ptr<const Schedule> schedule,
+                     std::chrono::milliseconds jitter, FireHandler handler) {
+  impl_->Add(job_name, std::move(schedule), jitter, std::move(handler));
+}
+
+void TimerQueue::FireCompleted(const std::string& job_name, TimePoint completed) {
+  impl_->FireCompleted(job_name, completed);
+}
+
+void TimerQueue::Remove(const std::string& job_name) { impl_->Remove(job_name); }
+
+void TimerQueue::Stop() { impl_->Stop(); }
+
+}  // namespace shardjob::schedule

@@ -1,0 +1,6 @@
+#include "plugins/error-handlers/ignore/ignore_error_handler.h"
+#include "shardjob/spi/plugin.h"
+
+SHARDJOB_PLUGIN(
+    "ignore-error-handler",
+    shardjob::spi::ErrorHandlerEntry<shardjob::error_handlers::IgnoreErrorHandler>("IGNORE"))

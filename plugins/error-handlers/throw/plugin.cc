@@ -1,0 +1,6 @@
+#include "plugins/error-handlers/throw/throw_error_handler.h"
+#include "shardjob/spi/plugin.h"
+
+SHARDJOB_PLUGIN(
+    "throw-error-handler",
+    shardjob::spi::ErrorHandlerEntry<shardjob::error_handlers::ThrowErrorHandler>("THROW"))
