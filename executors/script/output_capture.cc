@@ -54,10 +54,9 @@ void OutputCapture::Finish() {
     partial.clear();
   }
   if (lines_not_logged_ > 0) {
-    logger_.Log(spi::LogLevel::kWarn, "task=" + task_id_ + " output: " +
-                                          std::to_string(lines_not_logged_) +
-                                          " more lines not logged (at most " +
-                                          std::to_string(kMaxLoggedLines) + " are)");
+    logger_.Log(spi::LogLevel::kWarn,
+                "task=" + task_id_ + " output: " + std::to_string(lines_not_logged_) +
+                    " more lines not logged (at most " + std::to_string(kMaxLoggedLines) + " are)");
   }
   if (dropped_ > 0) {
     logger_.Log(spi::LogLevel::kWarn,

@@ -27,11 +27,16 @@ constexpr const char* kKillGraceProp = "script.kill.grace.milliseconds";
 // the executor does not set it this time (SHARDJOB_SHARDING_PARAMETER for an item without one),
 // so a script never mistakes the host's stale value for its own.
 constexpr std::string_view kOwnVariables[] = {
-    "SHARDJOB_JOB_NAME",        "SHARDJOB_FIRE_ID",
-    "SHARDJOB_TASK_ID",         "SHARDJOB_INSTANCE_ID",
-    "SHARDJOB_SHARDING_ITEM",   "SHARDJOB_SHARDING_PARAMETER",
-    "SHARDJOB_SHARDING_TOTAL_COUNT", "SHARDJOB_JOB_PARAMETER",
-    "SHARDJOB_FENCING_TOKEN",   "SHARDJOB_CONTEXT",
+    "SHARDJOB_JOB_NAME",
+    "SHARDJOB_FIRE_ID",
+    "SHARDJOB_TASK_ID",
+    "SHARDJOB_INSTANCE_ID",
+    "SHARDJOB_SHARDING_ITEM",
+    "SHARDJOB_SHARDING_PARAMETER",
+    "SHARDJOB_SHARDING_TOTAL_COUNT",
+    "SHARDJOB_JOB_PARAMETER",
+    "SHARDJOB_FENCING_TOKEN",
+    "SHARDJOB_CONTEXT",
 };
 
 bool IsOwnVariable(std::string_view entry) {
@@ -51,7 +56,9 @@ std::int64_t ReadInt(const spi::Properties& props, const char* key, std::int64_t
 }
 
 // The parent's environment is read at each call, so that a variable the host sets after the job
-// was built still reaches the script, as it would with ProcessBuilder.
+// was built still reaches the script, as it would with ProcessBuilder. Like every reader of
+// environ, this is only safe while no thread calls setenv(), which the kernel does not do once
+// jobs run.
 std::vector<std::string> BuildEnvironment(const spi::ShardingContext& context,
                                           const std::string& json) {
   std::vector<std::string> env;
@@ -97,8 +104,8 @@ ScriptExecutor::ScriptExecutor(const spi::PluginContext& context) : logger_(cont
   if (timeout > 0) timeout_ = std::chrono::seconds(timeout);
   output_limit_ = static_cast<std::size_t>(
       ReadInt(context.props, kOutputLimitProp, 64 * 1024, 0, std::int64_t{1} << 30));
-  kill_grace_ = std::chrono::milliseconds(
-      ReadInt(context.props, kKillGraceProp, 2000, 0, 10 * 60 * 1000));
+  kill_grace_ =
+      std::chrono::milliseconds(ReadInt(context.props, kKillGraceProp, 2000, 0, 10 * 60 * 1000));
 }
 
 const char* ScriptExecutor::JobInterface() const { return nullptr; }
@@ -153,8 +160,8 @@ spi::Status ScriptExecutor::Run(const spi::ShardingContext& context) const {
         return spi::Status::Failed("cannot execute '" + argv_.front() +
                                    "': " + ErrorText(outcome.error_number));
       }
-      return spi::Status::Failed(outcome.failed_call + " failed: " +
-                                 ErrorText(outcome.error_number));
+      return spi::Status::Failed(outcome.failed_call +
+                                 " failed: " + ErrorText(outcome.error_number));
   }
   return spi::Status::Internal("SCRIPT executor: unknown outcome");
 }

@@ -447,8 +447,8 @@ SubprocessOutcome RunSubprocess(const SubprocessSpec& spec, OutputSink& sink) {
     }
     for (const Stream& stream : streams) {
       if (!stream.fd->valid()) continue;
-      const pollfd* entry = std::find_if(fds, fds + count,
-                                         [&](const pollfd& p) { return p.fd == stream.fd->get(); });
+      const pollfd* entry =
+          std::find_if(fds, fds + count, [&](const pollfd& p) { return p.fd == stream.fd->get(); });
       if (entry == fds + count || entry->revents == 0) continue;
       const ssize_t n = ::read(stream.fd->get(), buffer, sizeof(buffer));
       if (n > 0) {

@@ -289,6 +289,8 @@ void ParseSchedule(const Map& map, JobConfig& job) {
                std::to_string(given[0].first.line) + ")");
   }
 
+  // CronError derives from std::invalid_argument; catching the base turns any rejection by the
+  // cron library into a positioned ConfigError.
   if (const auto cron = FindNonEmpty(map, "cron")) {
     job.cron = cron->String();
     try {
@@ -486,7 +488,14 @@ Config ParseConfig(const std::string& yaml_text, const std::string& path) {
                                         : SourceLocation{path, e.mark.line + 1, e.mark.column + 1};
     throw ConfigError(location.ToString() + ": invalid YAML: " + e.msg);
   }
-  const Document document{path, internal::LookupProcessEnv};
+  // ${SHARDJOB_CONFIG_DIR} is the config file's own directory, so a config can name files beside
+  // it (scripts, certificates) wherever the process was started from.
+  const std::string config_dir =
+      std::filesystem::absolute(std::filesystem::path(path)).lexically_normal().parent_path();
+  const Document document{path, [config_dir](std::string_view name) -> std::optional<std::string> {
+                            if (name == "SHARDJOB_CONFIG_DIR") return config_dir;
+                            return internal::LookupProcessEnv(name);
+                          }};
   if (documents.size() > 1) {
     Value(document, documents[1], "", documents[1].Mark())
         .Fail("the file has several YAML documents ('---'); expected one");

@@ -2,6 +2,7 @@
 
 // "did you mean ...?" for unknown config keys.
 
+#include <cstddef>
 #include <optional>
 #include <span>
 #include <string>

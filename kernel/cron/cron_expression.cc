@@ -453,6 +453,65 @@ struct CronExpression::Fields {
     }
     return std::nullopt;
   }
+
+  // The first fire at or after `earliest` found by walking civil time forward from it.
+  std::optional<Seconds> FirstFireFrom(Seconds earliest, const cctz::time_zone& zone) const {
+    using Lookup = cctz::time_zone::civil_lookup;
+    cctz::civil_second cursor = cctz::convert(earliest, zone);
+    while (const std::optional<cctz::civil_second> civil = NextMatch(cursor)) {
+      const Lookup lookup = zone.lookup(*civil);
+      cursor = *civil + 1;
+      switch (lookup.kind) {
+        case Lookup::UNIQUE:
+          if (lookup.pre >= earliest) return lookup.pre;
+          break;
+        case Lookup::REPEATED: {
+          // `pre` is the first occurrence, the one that fires.
+          if (lookup.pre >= earliest) return lookup.pre;
+          // We are in the second pass: every wall time of this repeated stretch already had its
+          // first occurrence, so resume where the stretch ends instead of walking through it.
+          const cctz::civil_second stretch_end =
+              cctz::convert(lookup.trans - std::chrono::seconds(1), zone) + 1;
+          if (stretch_end > cursor) cursor = stretch_end;
+          break;
+        }
+        case Lookup::SKIPPED: {
+          // `pre` maps the skipped wall time with the offset before the jump, i.e. the same
+          // distance past the transition (02:30 -> 03:30 after 02:00 -> 03:00).
+          Seconds fire = lookup.pre;
+          // A real wall time just after the gap can come before that shifted instant.
+          if (const auto after_gap = NextMatch(cctz::convert(lookup.trans, zone))) {
+            const Seconds real = zone.lookup(*after_gap).pre;
+            if (real >= earliest && real < fire) fire = real;
+          }
+          if (fire >= earliest) return fire;
+          break;
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Civil order and instant order disagree just after a forward transition: a skipped wall time
+  // fires later than real wall times that follow the gap, so a walk starting after the gap would
+  // miss it. Finds the earliest such fire still at or after `earliest`, so that the answer does
+  // not depend on where between two fires the question is asked.
+  std::optional<Seconds> ShiftedFireOfRecentGap(Seconds earliest,
+                                                const cctz::time_zone& zone) const {
+    cctz::time_zone::civil_transition transition;
+    if (!zone.prev_transition(earliest + std::chrono::seconds(1), &transition) ||
+        transition.to <= transition.from) {
+      return std::nullopt;
+    }
+    const Seconds at = zone.lookup(transition.to).trans;
+    if (at > earliest) return std::nullopt;
+    // Skipped wall time `from + d` fires at `at + d`.
+    const cctz::civil_second first_ahead = transition.from + (earliest - at).count();
+    if (first_ahead >= transition.to) return std::nullopt;
+    const std::optional<cctz::civil_second> skipped = NextMatch(first_ahead);
+    if (!skipped || *skipped >= transition.to) return std::nullopt;
+    return at + std::chrono::seconds(*skipped - transition.from);
+  }
 };
 
 CronExpression CronExpression::Parse(std::string_view expression) {
@@ -507,43 +566,12 @@ CronExpression CronExpression::Parse(std::string_view expression) {
 
 std::optional<Seconds> CronExpression::NextAfter(std::chrono::system_clock::time_point after,
                                                  const cctz::time_zone& zone) const {
-  using Lookup = cctz::time_zone::civil_lookup;
   const Seconds earliest =
       std::chrono::floor<std::chrono::seconds>(after) + std::chrono::seconds(1);
-  cctz::civil_second cursor = cctz::convert(earliest, zone);
-  while (const std::optional<cctz::civil_second> civil = fields_->NextMatch(cursor)) {
-    const Lookup lookup = zone.lookup(*civil);
-    cursor = *civil + 1;
-    switch (lookup.kind) {
-      case Lookup::UNIQUE:
-        if (lookup.pre >= earliest) return lookup.pre;
-        break;
-      case Lookup::REPEATED: {
-        // `pre` is the first occurrence, the one that fires.
-        if (lookup.pre >= earliest) return lookup.pre;
-        // We are in the second pass: every wall time of this repeated stretch already had its
-        // first occurrence, so resume where the stretch ends instead of walking through it.
-        const cctz::civil_second stretch_end =
-            cctz::convert(lookup.trans - std::chrono::seconds(1), zone) + 1;
-        if (stretch_end > cursor) cursor = stretch_end;
-        break;
-      }
-      case Lookup::SKIPPED: {
-        // `pre` maps the skipped wall time with the offset before the jump, i.e. the same
-        // distance past the transition (02:30 -> 03:30 after 02:00 -> 03:00).
-        Seconds fire = lookup.pre;
-        // A real wall time just after the gap can come before that shifted instant; the
-        // earlier one wins so fires stay in order.
-        if (const auto after_gap = fields_->NextMatch(cctz::convert(lookup.trans, zone))) {
-          const Seconds candidate = zone.lookup(*after_gap).pre;
-          if (candidate >= earliest && candidate < fire) fire = candidate;
-        }
-        if (fire >= earliest) return fire;
-        break;
-      }
-    }
-  }
-  return std::nullopt;
+  const std::optional<Seconds> regular = fields_->FirstFireFrom(earliest, zone);
+  const std::optional<Seconds> shifted = fields_->ShiftedFireOfRecentGap(earliest, zone);
+  if (shifted && (!regular || *shifted < *regular)) return shifted;
+  return regular;
 }
 
 namespace {

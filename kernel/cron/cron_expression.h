@@ -7,8 +7,9 @@
 // with `*`, `?`, ranges `a-b` (a reversed range such as `22-2` or `FRI-MON` wraps, as in Quartz),
 // steps `a/n` and `a-b/n`, lists `a,b`, month names JAN-DEC and day names SUN-SAT, case-insensitive
 // (1 = SUN, as in Quartz), `L` and `L-n` (last day of month, n days before it),
-// `nW` (nearest weekday to day n, within the month), `LW` (last weekday of the month), `dL` (last
-// day-of-week d of the month) and `d#n` (n-th day-of-week d of the month). Exactly one of
+// `nW` (nearest weekday to day n, within the month), `LW` and `L-nW` (the same, counted from the
+// last day), `dL` (last day-of-week d of the month) and `d#n` (n-th day-of-week d of the month);
+// unlike Quartz, these may be listed with other days (`1,L`). Exactly one of
 // day-of-month and day-of-week should be `?`, as in Quartz; `*` in both is accepted and
 // means every day, and `*` in one with a restriction in the other means the restriction. Years
 // run 1970-2199; no fire is ever computed past 2199.
@@ -16,11 +17,12 @@
 // Time zones and daylight saving time (the documented rule, Quartz's):
 //   - a wall-clock time skipped by a forward transition (02:30 on a spring-forward night) fires at
 //     the instant the same wall-clock offset after the transition (03:30 once clocks jumped
-//     02:00 -> 03:00), at most once per skipped wall-clock time; fires never repeat an instant
-//     nor go backwards, so an every-15-minutes job fires 01:45, 03:00, 03:15 that night (02:00
-//     shifts onto 03:00; 02:15-02:45 would shift onto 03:15-03:45, which fire anyway);
+//     02:00 -> 03:00), at most once per skipped wall-clock time. An instant fires once however
+//     many wall-clock times land on it, so an every-15-minutes job fires 01:45, 03:00, 03:15 that
+//     night (02:00-02:45 shift onto 03:00-03:45, which fire anyway);
 //   - a wall-clock time that happens twice (01:30 on a fall-back night) fires once, at its first
 //     occurrence; asked from within the second pass, the next fire is after the repeated hour.
+// The next fire depends only on the instant asked about, never on earlier calls.
 
 #include <chrono>
 #include <memory>

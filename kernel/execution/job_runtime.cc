@@ -18,6 +18,11 @@ std::string RandomId() {
   return id;
 }
 
+// "SimpleJob::Execute threw: ..." for a plain failure, "timed out: ..." for the others.
+std::string Describe(const spi::Status& status) {
+  return status.code() == spi::Status::Code::kFailed ? status.message() : status.ToString();
+}
+
 std::string ItemList(const std::vector<coordination::Claim>& claims) {
   std::string list = "[";
   for (std::size_t i = 0; i < claims.size(); ++i) {
@@ -104,7 +109,7 @@ void JobRuntime::RunFire(std::shared_ptr<FireRun> run) {
   for (const auto& listener : plugins_.listeners) {
     spi::Status status = listener->BeforeFire(info);
     if (!status.ok() &&
-        ReportError(run->fire.fire_id, -1, "listener before fire: " + status.ToString())) {
+        ReportError(run->fire.fire_id, -1, "listener before fire: " + Describe(status))) {
       run->abandoned = true;
     }
   }
@@ -146,7 +151,8 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
   traces_.Post(event);
 
   spi::Status status;
-  if (run->abandoned) {
+  const bool abandoned = run->abandoned;
+  if (abandoned) {
     status = spi::Status::Failed("not run: an earlier error of this fire was escalated");
   } else {
     spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={} started",
@@ -161,10 +167,13 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
                  context.fire_id, claim.item, instance_id_,
                  event.complete_time_ms - event.start_time_ms);
   } else {
-    event.failure_cause = status.ToString();
+    event.failure_cause = Describe(status);
     spdlog::error("job={} fire={} shard={} instance={} failed: {}", job_.name, context.fire_id,
                   claim.item, instance_id_, event.failure_cause);
-    if (ReportError(context.fire_id, claim.item, event.failure_cause)) run->abandoned = true;
+    // A shard abandoned after an escalation is its consequence, not a new error to report.
+    if (!abandoned && ReportError(context.fire_id, claim.item, event.failure_cause)) {
+      run->abandoned = true;
+    }
   }
   traces_.Post(std::move(event));
 
@@ -220,7 +229,7 @@ bool JobRuntime::ReportError(const std::string& fire_id, int item, const std::st
   if (status.ok()) return false;
   spdlog::error("job={} fire={} instance={} error handler {} escalated: {}; the fire's remaining "
                 "shards on this instance are abandoned",
-                job_.name, fire_id, instance_id_, job_.error_handler, status.ToString());
+                job_.name, fire_id, instance_id_, job_.error_handler, Describe(status));
   return true;
 }
 

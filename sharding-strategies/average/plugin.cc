@@ -1,6 +1,7 @@
-#include "sharding-strategies/average/average_allocation_strategy.h"
 #include "shardjob/spi/plugin.h"
+#include "sharding-strategies/average/average_allocation_strategy.h"
 
-SHARDJOB_PLUGIN("average-allocation-sharding-strategy",
-                shardjob::spi::ShardingStrategyEntry<shardjob::strategies::AverageAllocationStrategy>(
-                    "AVG_ALLOCATION"))
+SHARDJOB_PLUGIN(
+    "average-allocation-sharding-strategy",
+    shardjob::spi::ShardingStrategyEntry<shardjob::strategies::AverageAllocationStrategy>(
+        "AVG_ALLOCATION"))

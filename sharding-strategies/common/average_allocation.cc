@@ -7,7 +7,8 @@ namespace shardjob::strategies {
 
 spi::Status ValidateShardingRequest(const spi::ShardingRequest& request) {
   if (request.instances.empty()) {
-    return spi::Status::InvalidArgument("job '" + request.job_name + "' has no instance to shard to");
+    return spi::Status::InvalidArgument("job '" + request.job_name +
+                                        "' has no instance to shard to");
   }
   if (request.sharding_total_count <= 0) {
     return spi::Status::InvalidArgument("job '" + request.job_name +

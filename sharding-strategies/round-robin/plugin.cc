@@ -1,6 +1,6 @@
-#include "sharding-strategies/round-robin/round_robin_strategy.h"
 #include "shardjob/spi/plugin.h"
+#include "sharding-strategies/round-robin/round_robin_strategy.h"
 
-SHARDJOB_PLUGIN("round-robin-sharding-strategy",
-                shardjob::spi::ShardingStrategyEntry<shardjob::strategies::RoundRobinStrategy>(
-                    "ROUND_ROBIN"))
+SHARDJOB_PLUGIN(
+    "round-robin-sharding-strategy",
+    shardjob::spi::ShardingStrategyEntry<shardjob::strategies::RoundRobinStrategy>("ROUND_ROBIN"))

@@ -127,12 +127,22 @@ TEST(CronDstTest, HalfHourShiftMovesSkippedTimesByHalfAnHour) {
               ElementsAre("2024-04-07 01:45:00 +11:00", "2024-04-08 01:45:00 +10:30"));
 }
 
-TEST(CronDstTest, RealTimeAfterTheGapBeatsALaterShiftedTime) {
-  // 02:15 is skipped and would shift to 02:45, but 02:40 really happens first; firing 02:45
-  // afterwards would mean firing for a wall time already passed, so 02:15 is dropped that night.
-  EXPECT_THAT(Fires("0 15,40 2 * * ?", "Australia/Lord_Howe", "2024-10-05 12:00:00 +10:30", 3),
-              ElementsAre("2024-10-06 02:40:00 +11:00", "2024-10-07 02:15:00 +11:00",
-                          "2024-10-07 02:40:00 +11:00"));
+TEST(CronDstTest, ShiftedTimeFiresAfterARealTimeItNowFollows) {
+  // 02:15 is skipped and shifts to 02:45, behind 02:40, which really happens: both fire, in
+  // instant order.
+  EXPECT_THAT(Fires("0 15,40 2 * * ?", "Australia/Lord_Howe", "2024-10-05 12:00:00 +10:30", 4),
+              ElementsAre("2024-10-06 02:40:00 +11:00", "2024-10-06 02:45:00 +11:00",
+                          "2024-10-07 02:15:00 +11:00", "2024-10-07 02:40:00 +11:00"));
+}
+
+TEST(CronDstTest, AskedJustAfterTheGapStillFindsTheShiftedFire) {
+  // The answer does not depend on where between two fires the question is asked.
+  EXPECT_THAT(Fires("0 30 2 * * ?", "America/New_York", "2024-03-10 03:10:00 -04:00", 2),
+              ElementsAre("2024-03-10 03:30:00 -04:00", "2024-03-11 02:30:00 -04:00"));
+  EXPECT_THAT(Fires("0 30 2 * * ?", "America/New_York", "2024-03-10 03:30:00 -04:00", 1),
+              ElementsAre("2024-03-11 02:30:00 -04:00"));
+  EXPECT_THAT(Fires("0 15 2 * * ?", "Australia/Lord_Howe", "2024-10-06 02:30:00 +11:00", 1),
+              ElementsAre("2024-10-06 02:45:00 +11:00"));
 }
 
 TEST(CronDstTest, SkippedDayCollapsesOntoTheNextOne) {

@@ -178,6 +178,9 @@ TEST(CronNextTest, LastWeekdayOfMonth) {
   EXPECT_THAT(Fires("0 0 18 LW 2,3,8 ?", "UTC", "2024-01-01 00:00:00 +00:00", 3),
               ElementsAre("2024-02-29 18:00:00 +00:00", "2024-03-29 18:00:00 +00:00",
                           "2024-08-30 18:00:00 +00:00"));
+  // L-1 of March 2024 is Saturday the 30th.
+  EXPECT_THAT(Fires("0 0 0 L-1W 3 ?", "UTC", "2024-01-01 00:00:00 +00:00", 1),
+              ElementsAre("2024-03-29 00:00:00 +00:00"));
 }
 
 TEST(CronNextTest, LastGivenWeekdayOfMonth) {

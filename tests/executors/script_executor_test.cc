@@ -159,8 +159,7 @@ class ScriptExecutorTest : public ::testing::Test {
   }
 
   // Runs `script` with /bin/sh, passing the temp dir as its first argument.
-  spi::Status RunScript(const std::string& script,
-                        std::map<std::string, std::string> props = {}) {
+  spi::Status RunScript(const std::string& script, std::map<std::string, std::string> props = {}) {
     const std::string path = dir_.Write("script.sh", script);
     props["script.command.line"] = "/bin/sh " + path + " " + dir_.path();
     return Make(std::move(props))->Execute(nullptr, context_);
@@ -213,8 +212,8 @@ TEST_F(ScriptExecutorTest, JsonIsTheLastArgumentAndTheEnvironmentIsSet) {
   const std::string json = spi::ToJson(context_);
   EXPECT_NE(json.find("\"shardingParameter\":\"Beijing\""), std::string::npos);
   EXPECT_EQ(SplitNul(ReadFile(dir_.File("args"))),
-            (std::vector<std::string>{dir_.path(), "hello world", "$HOME", "plain arg",
-                                      "quote\"d", "*", json}));
+            (std::vector<std::string>{dir_.path(), "hello world", "$HOME", "plain arg", "quote\"d",
+                                      "*", json}));
 
   std::map<std::string, std::string> env;
   for (const std::string& entry : SplitNul(ReadFile(dir_.File("env")))) {
@@ -256,9 +255,9 @@ TEST_F(ScriptExecutorTest, StdinIsDevNull) {
 
 TEST_F(ScriptExecutorTest, OutputBeyondTheLimitIsDroppedWithoutBlockingTheChild) {
   // 10000 lines of 20 bytes: three times a pipe's buffer, so an undrained child would block.
-  const spi::Status status = RunScript(
-      "i=0\nwhile [ $i -lt 10000 ]; do echo 0123456789abcdefghi; i=$((i+1)); done\n",
-      {{"script.output.limit.bytes", "100"}, {"script.timeout.seconds", "10"}});
+  const spi::Status status =
+      RunScript("i=0\nwhile [ $i -lt 10000 ]; do echo 0123456789abcdefghi; i=$((i+1)); done\n",
+                {{"script.output.limit.bytes", "100"}, {"script.timeout.seconds", "10"}});
   ASSERT_TRUE(status.ok()) << status.ToString();
   EXPECT_EQ(logger_.Matching(" stdout: 0123456789abcdefghi").size(), 5u);
   EXPECT_EQ(logger_.Matching("[truncated 199900 bytes]").size(), 1u);
@@ -276,8 +275,7 @@ TEST_F(ScriptExecutorTest, FailureMessageCarriesTheEndOfLongOutput) {
 }
 
 TEST_F(ScriptExecutorTest, LoggedLinesAreCapped) {
-  const spi::Status status =
-      RunScript("i=0\nwhile [ $i -lt 1500 ]; do echo x; i=$((i+1)); done\n");
+  const spi::Status status = RunScript("i=0\nwhile [ $i -lt 1500 ]; do echo x; i=$((i+1)); done\n");
   ASSERT_TRUE(status.ok()) << status.ToString();
   EXPECT_EQ(logger_.Matching(" stdout: x").size(), OutputCapture::kMaxLoggedLines);
   EXPECT_EQ(logger_.Matching("500 more lines not logged").size(), 1u);
@@ -321,9 +319,9 @@ TEST_F(ScriptExecutorTest, ProcessesIgnoringSigtermGetSigkillAfterTheGrace) {
     }
   });
   // An ignored signal stays ignored in the children, so the sleeper ignores SIGTERM too.
-  const spi::Status status = RunScript(std::string("trap '' TERM\n") + kSpawnSleeper,
-                                       {{"script.kill.grace.milliseconds", "100"},
-                                        {"script.timeout.seconds", "10"}});
+  const spi::Status status =
+      RunScript(std::string("trap '' TERM\n") + kSpawnSleeper,
+                {{"script.kill.grace.milliseconds", "100"}, {"script.timeout.seconds", "10"}});
   canceller.join();
   EXPECT_EQ(status.code(), Code::kCancelled) << status.ToString();
   const std::vector<pid_t> pids = ReadPids(dir_.File("pids"));

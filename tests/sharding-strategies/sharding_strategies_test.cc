@@ -47,16 +47,18 @@ TEST(JavaStringHashTest, WrapsAt32BitsToIntMin) {
 }
 
 TEST(JavaStringHashTest, HashesUtf16CodeUnits) {
-  EXPECT_EQ(JavaStringHash("\xC3\xA9"), 233);                 // U+00E9, one unit
+  EXPECT_EQ(JavaStringHash("\xC3\xA9"), 233);                     // U+00E9, one unit
   EXPECT_EQ(JavaStringHash("\xE6\x97\xA5\xE6\x9C\xAC"), 835047);  // U+65E5 U+672C
   // U+1F600 is the surrogate pair D83D DE00 in Java.
   EXPECT_EQ(JavaStringHash("\xF0\x9F\x98\x80"), 1772899);
-  EXPECT_EQ(JavaStringHash("a\xF0\x9F\x98\x80" "b"), 57849694);
+  EXPECT_EQ(JavaStringHash("a\xF0\x9F\x98\x80"
+                           "b"),
+            57849694);
 }
 
 TEST(JavaStringHashTest, CountsInvalidBytesAsReplacementCharacters) {
   EXPECT_EQ(JavaStringHash("\xFF"), 0xFFFD);
-  EXPECT_EQ(JavaStringHash("\xC3"), 0xFFFD);                   // truncated sequence
+  EXPECT_EQ(JavaStringHash("\xC3"), 0xFFFD);                    // truncated sequence
   EXPECT_EQ(JavaStringHash("\xC0\x80"), 0xFFFD * 31 + 0xFFFD);  // overlong NUL
   EXPECT_EQ(JavaStringHash("\xED\xA0\x80"), JavaStringHash("\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"));
 }
@@ -88,12 +90,10 @@ TEST(AverageAllocationTest, OneItemGoesToTheFirstInstance) {
 
 TEST(AverageAllocationTest, MoreInstancesThanItems) {
   const std::vector<std::string> five = {"e", "d", "c", "b", "a"};
-  EXPECT_EQ(ShardOrDie(AverageAllocationStrategy(), "anyJob", 3, five),
-            (ShardingPlan{{"e", Items{0}},
-                          {"d", Items{1}},
-                          {"c", Items{2}},
-                          {"b", Items{}},
-                          {"a", Items{}}}));
+  EXPECT_EQ(
+      ShardOrDie(AverageAllocationStrategy(), "anyJob", 3, five),
+      (ShardingPlan{
+          {"e", Items{0}}, {"d", Items{1}}, {"c", Items{2}}, {"b", Items{}}, {"a", Items{}}}));
 }
 
 TEST(AverageAllocationTest, EveryItemExactlyOnceAndListsAscending) {

@@ -1,5 +1,5 @@
-#include "plugins/error-handlers/ignore/ignore_error_handler.h"
 #include "shardjob/spi/plugin.h"
+#include "plugins/error-handlers/ignore/ignore_error_handler.h"
 
 SHARDJOB_PLUGIN(
     "ignore-error-handler",

@@ -23,12 +23,11 @@ OrderSyncJob::OrderSyncJob(const spi::PluginContext& context) : logger_(context.
 }
 
 void OrderSyncJob::Execute(const spi::ShardingContext& context) {
-  logger_.Log(spi::LogLevel::kInfo,
-              "job=" + context.job_name + " fire=" + context.fire_id +
-                  " shard=" + std::to_string(context.sharding_item) + "/" +
-                  std::to_string(context.sharding_total_count) +
-                  " parameter=" + context.sharding_parameter.value_or("") +
-                  " token=" + std::to_string(context.fencing_token));
+  logger_.Log(spi::LogLevel::kInfo, "job=" + context.job_name + " fire=" + context.fire_id +
+                                        " shard=" + std::to_string(context.sharding_item) + "/" +
+                                        std::to_string(context.sharding_total_count) +
+                                        " parameter=" + context.sharding_parameter.value_or("") +
+                                        " token=" + std::to_string(context.fencing_token));
 
   // Real work would go here, one unit (a batch of orders) per slice.
   std::chrono::milliseconds done{0};

@@ -1,0 +1,299 @@
+// End-to-end tests of one instance on the embedded registry: real plugins loaded from .so files,
+// real timers, real threads. Jobs record what they do into a file (see fixtures/).
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "shardjob/shardjob.h"
+#include "support/test_support.h"
+
+namespace shardjob {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ReadLines;
+using testing::TempDir;
+using testing::WaitUntil;
+using testing::WriteFile;
+
+struct Record {
+  std::string event, fire;
+  int item = -1;
+  std::string parameter;
+  long long token = 0;
+};
+
+std::vector<Record> ReadRecords(const std::string& path) {
+  std::vector<Record> records;
+  for (const std::string& line : ReadLines(path)) {
+    std::istringstream in(line);
+    Record record;
+    in >> record.event >> record.fire;
+    if (record.event != "before" && record.event != "after") {
+      in >> record.item >> record.parameter >> record.token;
+    }
+    records.push_back(record);
+  }
+  return records;
+}
+
+std::vector<Record> Only(const std::vector<Record>& records, const std::string& event) {
+  std::vector<Record> matching;
+  for (const Record& record : records) {
+    if (record.event == event) matching.push_back(record);
+  }
+  return matching;
+}
+
+class InstanceTest : public ::testing::Test {
+ protected:
+  // A config with the built plugins and the recording fixtures, and `jobs` appended.
+  std::string WriteConfig(const std::string& jobs, const std::string& extra = "") {
+    std::string path = dir_.File("shardjob.yaml");
+    WriteFile(path, std::string("registry: {type: embedded}\n") +
+                        "plugins:\n  dirs: [" SHARDJOB_PLUGIN_DIR ", " SHARDJOB_APP_FIXTURE_DIR
+                        "]\n" +
+                        "shutdown_grace: 200ms\nlog_level: warn\n" + extra + "jobs:\n" + jobs);
+    return path;
+  }
+
+  TempDir dir_;
+  std::string record_ = dir_.File("record.txt");
+};
+
+TEST_F(InstanceTest, TriggeredFireRunsEveryShardOnceWithItsParameter) {
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: sync\n"
+      "    class: RECORDING_JOB\n"
+      "    sharding_total_count: 4\n"
+      "    sharding_item_parameters: \"0=A,1=B,2=C,3=D\"\n"
+      "    listeners: [RECORDING_LISTENER]\n"
+      "    props: {record.file: " +
+      record_ + "}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("sync").local_items.size() == 4; }));
+  instance->Trigger("sync");
+  ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "after").size() == 1; }));
+
+  auto records = ReadRecords(record_);
+  auto starts = Only(records, "start");
+  ASSERT_EQ(starts.size(), 4u);
+  std::map<int, std::string> parameters;
+  for (const Record& start : starts) parameters[start.item] = start.parameter;
+  EXPECT_EQ(parameters, (std::map<int, std::string>{{0, "A"}, {1, "B"}, {2, "C"}, {3, "D"}}));
+  EXPECT_EQ(Only(records, "end").size(), 4u);
+  EXPECT_EQ(records.front().event, "before");
+  EXPECT_EQ(records.back().event, "after");
+  EXPECT_EQ(ReadLines(record_).back(), "after " + starts[0].fire + " failed=-");
+  JobStats stats = instance->Stats("sync");
+  EXPECT_EQ(stats.tasks_succeeded, 4u);
+  EXPECT_EQ(stats.tasks_failed, 0u);
+  EXPECT_TRUE(stats.leader);
+}
+
+TEST_F(InstanceTest, CronJobFiresRepeatedlyAndNoTaskRunsTwice) {
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: every-second\n"
+      "    class: RECORDING_JOB\n"
+      "    cron: \"* * * * * ?\"\n"
+      "    time_zone: Europe/Berlin\n"
+      "    sharding_total_count: 3\n"
+      "    props: {record.file: " +
+      record_ + "}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "end").size() >= 6; }));
+  instance->Stop();
+
+  std::set<std::pair<std::string, int>> tasks;
+  std::set<std::string> fires;
+  for (const Record& start : Only(ReadRecords(record_), "start")) {
+    EXPECT_TRUE(tasks.insert({start.fire, start.item}).second)
+        << "fire " << start.fire << " shard " << start.item << " ran twice";
+    fires.insert(start.fire);
+  }
+  for (const std::string& fire : fires) {
+    // Cron fire ids are the scheduled instant: whole seconds.
+    EXPECT_EQ(std::stoll(fire) % 1000, 0) << fire;
+  }
+  EXPECT_GE(fires.size(), 2u);
+}
+
+TEST_F(InstanceTest, FencingTokensGrowFromFireToFire) {
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: tokens\n"
+      "    class: RECORDING_JOB\n"
+      "    fixed_rate: 100ms\n"
+      "    props: {record.file: " +
+      record_ + "}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "end").size() >= 3; }));
+  instance->Stop();
+  auto starts = Only(ReadRecords(record_), "start");
+  for (std::size_t i = 1; i < starts.size(); ++i) {
+    EXPECT_GT(starts[i].token, starts[i - 1].token);
+  }
+}
+
+TEST_F(InstanceTest, FireArrivingWhileThePreviousRunsIsAMisfireRunAfterIt) {
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: slow\n"
+      "    class: RECORDING_JOB\n"
+      "    fixed_rate: 50ms\n"
+      "    props: {record.file: " +
+      record_ + ", work.ms: \"300\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "end").size() >= 3; }));
+  instance->Stop();
+
+  JobStats stats = instance->Stats("slow");
+  EXPECT_GT(stats.misfires, 0u);
+  // Fires never overlap on one instance: every start follows the previous fire's end.
+  auto records = ReadRecords(record_);
+  for (std::size_t i = 1; i < records.size(); ++i) {
+    if (records[i].event == "start") {
+      EXPECT_NE(records[i - 1].event, "start");
+    }
+  }
+  // Misfires coalesce: far fewer fires ran than the 50 ms rate asked for.
+  EXPECT_EQ(stats.fires, Only(records, "start").size());
+}
+
+TEST_F(InstanceTest, MisfireOffSkipsTheFire) {
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: slow\n"
+      "    class: RECORDING_JOB\n"
+      "    fixed_rate: 50ms\n"
+      "    misfire: false\n"
+      "    props: {record.file: " +
+      record_ + ", work.ms: \"300\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("slow").skipped_fires >= 2; }));
+  instance->Stop();
+  JobStats stats = instance->Stats("slow");
+  EXPECT_EQ(stats.misfires, stats.skipped_fires);
+}
+
+TEST_F(InstanceTest, FailedShardIsReportedAndTheOthersStillRun) {
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: partly\n"
+      "    class: RECORDING_JOB\n"
+      "    sharding_total_count: 3\n"
+      "    listeners: [RECORDING_LISTENER]\n"
+      "    props: {record.file: " +
+      record_ + ", fail.items: \"1\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("partly").local_items.size() == 3; }));
+  instance->Trigger("partly");
+  ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "after").size() == 1; }));
+  EXPECT_THAT(ReadLines(record_).back(), HasSubstr("failed=1"));
+  JobStats stats = instance->Stats("partly");
+  EXPECT_EQ(stats.tasks_succeeded, 2u);
+  EXPECT_EQ(stats.tasks_failed, 1u);
+}
+
+TEST_F(InstanceTest, ThrowErrorHandlerAbandonsTheRestOfTheFire) {
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: strict\n"
+      "    class: RECORDING_JOB\n"
+      "    sharding_total_count: 3\n"
+      "    executor_thread_pool: SINGLE_THREAD\n"
+      "    error_handler: THROW\n"
+      "    props: {record.file: " +
+      record_ + ", fail.items: \"0\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("strict").local_items.size() == 3; }));
+  instance->Trigger("strict");
+  ASSERT_TRUE(WaitUntil([&] {
+    JobStats stats = instance->Stats("strict");
+    return stats.tasks_failed + stats.tasks_succeeded == 3;
+  }));
+  // One thread runs the shards in order: shard 0 fails, THROW escalates, 1 and 2 never start.
+  auto starts = Only(ReadRecords(record_), "start");
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].item, 0);
+  EXPECT_EQ(instance->Stats("strict").tasks_failed, 3u);
+}
+
+TEST_F(InstanceTest, StopCancelsTasksThatOutliveTheGracePeriod) {
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: endless\n"
+      "    class: RECORDING_JOB\n"
+      "    props: {record.file: " +
+      record_ + ", work.ms: \"600000\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("endless").local_items.size() == 1; }));
+  instance->Trigger("endless");
+  ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "start").size() == 1; }));
+  instance->Stop();  // grace is 200 ms; the job then sees its cancellation flag
+  EXPECT_EQ(Only(ReadRecords(record_), "cancelled").size(), 1u);
+  EXPECT_EQ(instance->Stats("endless").tasks_failed, 1u);
+}
+
+TEST_F(InstanceTest, ScriptJobGetsTheContextAsLastArgumentAndInTheEnvironment) {
+  std::string script = dir_.File("record.sh");
+  WriteFile(script, "echo \"$SHARDJOB_SHARDING_ITEM $SHARDJOB_SHARDING_PARAMETER $2\" >> " +
+                        record_ + "\n");
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: script\n"
+      "    type: SCRIPT\n"
+      "    sharding_total_count: 2\n"
+      "    sharding_item_parameters: {0: left, 1: right}\n"
+      "    props:\n"
+      "      script.command.line: /bin/sh " +
+      script + " '$HOME stays literal'\n"));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("script").local_items.size() == 2; }));
+  instance->Trigger("script");
+  ASSERT_TRUE(WaitUntil([&] { return ReadLines(record_).size() == 2; }));
+  auto lines = ReadLines(record_);
+  std::sort(lines.begin(), lines.end());
+  EXPECT_THAT(lines[0], HasSubstr("0 left {\"jobName\":\"script\""));
+  EXPECT_THAT(lines[1], HasSubstr("1 right {\"jobName\":\"script\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"shardingParameter\":\"left\""));
+}
+
+TEST_F(InstanceTest, UnknownPluginTypesAreNamedAndNothingStarts) {
+  std::string path = WriteConfig(
+      "  - name: broken\n"
+      "    class: NO_SUCH_JOB\n"
+      "    sharding_strategy: NO_SUCH_STRATEGY\n");
+  try {
+    Instance::Start(path);
+    FAIL() << "an unknown class must not start";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("job 'broken'"));
+    EXPECT_THAT(e.what(), HasSubstr("unknown job type 'NO_SUCH_JOB'"));
+    EXPECT_THAT(e.what(), HasSubstr("unknown sharding_strategy type 'NO_SUCH_STRATEGY'"));
+    EXPECT_THAT(e.what(), HasSubstr("RECORDING_JOB"));  // the known ones are listed
+  }
+  auto problems = ValidateConfigFile(path);
+  EXPECT_EQ(problems.size(), 2u);
+}
+
+TEST_F(InstanceTest, PluginRefusingItsPropsIsAnErrorNamingThePropAndJob) {
+  std::string path = WriteConfig(
+      "  - name: no-command\n"
+      "    type: SCRIPT\n");
+  auto problems = ValidateConfigFile(path);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0], HasSubstr("job 'no-command'"));
+  EXPECT_THAT(problems[0], HasSubstr("script.command.line"));
+}
+
+TEST_F(InstanceTest, ClassedExecutorNamedAsTypeIsRejected) {
+  auto problems = ValidateConfigFile(WriteConfig(
+      "  - name: confused\n"
+      "    type: SIMPLE\n"));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0], HasSubstr("`class:`"));
+}
+
+TEST_F(InstanceTest, TriggerOfAnUnknownJobThrows) {
+  auto instance = Instance::Start(WriteConfig(
+      "  - name: known\n"
+      "    class: RECORDING_JOB\n"
+      "    props: {record.file: " +
+      record_ + "}\n"));
+  EXPECT_THROW(instance->Trigger("unknown"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace shardjob

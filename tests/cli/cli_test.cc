@@ -1,0 +1,141 @@
+// Tests of the `shardjob` program itself: exit codes and what it prints.
+
+#include <signal.h>
+
+#include <regex>
+#include <set>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "support/child_process.h"
+#include "support/test_support.h"
+
+namespace shardjob {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::ChildProcess;
+using testing::TempDir;
+using testing::WriteFile;
+
+constexpr const char* kShardjob = SHARDJOB_BINARY;
+
+class CliTest : public ::testing::Test {
+ protected:
+  std::string WriteConfig(const std::string& text) {
+    std::string path = dir_.File("config.yaml");
+    WriteFile(path, text);
+    return path;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(CliTest, QuickstartRunsEveryShardWithItsParameterAndStopsOnSigterm) {
+  ChildProcess run({kShardjob, "run", "-c", SHARDJOB_SOURCE_DIR "/examples/quickstart.yaml"});
+  // Both jobs of the quick start, every shard, each with its item parameter.
+  const std::set<std::string> expected = {
+      "order-sync shard=0/4 parameter=Beijing", "order-sync shard=1/4 parameter=Shanghai",
+      "order-sync shard=2/4 parameter=Guangzhou", "order-sync shard=3/4 parameter=Shenzhen",
+      "report-script shard=0/4 parameter=north",  "report-script shard=1/4 parameter=south",
+      "report-script shard=2/4 parameter=east",   "report-script shard=3/4 parameter=west"};
+  std::regex started(R"(job=(\S+) fire=\d+ shard=(\d+/\d+) .*parameter=(\S+) started)");
+  std::set<std::string> seen;
+  bool all = run.ReadUntil(
+      [&](const std::string& output) {
+        seen.clear();
+        for (std::sregex_iterator it(output.begin(), output.end(), started), end; it != end;
+             ++it) {
+          seen.insert((*it)[1].str() + " shard=" + (*it)[2].str() + " parameter=" + (*it)[3].str());
+        }
+        return seen == expected;
+      },
+      std::chrono::seconds(20));
+  ASSERT_TRUE(all) << run.output();
+  ASSERT_EQ(kill(run.pid(), SIGTERM), 0);
+  EXPECT_EQ(run.Wait(), 0) << run.output();
+  EXPECT_THAT(run.output(), HasSubstr("stopping gracefully"));
+  EXPECT_THAT(run.output(), HasSubstr("stopped"));
+}
+
+TEST_F(CliTest, ValidateAcceptsTheQuickstart) {
+  ChildProcess validate(
+      {kShardjob, "validate", "-c", SHARDJOB_SOURCE_DIR "/examples/quickstart.yaml"});
+  EXPECT_EQ(validate.Wait(), 0) << validate.output();
+  EXPECT_THAT(validate.output(), HasSubstr("OK"));
+}
+
+TEST_F(CliTest, ValidateRejectsAMisspeltKeyNamingTheKeyAndTheLine) {
+  std::string path = WriteConfig(
+      "registry: {type: embedded}\n"
+      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR "]}\n"
+      "jobs:\n"
+      "  - name: typo\n"
+      "    type: SCRIPT\n"
+      "    shardng_total_count: 4\n"
+      "    props: {script.command.line: /bin/true}\n");
+  ChildProcess validate({kShardjob, "validate", "-c", path});
+  EXPECT_EQ(validate.Wait(), 1);
+  EXPECT_THAT(validate.output(), HasSubstr(path + ":6:"));
+  EXPECT_THAT(validate.output(), HasSubstr("shardng_total_count"));
+  EXPECT_THAT(validate.output(), HasSubstr("sharding_total_count"));  // the suggestion
+}
+
+TEST_F(CliTest, ValidateRejectsAnUnknownPluginTypeNamingIt) {
+  std::string path = WriteConfig(
+      "registry: {type: embedded}\n"
+      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR "]}\n"
+      "jobs:\n"
+      "  - name: grpc-call\n"
+      "    type: GRPC\n");
+  ChildProcess validate({kShardjob, "validate", "-c", path});
+  EXPECT_EQ(validate.Wait(), 1);
+  EXPECT_THAT(validate.output(), HasSubstr("unknown executor type 'GRPC'"));
+  EXPECT_THAT(validate.output(), HasSubstr("job 'grpc-call'"));
+  EXPECT_THAT(validate.output(), HasSubstr(path + ":4:"));
+}
+
+TEST_F(CliTest, RunRefusesABadConfigWithoutStarting) {
+  std::string path = WriteConfig(
+      "registry: {type: embedded}\n"
+      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR "]}\n"
+      "jobs:\n"
+      "  - name: bad-cron\n"
+      "    type: SCRIPT\n"
+      "    cron: \"0 0 25 * * ?\"\n"
+      "    props: {script.command.line: /bin/true}\n");
+  ChildProcess run({kShardjob, "run", "-c", path});
+  EXPECT_EQ(run.Wait(), 1);
+  EXPECT_THAT(run.output(), HasSubstr(path + ":6:"));
+  EXPECT_THAT(run.output(), HasSubstr("25"));
+}
+
+TEST_F(CliTest, PluginsListsEveryBuiltInType) {
+  ChildProcess plugins({kShardjob, "plugins", "-d", SHARDJOB_PLUGIN_DIR});
+  EXPECT_EQ(plugins.Wait(), 0) << plugins.output();
+  for (const char* type : {"SIMPLE", "SCRIPT", "AVG_ALLOCATION", "ODEVITY", "ROUND_ROBIN", "LOG",
+                           "THROW", "IGNORE", "EXAMPLE_ORDER_SYNC"}) {
+    EXPECT_THAT(plugins.output(), HasSubstr(std::string(" ") + type + " ")) << type;
+  }
+  EXPECT_THAT(plugins.output(), Not(HasSubstr("REFUSED")));
+}
+
+TEST_F(CliTest, PluginsReportsARefusedLibraryAndFails) {
+  WriteFile(dir_.File("junk.so"), "not a shared object");
+  ChildProcess plugins({kShardjob, "plugins", "-d", dir_.path().string()});
+  EXPECT_EQ(plugins.Wait(), 1);
+  EXPECT_THAT(plugins.output(), HasSubstr("REFUSED"));
+  EXPECT_THAT(plugins.output(), HasSubstr("junk.so"));
+}
+
+TEST_F(CliTest, UnknownCommandPrintsUsage) {
+  ChildProcess bad({kShardjob, "launch"});
+  EXPECT_EQ(bad.Wait(), 2);
+  EXPECT_THAT(bad.output(), HasSubstr("usage: shardjob"));
+}
+
+}  // namespace
+}  // namespace shardjob
