@@ -100,7 +100,8 @@ class Instance::Impl {
     root_ = "/" + config_.registry.zookeeper.root_namespace;
 
     std::size_t max_threads = 0;
-    for (const auto& job : config_.jobs) max_threads += static_cast<std::size_t>(job.executor_threads) + 1;
+    for (const auto& job : config_.jobs)
+      max_threads += static_cast<std::size_t>(job.executor_threads) + 1;
     pool_ = std::make_unique<execution::WorkerPool>(std::max<std::size_t>(max_threads, 2),
                                                     kIdleThreadTimeout);
     events_ = std::make_unique<coordination::EventLoop>();

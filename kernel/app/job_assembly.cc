@@ -59,12 +59,12 @@ bool AssembleJob(const config::JobConfig& job, const plugin::PluginRegistry& plu
       std::string job_interface = assembled->plugins.job_object->Interface();
       std::string executor_type = ExecutorForInterface(job_interface);
       if (executor_type.empty()) {
-        problems->push_back(where + "class '" + job.job_class + "' implements '" +
-                            job_interface + "', which no executor drives");
+        problems->push_back(where + "class '" + job.job_class + "' implements '" + job_interface +
+                            "', which no executor drives");
       } else {
-        assembled->plugins.executor = Build<spi::JobExecutor>(
-            job, "class (executor " + executor_type + ")", executor_type, plugins, assembled,
-            problems);
+        assembled->plugins.executor =
+            Build<spi::JobExecutor>(job, "class (executor " + executor_type + ")", executor_type,
+                                    plugins, assembled, problems);
       }
     }
   } else {
@@ -76,12 +76,10 @@ bool AssembleJob(const config::JobConfig& job, const plugin::PluginRegistry& plu
                           " classes: name the class with `class:` instead");
     }
   }
-  assembled->strategy = Build<spi::ShardingStrategy>(job, "sharding_strategy",
-                                                     job.sharding_strategy, plugins, assembled,
-                                                     problems);
-  assembled->plugins.error_handler =
-      Build<spi::ErrorHandler>(job, "error_handler", job.error_handler, plugins, assembled,
-                               problems);
+  assembled->strategy = Build<spi::ShardingStrategy>(
+      job, "sharding_strategy", job.sharding_strategy, plugins, assembled, problems);
+  assembled->plugins.error_handler = Build<spi::ErrorHandler>(
+      job, "error_handler", job.error_handler, plugins, assembled, problems);
   for (std::size_t i = 0; i < job.listeners.size(); ++i) {
     auto listener = Build<spi::JobListener>(job, "listeners[" + std::to_string(i) + "]",
                                             job.listeners[i], plugins, assembled, problems);

@@ -151,8 +151,8 @@ int main(int argc, char** argv) {
   if (options.command == "validate") return Validate(options);
   if (options.command == "plugins") return ListPlugins(options);
   if (options.command == "version") {
-    std::cout << "shardjob " << SHARDJOB_VERSION << " (SPI ABI " << SHARDJOB_SPI_ABI_VERSION
-              << ", " << SHARDJOB_SPI_BUILD_TAG << ")\n";
+    std::cout << "shardjob " << SHARDJOB_VERSION << " (SPI ABI " << SHARDJOB_SPI_ABI_VERSION << ", "
+              << SHARDJOB_SPI_BUILD_TAG << ")\n";
     return 0;
   }
   if (options.command == "help" || options.command == "--help" || options.command == "-h") {

@@ -48,9 +48,9 @@ struct JobRuntime::FireRun {
 };
 
 JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
-                       std::shared_ptr<coordination::JobCoordinator> coordinator,
-                       WorkerPool& pool, TraceDispatcher& traces, std::string instance_id,
-                       std::string hostname, FireEndHandler on_fire_end)
+                       std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
+                       TraceDispatcher& traces, std::string instance_id, std::string hostname,
+                       FireEndHandler on_fire_end)
     : job_(std::move(job)),
       plugins_(std::move(plugins)),
       coordinator_(std::move(coordinator)),
@@ -71,9 +71,10 @@ void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source)
       if (job_.misfire) {
         if (pending_misfire_) ++counters_.skipped_fires;  // coalesced into the newer one
         pending_misfire_ = fire;
-        spdlog::warn("job={} fire={} instance={} arrived while fire {} still runs; it runs next "
-                     "(misfire)",
-                     job_.name, fire.fire_id, instance_id_, running_->fire.fire_id);
+        spdlog::warn(
+            "job={} fire={} instance={} arrived while fire {} still runs; it runs next "
+            "(misfire)",
+            job_.name, fire.fire_id, instance_id_, running_->fire.fire_id);
       } else {
         ++counters_.skipped_fires;
         spdlog::warn("job={} fire={} instance={} skipped: fire {} still runs and misfire is off",
@@ -155,8 +156,8 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
   if (abandoned) {
     status = spi::Status::Failed("not run: an earlier error of this fire was escalated");
   } else {
-    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={} started",
-                 job_.name, context.fire_id, claim.item, job_.sharding_total_count, instance_id_,
+    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={} started", job_.name,
+                 context.fire_id, claim.item, job_.sharding_total_count, instance_id_,
                  claim.fencing_token, context.sharding_parameter.value_or(""));
     status = plugins_.executor->Execute(plugins_.job_object.get(), context);
   }
@@ -227,9 +228,10 @@ bool JobRuntime::ReportError(const std::string& fire_id, int item, const std::st
   spi::JobError error{job_.name, fire_id, item, instance_id_, message};
   spi::Status status = plugins_.error_handler->Handle(error);
   if (status.ok()) return false;
-  spdlog::error("job={} fire={} instance={} error handler {} escalated: {}; the fire's remaining "
-                "shards on this instance are abandoned",
-                job_.name, fire_id, instance_id_, job_.error_handler, Describe(status));
+  spdlog::error(
+      "job={} fire={} instance={} error handler {} escalated: {}; the fire's remaining "
+      "shards on this instance are abandoned",
+      job_.name, fire_id, instance_id_, job_.error_handler, Describe(status));
   return true;
 }
 

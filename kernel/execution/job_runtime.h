@@ -41,9 +41,9 @@ struct JobPlugins {
 };
 
 struct JobCounters {
-  std::uint64_t fires = 0;           // fires this instance started
-  std::uint64_t misfires = 0;        // fires that arrived while the previous one ran
-  std::uint64_t skipped_fires = 0;   // misfires dropped (misfire: false) or coalesced
+  std::uint64_t fires = 0;          // fires this instance started
+  std::uint64_t misfires = 0;       // fires that arrived while the previous one ran
+  std::uint64_t skipped_fires = 0;  // misfires dropped (misfire: false) or coalesced
   std::uint64_t tasks_succeeded = 0;
   std::uint64_t tasks_failed = 0;
   std::uint64_t commits_fenced = 0;  // tasks whose commit was refused: the claim was lost

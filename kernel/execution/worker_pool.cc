@@ -37,8 +37,8 @@ void WorkerPool::Work() {
     if (tasks_.empty()) {
       if (stopping_) break;
       ++idle_;
-      bool woke = queued_.wait_for(lock, idle_timeout_,
-                                   [this] { return stopping_ || !tasks_.empty(); });
+      bool woke =
+          queued_.wait_for(lock, idle_timeout_, [this] { return stopping_ || !tasks_.empty(); });
       --idle_;
       if (!woke) break;  // idle too long
       continue;

@@ -95,7 +95,7 @@ class EmbeddedStore::State {
       ++last_zxid_;
       // Ephemeral nodes have no children, so any order of deletion works.
       for (const std::string& path : ephemerals) {
-        if (nodes_.count(path) != 0) DeleteLocked(path, &notifications);
+        if (nodes_.count(path) != 0) DeleteLocked(path, &notifications, nullptr);
       }
     }
     Post(std::move(notifications));
@@ -119,8 +119,8 @@ class EmbeddedStore::State {
     if (it != sessions_.end()) it->second.listeners.push_back(std::move(listener));
   }
 
-  Code Create(std::int64_t session, const std::string& path, const std::string& data,
-              NodeMode mode, std::string* created_path) {
+  Code Create(std::int64_t session, const std::string& path, const std::string& data, NodeMode mode,
+              std::string* created_path) {
     std::vector<std::function<void()>> notifications;
     Code code;
     {
@@ -144,7 +144,7 @@ class EmbeddedStore::State {
       if (code == Code::kOk) code = CheckDelete(path, version);
       if (code == Code::kOk) {
         ++last_zxid_;
-        DeleteLocked(path, &notifications);
+        DeleteLocked(path, &notifications, nullptr);
       }
     }
     Post(std::move(notifications));
@@ -223,7 +223,7 @@ class EmbeddedStore::State {
             result.code = CheckDelete(op.path, op.version);
             if (result.code == Code::kOk) {
               undo.push_back(SnapshotForUndo(op.path));
-              DeleteLocked(op.path, &staged);
+              DeleteLocked(op.path, &staged, &undo);
             }
             break;
           case Op::Type::kSetData:
@@ -254,14 +254,23 @@ class EmbeddedStore::State {
     void Add(const std::string& path, std::int64_t session, Watcher watcher) {
       watches_[path].emplace_back(session, std::move(watcher));
     }
-    // Removes the path's watches and queues them for delivery.
+    // Removes the path's watches and queues them for delivery. With an undo log (in a multi),
+    // undoing puts them back: a multi that fails must leave its watches armed.
     void Fire(const std::string& path, EventType type,
-              std::vector<std::function<void()>>* notifications) {
+              std::vector<std::function<void()>>* notifications,
+              std::vector<std::function<void()>>* undo) {
       auto it = watches_.find(path);
       if (it == watches_.end()) return;
       for (auto& entry : it->second) {
-        Watcher watcher = std::move(entry.second);
-        notifications->push_back([watcher, type, path] { watcher(WatchEvent{type, path}); });
+        notifications->push_back([watcher = entry.second, type, path] {
+          watcher(WatchEvent{type, path});
+        });
+      }
+      if (undo != nullptr) {
+        undo->push_back([this, path, removed = std::move(it->second)] {
+          auto& list = watches_[path];
+          list.insert(list.begin(), removed.begin(), removed.end());
+        });
       }
       watches_.erase(it);
     }
@@ -342,13 +351,14 @@ class EmbeddedStore::State {
     ++parent->second.stat.cversion;
     parent->second.stat.num_children = static_cast<std::int32_t>(parent->second.children.size());
     if (created_path != nullptr) *created_path = path;
-    data_watches_.Fire(path, EventType::kCreated, notifications);
-    child_watches_.Fire(parent_path, EventType::kChildrenChanged, notifications);
+    data_watches_.Fire(path, EventType::kCreated, notifications, undo);
+    child_watches_.Fire(parent_path, EventType::kChildrenChanged, notifications, undo);
     return Code::kOk;
   }
 
   // REQUIRES: CheckDelete(path) was kOk.
-  void DeleteLocked(const std::string& path, std::vector<std::function<void()>>* notifications) {
+  void DeleteLocked(const std::string& path, std::vector<std::function<void()>>* notifications,
+                    std::vector<std::function<void()>>* undo) {
     auto it = nodes_.find(path);
     if (it->second.stat.ephemeral_owner != 0) {
       auto owner = sessions_.find(it->second.stat.ephemeral_owner);
@@ -360,9 +370,9 @@ class EmbeddedStore::State {
     parent.children.erase(NameOf(path));
     ++parent.stat.cversion;
     parent.stat.num_children = static_cast<std::int32_t>(parent.children.size());
-    data_watches_.Fire(path, EventType::kDeleted, notifications);
-    child_watches_.Fire(path, EventType::kDeleted, notifications);
-    child_watches_.Fire(parent_path, EventType::kChildrenChanged, notifications);
+    data_watches_.Fire(path, EventType::kDeleted, notifications, undo);
+    child_watches_.Fire(path, EventType::kDeleted, notifications, undo);
+    child_watches_.Fire(parent_path, EventType::kChildrenChanged, notifications, undo);
   }
 
   // An undo action that re-inserts a node about to be deleted.
@@ -398,7 +408,7 @@ class EmbeddedStore::State {
     node.stat.mtime_ms = NowMs();
     ++node.stat.version;
     if (stat != nullptr) *stat = node.stat;
-    data_watches_.Fire(path, EventType::kDataChanged, notifications);
+    data_watches_.Fire(path, EventType::kDataChanged, notifications, undo);
   }
 
   void Post(std::vector<std::function<void()>> notifications) {
@@ -492,9 +502,7 @@ class EmbeddedStore::Session : public Registry {
 EmbeddedStore::EmbeddedStore() : state_(std::make_shared<State>()) {}
 EmbeddedStore::~EmbeddedStore() = default;
 
-std::unique_ptr<Registry> EmbeddedStore::OpenSession() {
-  return std::make_unique<Session>(state_);
-}
+std::unique_ptr<Registry> EmbeddedStore::OpenSession() { return std::make_unique<Session>(state_); }
 
 void EmbeddedStore::ExpireSession(std::int64_t session_id) {
   state_->EndSession(session_id, SessionState::kExpired);

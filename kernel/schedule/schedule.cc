@@ -22,7 +22,8 @@ class CronSchedule : public Schedule {
   }
   bool CountsFromCompletion() const override { return false; }
   std::string Describe() const override {
-    return "cron '" + expression_.text() + "' in " + (zone_name_.empty() ? "local time" : zone_name_);
+    return "cron '" + expression_.text() + "' in " +
+           (zone_name_.empty() ? "local time" : zone_name_);
   }
 
  private:

@@ -6,11 +6,11 @@
 #include <thread>
 #include <utility>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/system_timer.hpp>
-#include <spdlog/spdlog.h>
 
 namespace shardjob::schedule {
 

@@ -69,14 +69,14 @@ class InstanceTest : public ::testing::Test {
 };
 
 TEST_F(InstanceTest, TriggeredFireRunsEveryShardOnceWithItsParameter) {
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: sync\n"
-      "    class: RECORDING_JOB\n"
-      "    sharding_total_count: 4\n"
-      "    sharding_item_parameters: \"0=A,1=B,2=C,3=D\"\n"
-      "    listeners: [RECORDING_LISTENER]\n"
-      "    props: {record.file: " +
-      record_ + "}\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: sync\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    sharding_total_count: 4\n"
+                                  "    sharding_item_parameters: \"0=A,1=B,2=C,3=D\"\n"
+                                  "    listeners: [RECORDING_LISTENER]\n"
+                                  "    props: {record.file: " +
+                                  record_ + "}\n"));
   ASSERT_TRUE(WaitUntil([&] { return instance->Stats("sync").local_items.size() == 4; }));
   instance->Trigger("sync");
   ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "after").size() == 1; }));
@@ -98,14 +98,14 @@ TEST_F(InstanceTest, TriggeredFireRunsEveryShardOnceWithItsParameter) {
 }
 
 TEST_F(InstanceTest, CronJobFiresRepeatedlyAndNoTaskRunsTwice) {
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: every-second\n"
-      "    class: RECORDING_JOB\n"
-      "    cron: \"* * * * * ?\"\n"
-      "    time_zone: Europe/Berlin\n"
-      "    sharding_total_count: 3\n"
-      "    props: {record.file: " +
-      record_ + "}\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: every-second\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    cron: \"* * * * * ?\"\n"
+                                  "    time_zone: Europe/Berlin\n"
+                                  "    sharding_total_count: 3\n"
+                                  "    props: {record.file: " +
+                                  record_ + "}\n"));
   ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "end").size() >= 6; }));
   instance->Stop();
 
@@ -124,12 +124,12 @@ TEST_F(InstanceTest, CronJobFiresRepeatedlyAndNoTaskRunsTwice) {
 }
 
 TEST_F(InstanceTest, FencingTokensGrowFromFireToFire) {
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: tokens\n"
-      "    class: RECORDING_JOB\n"
-      "    fixed_rate: 100ms\n"
-      "    props: {record.file: " +
-      record_ + "}\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: tokens\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    fixed_rate: 100ms\n"
+                                  "    props: {record.file: " +
+                                  record_ + "}\n"));
   ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "end").size() >= 3; }));
   instance->Stop();
   auto starts = Only(ReadRecords(record_), "start");
@@ -139,12 +139,12 @@ TEST_F(InstanceTest, FencingTokensGrowFromFireToFire) {
 }
 
 TEST_F(InstanceTest, FireArrivingWhileThePreviousRunsIsAMisfireRunAfterIt) {
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: slow\n"
-      "    class: RECORDING_JOB\n"
-      "    fixed_rate: 50ms\n"
-      "    props: {record.file: " +
-      record_ + ", work.ms: \"300\"}\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: slow\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    fixed_rate: 50ms\n"
+                                  "    props: {record.file: " +
+                                  record_ + ", work.ms: \"300\"}\n"));
   ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "end").size() >= 3; }));
   instance->Stop();
 
@@ -162,13 +162,13 @@ TEST_F(InstanceTest, FireArrivingWhileThePreviousRunsIsAMisfireRunAfterIt) {
 }
 
 TEST_F(InstanceTest, MisfireOffSkipsTheFire) {
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: slow\n"
-      "    class: RECORDING_JOB\n"
-      "    fixed_rate: 50ms\n"
-      "    misfire: false\n"
-      "    props: {record.file: " +
-      record_ + ", work.ms: \"300\"}\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: slow\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    fixed_rate: 50ms\n"
+                                  "    misfire: false\n"
+                                  "    props: {record.file: " +
+                                  record_ + ", work.ms: \"300\"}\n"));
   ASSERT_TRUE(WaitUntil([&] { return instance->Stats("slow").skipped_fires >= 2; }));
   instance->Stop();
   JobStats stats = instance->Stats("slow");
@@ -176,13 +176,13 @@ TEST_F(InstanceTest, MisfireOffSkipsTheFire) {
 }
 
 TEST_F(InstanceTest, FailedShardIsReportedAndTheOthersStillRun) {
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: partly\n"
-      "    class: RECORDING_JOB\n"
-      "    sharding_total_count: 3\n"
-      "    listeners: [RECORDING_LISTENER]\n"
-      "    props: {record.file: " +
-      record_ + ", fail.items: \"1\"}\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: partly\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    sharding_total_count: 3\n"
+                                  "    listeners: [RECORDING_LISTENER]\n"
+                                  "    props: {record.file: " +
+                                  record_ + ", fail.items: \"1\"}\n"));
   ASSERT_TRUE(WaitUntil([&] { return instance->Stats("partly").local_items.size() == 3; }));
   instance->Trigger("partly");
   ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "after").size() == 1; }));
@@ -193,14 +193,14 @@ TEST_F(InstanceTest, FailedShardIsReportedAndTheOthersStillRun) {
 }
 
 TEST_F(InstanceTest, ThrowErrorHandlerAbandonsTheRestOfTheFire) {
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: strict\n"
-      "    class: RECORDING_JOB\n"
-      "    sharding_total_count: 3\n"
-      "    executor_thread_pool: SINGLE_THREAD\n"
-      "    error_handler: THROW\n"
-      "    props: {record.file: " +
-      record_ + ", fail.items: \"0\"}\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: strict\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    sharding_total_count: 3\n"
+                                  "    executor_thread_pool: SINGLE_THREAD\n"
+                                  "    error_handler: THROW\n"
+                                  "    props: {record.file: " +
+                                  record_ + ", fail.items: \"0\"}\n"));
   ASSERT_TRUE(WaitUntil([&] { return instance->Stats("strict").local_items.size() == 3; }));
   instance->Trigger("strict");
   ASSERT_TRUE(WaitUntil([&] {
@@ -215,11 +215,11 @@ TEST_F(InstanceTest, ThrowErrorHandlerAbandonsTheRestOfTheFire) {
 }
 
 TEST_F(InstanceTest, StopCancelsTasksThatOutliveTheGracePeriod) {
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: endless\n"
-      "    class: RECORDING_JOB\n"
-      "    props: {record.file: " +
-      record_ + ", work.ms: \"600000\"}\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: endless\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    props: {record.file: " +
+                                  record_ + ", work.ms: \"600000\"}\n"));
   ASSERT_TRUE(WaitUntil([&] { return instance->Stats("endless").local_items.size() == 1; }));
   instance->Trigger("endless");
   ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "start").size() == 1; }));
@@ -232,14 +232,14 @@ TEST_F(InstanceTest, ScriptJobGetsTheContextAsLastArgumentAndInTheEnvironment) {
   std::string script = dir_.File("record.sh");
   WriteFile(script, "echo \"$SHARDJOB_SHARDING_ITEM $SHARDJOB_SHARDING_PARAMETER $2\" >> " +
                         record_ + "\n");
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: script\n"
-      "    type: SCRIPT\n"
-      "    sharding_total_count: 2\n"
-      "    sharding_item_parameters: {0: left, 1: right}\n"
-      "    props:\n"
-      "      script.command.line: /bin/sh " +
-      script + " '$HOME stays literal'\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: script\n"
+                                  "    type: SCRIPT\n"
+                                  "    sharding_total_count: 2\n"
+                                  "    sharding_item_parameters: {0: left, 1: right}\n"
+                                  "    props:\n"
+                                  "      script.command.line: /bin/sh " +
+                                  script + " '$HOME stays literal'\n"));
   ASSERT_TRUE(WaitUntil([&] { return instance->Stats("script").local_items.size() == 2; }));
   instance->Trigger("script");
   ASSERT_TRUE(WaitUntil([&] { return ReadLines(record_).size() == 2; }));
@@ -279,19 +279,19 @@ TEST_F(InstanceTest, PluginRefusingItsPropsIsAnErrorNamingThePropAndJob) {
 }
 
 TEST_F(InstanceTest, ClassedExecutorNamedAsTypeIsRejected) {
-  auto problems = ValidateConfigFile(WriteConfig(
-      "  - name: confused\n"
-      "    type: SIMPLE\n"));
+  auto problems =
+      ValidateConfigFile(WriteConfig("  - name: confused\n"
+                                     "    type: SIMPLE\n"));
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_THAT(problems[0], HasSubstr("`class:`"));
 }
 
 TEST_F(InstanceTest, TriggerOfAnUnknownJobThrows) {
-  auto instance = Instance::Start(WriteConfig(
-      "  - name: known\n"
-      "    class: RECORDING_JOB\n"
-      "    props: {record.file: " +
-      record_ + "}\n"));
+  auto instance =
+      Instance::Start(WriteConfig("  - name: known\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    props: {record.file: " +
+                                  record_ + "}\n"));
   EXPECT_THROW(instance->Trigger("unknown"), std::invalid_argument);
 }
 

@@ -15,9 +15,9 @@
 namespace shardjob {
 namespace {
 
+using testing::ChildProcess;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::ChildProcess;
 using testing::TempDir;
 using testing::WriteFile;
 
@@ -38,7 +38,7 @@ TEST_F(CliTest, QuickstartRunsEveryShardWithItsParameterAndStopsOnSigterm) {
   ChildProcess run({kShardjob, "run", "-c", SHARDJOB_SOURCE_DIR "/examples/quickstart.yaml"});
   // Both jobs of the quick start, every shard, each with its item parameter.
   const std::set<std::string> expected = {
-      "order-sync shard=0/4 parameter=Beijing", "order-sync shard=1/4 parameter=Shanghai",
+      "order-sync shard=0/4 parameter=Beijing",   "order-sync shard=1/4 parameter=Shanghai",
       "order-sync shard=2/4 parameter=Guangzhou", "order-sync shard=3/4 parameter=Shenzhen",
       "report-script shard=0/4 parameter=north",  "report-script shard=1/4 parameter=south",
       "report-script shard=2/4 parameter=east",   "report-script shard=3/4 parameter=west"};
@@ -47,8 +47,7 @@ TEST_F(CliTest, QuickstartRunsEveryShardWithItsParameterAndStopsOnSigterm) {
   bool all = run.ReadUntil(
       [&](const std::string& output) {
         seen.clear();
-        for (std::sregex_iterator it(output.begin(), output.end(), started), end; it != end;
-             ++it) {
+        for (std::sregex_iterator it(output.begin(), output.end(), started), end; it != end; ++it) {
           seen.insert((*it)[1].str() + " shard=" + (*it)[2].str() + " parameter=" + (*it)[3].str());
         }
         return seen == expected;
@@ -71,7 +70,8 @@ TEST_F(CliTest, ValidateAcceptsTheQuickstart) {
 TEST_F(CliTest, ValidateRejectsAMisspeltKeyNamingTheKeyAndTheLine) {
   std::string path = WriteConfig(
       "registry: {type: embedded}\n"
-      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR "]}\n"
+      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR
+      "]}\n"
       "jobs:\n"
       "  - name: typo\n"
       "    type: SCRIPT\n"
@@ -87,7 +87,8 @@ TEST_F(CliTest, ValidateRejectsAMisspeltKeyNamingTheKeyAndTheLine) {
 TEST_F(CliTest, ValidateRejectsAnUnknownPluginTypeNamingIt) {
   std::string path = WriteConfig(
       "registry: {type: embedded}\n"
-      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR "]}\n"
+      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR
+      "]}\n"
       "jobs:\n"
       "  - name: grpc-call\n"
       "    type: GRPC\n");
@@ -101,7 +102,8 @@ TEST_F(CliTest, ValidateRejectsAnUnknownPluginTypeNamingIt) {
 TEST_F(CliTest, RunRefusesABadConfigWithoutStarting) {
   std::string path = WriteConfig(
       "registry: {type: embedded}\n"
-      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR "]}\n"
+      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR
+      "]}\n"
       "jobs:\n"
       "  - name: bad-cron\n"
       "    type: SCRIPT\n"

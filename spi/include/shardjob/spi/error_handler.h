@@ -8,8 +8,8 @@ namespace shardjob::spi {
 
 struct JobError {
   std::string job_name;
-  std::string fire_id;      // empty when the error is not about one fire
-  int sharding_item = -1;   // -1 when the error is not about one shard
+  std::string fire_id;     // empty when the error is not about one fire
+  int sharding_item = -1;  // -1 when the error is not about one shard
   std::string instance_id;
   std::string message;
 };

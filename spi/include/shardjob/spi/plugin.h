@@ -120,7 +120,8 @@ class GuardedDataflowJob final : public DataflowJobObject {
   Status FetchAndProcess(const ShardingContext& context, std::size_t* fetched) noexcept override {
     *fetched = 0;
     std::vector<typename Job::DataType> data;
-    Status status = CatchAsStatus("DataflowJob::FetchData", [&] { data = job_.FetchData(context); });
+    Status status =
+        CatchAsStatus("DataflowJob::FetchData", [&] { data = job_.FetchData(context); });
     if (!status.ok() || data.empty()) return status;
     *fetched = data.size();
     return CatchAsStatus("DataflowJob::ProcessData", [&] { job_.ProcessData(context, data); });
@@ -186,11 +187,11 @@ shardjob_manifest_entry DataflowJobEntry(const char* type) {
 
 }  // namespace shardjob::spi
 
-#define SHARDJOB_PLUGIN(plugin_name, ...)                                                        \
+#define SHARDJOB_PLUGIN(plugin_name, ...)                                                 \
   extern "C" SHARDJOB_PLUGIN_EXPORT const shardjob_manifest* shardjob_plugin_manifest() { \
-    static const shardjob_manifest_entry kEntries[] = {__VA_ARGS__};                               \
+    static const shardjob_manifest_entry kEntries[] = {__VA_ARGS__};                      \
     static const shardjob_manifest kManifest = {                                          \
-        SHARDJOB_SPI_ABI_VERSION, SHARDJOB_SPI_BUILD_TAG, plugin_name,                           \
-        static_cast<std::uint32_t>(sizeof(kEntries) / sizeof(kEntries[0])), kEntries};          \
-    return &kManifest;                                                                           \
+        SHARDJOB_SPI_ABI_VERSION, SHARDJOB_SPI_BUILD_TAG, plugin_name,                    \
+        static_cast<std::uint32_t>(sizeof(kEntries) / sizeof(kEntries[0])), kEntries};    \
+    return &kManifest;                                                                    \
   }

@@ -24,13 +24,19 @@ class [[nodiscard]] Status {
   static Status InvalidArgument(std::string message) {
     return Status(Code::kInvalidArgument, std::move(message));
   }
-  static Status NotFound(std::string message) { return Status(Code::kNotFound, std::move(message)); }
+  static Status NotFound(std::string message) {
+    return Status(Code::kNotFound, std::move(message));
+  }
   static Status Failed(std::string message) { return Status(Code::kFailed, std::move(message)); }
-  static Status TimedOut(std::string message) { return Status(Code::kTimedOut, std::move(message)); }
+  static Status TimedOut(std::string message) {
+    return Status(Code::kTimedOut, std::move(message));
+  }
   static Status Cancelled(std::string message) {
     return Status(Code::kCancelled, std::move(message));
   }
-  static Status Internal(std::string message) { return Status(Code::kInternal, std::move(message)); }
+  static Status Internal(std::string message) {
+    return Status(Code::kInternal, std::move(message));
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
