@@ -1,0 +1,123 @@
+#include "schedule/timer_queue.h"
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support/test_support.h"
+
+namespace shardjob::schedule {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::WaitUntil;
+
+TimePoint At(std::int64_t ms) { return TimePoint(milliseconds(ms)); }
+
+TEST(ScheduleTest, FixedRateFiresOnMultiplesOfTheIntervalSinceTheEpoch) {
+  auto rate = MakeFixedRateSchedule(milliseconds(250));
+  EXPECT_EQ(rate->NextAfter(At(1000)), At(1250));
+  EXPECT_EQ(rate->NextAfter(At(1001)), At(1250));
+  EXPECT_EQ(rate->NextAfter(At(1249)), At(1250));
+  EXPECT_FALSE(rate->CountsFromCompletion());
+}
+
+TEST(ScheduleTest, FixedDelayCountsFromCompletion) {
+  auto delay = MakeFixedDelaySchedule(milliseconds(300));
+  EXPECT_EQ(delay->NextAfter(At(1001)), At(1301));
+  EXPECT_TRUE(delay->CountsFromCompletion());
+}
+
+TEST(ScheduleTest, CronScheduleIsEvaluatedInItsZone) {
+  auto daily = MakeCronSchedule(cron::CronExpression::Parse("0 0 9 * * ?"),
+                                cron::LoadTimeZone("Asia/Shanghai"), "Asia/Shanghai");
+  // 2024-01-01T00:00:00Z is 08:00 in Shanghai: the next 09:00 there is 01:00Z.
+  EXPECT_EQ(daily->NextAfter(At(1704067200000)), At(1704067200000 + 3600000));
+  EXPECT_NE(daily->Describe().find("Asia/Shanghai"), std::string::npos);
+}
+
+class Recorder {
+ public:
+  TimerQueue::FireHandler Handler() {
+    return [this](const Fire& fire) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fires_.push_back(fire);
+    };
+  }
+  std::vector<Fire> fires() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fires_;
+  }
+  std::size_t count() { return fires().size(); }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Fire> fires_;
+};
+
+TEST(TimerQueueTest, FiresWithTheScheduledInstantAsId) {
+  TimerQueue timers;
+  Recorder recorder;
+  timers.Add("job", MakeFixedRateSchedule(milliseconds(20)), milliseconds(0), recorder.Handler());
+  ASSERT_TRUE(WaitUntil([&] { return recorder.count() >= 3; }));
+  timers.Stop();
+  auto fires = recorder.fires();
+  for (std::size_t i = 0; i < fires.size(); ++i) {
+    EXPECT_EQ(fires[i].job_name, "job");
+    EXPECT_EQ(fires[i].fire_id, std::to_string(fires[i].scheduled.time_since_epoch().count()));
+    EXPECT_EQ(fires[i].scheduled.time_since_epoch().count() % 20, 0);
+    if (i > 0) {
+      EXPECT_GT(fires[i].scheduled, fires[i - 1].scheduled);
+    }
+  }
+}
+
+TEST(TimerQueueTest, JitterDelaysTheStartButKeepsTheFireId) {
+  TimerQueue timers;
+  Recorder recorder;
+  timers.Add("job", MakeFixedRateSchedule(milliseconds(20)), milliseconds(15), recorder.Handler());
+  ASSERT_TRUE(WaitUntil([&] { return recorder.count() >= 3; }));
+  timers.Stop();
+  for (const Fire& fire : recorder.fires()) {
+    EXPECT_EQ(fire.scheduled.time_since_epoch().count() % 20, 0);
+  }
+}
+
+TEST(TimerQueueTest, RemoveAndStopEndTheFires) {
+  TimerQueue timers;
+  Recorder removed, stopped;
+  timers.Add("removed", MakeFixedRateSchedule(milliseconds(10)), milliseconds(0),
+             removed.Handler());
+  timers.Add("stopped", MakeFixedRateSchedule(milliseconds(10)), milliseconds(0),
+             stopped.Handler());
+  ASSERT_TRUE(WaitUntil([&] { return removed.count() >= 1 && stopped.count() >= 1; }));
+  timers.Remove("removed");
+  std::size_t before = stopped.count();
+  // The other job keeps firing after the removal was processed...
+  ASSERT_TRUE(WaitUntil([&] { return stopped.count() >= before + 3; }));
+  std::size_t removed_count = removed.count();
+  // ...and the removed one does not (it got at most the fire already in flight).
+  ASSERT_TRUE(WaitUntil([&] { return stopped.count() >= before + 6; }));
+  EXPECT_LE(removed.count(), removed_count + 1);
+  timers.Stop();
+  std::size_t at_stop = stopped.count();
+  timers.Stop();  // idempotent
+  EXPECT_EQ(stopped.count(), at_stop);
+}
+
+TEST(TimerQueueTest, FixedDelayWaitsForCompletion) {
+  TimerQueue timers;
+  Recorder recorder;
+  timers.Add("job", MakeFixedDelaySchedule(milliseconds(5)), milliseconds(0), recorder.Handler());
+  ASSERT_TRUE(WaitUntil([&] { return recorder.count() == 1; }));
+  // Without FireCompleted, nothing more fires: give it many delays' worth of chances.
+  EXPECT_FALSE(WaitUntil([&] { return recorder.count() > 1; }, milliseconds(100)));
+  timers.FireCompleted("job", NowMs());
+  EXPECT_TRUE(WaitUntil([&] { return recorder.count() == 2; }));
+  timers.Stop();
+}
+
+}  // namespace
+}  // namespace shardjob::schedule
