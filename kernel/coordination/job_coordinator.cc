@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <utility>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 namespace shardjob::coordination {
 
@@ -59,34 +59,46 @@ void JobCoordinator::Start() {
                               std::to_string(item) + ": " + Describe(code));
     }
   }
-  Json me = {{"pid", static_cast<long>(getpid())},
-             {"disabled", job_.disabled},
-             {"label", job_.label}};
+  Json me = {
+      {"pid", static_cast<long>(getpid())}, {"disabled", job_.disabled}, {"label", job_.label}};
   Code code = registry_.Create(JobPath() + "/instances/" + instance_id_, me.dump(),
                                NodeMode::kEphemeral, nullptr);
   if (code != Code::kOk) {
-    throw CoordinationError("job '" + job_.name + "': cannot register instance '" + instance_id_ +
-                            "': " + Describe(code) +
-                            (code == Code::kNodeExists ? " (another process uses this instance id)"
-                                                       : ""));
+    throw CoordinationError(
+        "job '" + job_.name + "': cannot register instance '" + instance_id_ +
+        "': " + Describe(code) +
+        (code == Code::kNodeExists ? " (another process uses this instance id)" : ""));
   }
   std::string candidate;
   code = registry_.Create(JobPath() + "/leader/candidate-", instance_id_,
                           NodeMode::kEphemeralSequential, &candidate);
   if (code != Code::kOk) {
-    throw CoordinationError("job '" + job_.name + "': cannot join the leader election: " +
-                            Describe(code));
+    throw CoordinationError("job '" + job_.name +
+                            "': cannot join the leader election: " + Describe(code));
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     candidate_path_ = candidate;
   }
+  // A session that ends takes the candidate node with it: this instance no longer leads.
+  std::weak_ptr<JobCoordinator> weak = weak_from_this();
+  registry_.AddSessionListener([weak](registry::SessionState state) {
+    if (state != registry::SessionState::kExpired && state != registry::SessionState::kClosed) {
+      return;
+    }
+    if (auto self = weak.lock()) {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      self->leader_ = false;
+    }
+  });
+  std::lock_guard<std::mutex> steps(steps_mutex_);
   RefreshInstances();
   Elect();
   RefreshAssignment();
 }
 
 void JobCoordinator::Stop() {
+  std::lock_guard<std::mutex> steps(steps_mutex_);  // waits for a step that runs now
   std::string candidate;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -111,6 +123,7 @@ registry::Watcher JobCoordinator::PostToLoop(void (JobCoordinator::*step)()) {
   return [events = &events_, weak, step](const registry::WatchEvent&) {
     events->Post([weak, step] {
       if (auto self = weak.lock()) {
+        std::lock_guard<std::mutex> steps(self->steps_mutex_);
         bool stopped;
         {
           std::lock_guard<std::mutex> lock(self->mutex_);
@@ -159,8 +172,7 @@ void JobCoordinator::Elect() {
     code = registry_.Exists(predecessor, nullptr, PostToLoop(&JobCoordinator::Elect));
     if (code == Code::kOk) return;
     if (code != Code::kNoNode) {
-      spdlog::error("job={} election: cannot watch {}: {}", job_.name, predecessor,
-                    Describe(code));
+      spdlog::error("job={} election: cannot watch {}: {}", job_.name, predecessor, Describe(code));
       return;
     }
   }
@@ -181,7 +193,9 @@ void JobCoordinator::RefreshInstances() {
     if (registry_.Get(JobPath() + "/instances/" + id, &data, nullptr, nullptr) != Code::kOk) {
       continue;  // gone since the listing
     }
-    if (!ParseOrEmpty(data).value("disabled", false)) enabled.push_back(id);
+    // Only an explicit `"disabled": true` disables: other writers' data must not throw here.
+    Json disabled = ParseOrEmpty(data)["disabled"];
+    if (!(disabled.is_boolean() && disabled.get<bool>())) enabled.push_back(id);
   }
   bool leader;
   {
@@ -225,13 +239,13 @@ void JobCoordinator::Reshard() {
   }
   // The check on our own candidate node makes a deposed leader's write fail.
   std::vector<registry::OpResult> results;
-  Code code = registry_.Multi({Op::Check(candidate, registry::kAnyVersion),
-                               Op::SetData(JobPath() + "/assignment", text)},
-                              &results);
+  Code code = registry_.Multi(
+      {Op::Check(candidate, registry::kAnyVersion), Op::SetData(JobPath() + "/assignment", text)},
+      &results);
   if (code == Code::kNoNode && results.size() == 2 && results[1].code == Code::kNoNode) {
-    code = registry_.Multi({Op::Check(candidate, registry::kAnyVersion),
-                            Op::Create(JobPath() + "/assignment", text)},
-                           &results);
+    code = registry_.Multi(
+        {Op::Check(candidate, registry::kAnyVersion), Op::Create(JobPath() + "/assignment", text)},
+        &results);
   }
   if (code != Code::kOk) {
     spdlog::error("job={} cannot write the assignment: {}", job_.name, Describe(code));
@@ -259,6 +273,15 @@ void JobCoordinator::RefreshAssignment() {
   std::map<std::string, std::vector<int>> assignment;
   if (parsed.contains("instances") && parsed["instances"].is_object()) {
     for (auto& [instance, items] : parsed["instances"].items()) {
+      // An exception here would end the process (this runs on the event loop): keep the last
+      // good assignment instead; the watch is armed again already.
+      bool well_formed = items.is_array() &&
+                         std::all_of(items.begin(), items.end(),
+                                     [](const Json& item) { return item.is_number_integer(); });
+      if (!well_formed) {
+        spdlog::error("job={} ignoring a malformed assignment: {}", job_.name, data);
+        return;
+      }
       assignment[instance] = items.get<std::vector<int>>();
     }
   }
@@ -322,8 +345,8 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id) {
       }
       Json state = ParseOrEmpty(cached->second.data);
       if (state.value("committed_fire", "") == fire_id) {
-        spdlog::info("job={} fire={} shard={} already committed; not run again", job_.name,
-                     fire_id, *it);
+        spdlog::info("job={} fire={} shard={} already committed; not run again", job_.name, fire_id,
+                     *it);
         it = items.erase(it);
         continue;
       }
@@ -364,8 +387,8 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id) {
     if (results[failed].code == Code::kNodeExists) {
       std::string holder;
       registry_.Get(ShardPath(item) + "/lease", &holder, nullptr, nullptr);
-      spdlog::warn("job={} fire={} shard={} is held by another runner ({}); not claimed",
-                   job_.name, fire_id, item, holder);
+      spdlog::warn("job={} fire={} shard={} is held by another runner ({}); not claimed", job_.name,
+                   fire_id, item, holder);
       items.erase(items.begin() + static_cast<std::ptrdiff_t>(failed / 2));
     } else if (results[failed].code != Code::kBadVersion) {
       spdlog::error("job={} fire={} shard={} claim failed: {}", job_.name, fire_id, item,
@@ -395,7 +418,8 @@ std::vector<int> JobCoordinator::Commit(const std::string& fire_id,
   Code code = registry_.Multi(ops, &results);
   if (code == Code::kOk) {
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      shard_states_[outcomes[i].claim.item] = ShardState{ops[2 * i].data, results[2 * i].stat.version};
+      shard_states_[outcomes[i].claim.item] =
+          ShardState{ops[2 * i].data, results[2 * i].stat.version};
     }
     return {};
   }
@@ -408,8 +432,7 @@ std::vector<int> JobCoordinator::Commit(const std::string& fire_id,
   return fenced;
 }
 
-std::vector<int> JobCoordinator::CommitOne(const std::string& fire_id,
-                                           const TaskOutcome& outcome) {
+std::vector<int> JobCoordinator::CommitOne(const std::string& fire_id, const TaskOutcome& outcome) {
   int item = outcome.claim.item;
   Json state = {{"committed_fire", fire_id},
                 {"committed_token", outcome.claim.fencing_token},

@@ -101,6 +101,10 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   const std::shared_ptr<spi::ShardingStrategy> strategy_;
   const std::string instance_id_;
 
+  // Held by every step (Elect, RefreshInstances, RefreshAssignment and the Reshard they call),
+  // whether Start or the event loop runs it, and by Stop: one coordinator's steps never overlap,
+  // so a slower, older read can never overwrite a newer one, and none runs once Stop returns.
+  std::mutex steps_mutex_;
   mutable std::mutex mutex_;
   bool stopped_ = false;
   bool leader_ = false;
@@ -109,7 +113,7 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   std::map<std::string, std::vector<int>> assignment_;
   std::string assignment_json_;
 
-  std::mutex claims_mutex_;  // held across a claim's or commit's registry round trip
+  std::mutex claims_mutex_;                 // held across a claim's or commit's registry round trip
   std::map<int, ShardState> shard_states_;  // the versions this instance's own writes produced
   std::atomic<std::uint64_t> claim_counter_{0};
 };
