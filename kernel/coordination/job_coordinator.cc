@@ -24,6 +24,12 @@ Json ParseOrEmpty(const std::string& text) {
   return parsed.is_object() ? parsed : Json::object();
 }
 
+// The field's value when it is a string, else "" (the node may hold anything).
+std::string StringField(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace
 
 JobCoordinator::JobCoordinator(registry::Registry& registry, EventLoop& events, std::string root,
@@ -332,7 +338,6 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id) {
   // Each failed attempt removes or refreshes the one item that failed, so this ends.
   for (std::size_t attempt = 0; attempt <= 2 * items.size() + 1 && !items.empty(); ++attempt) {
     std::vector<Op> ops;
-    std::vector<std::string> nonces;
     for (auto it = items.begin(); it != items.end();) {
       auto cached = shard_states_.find(*it);
       if (cached == shard_states_.end()) {
@@ -344,7 +349,7 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id) {
         cached = shard_states_.emplace(*it, std::move(*state)).first;
       }
       Json state = ParseOrEmpty(cached->second.data);
-      if (state.value("committed_fire", "") == fire_id) {
+      if (StringField(state, "committed_fire") == fire_id) {
         spdlog::info("job={} fire={} shard={} already committed; not run again", job_.name, fire_id,
                      *it);
         it = items.erase(it);
@@ -357,7 +362,6 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id) {
       ops.push_back(Op::SetData(ShardPath(*it) + "/state", state.dump(), cached->second.version));
       Json lease = {{"fire", fire_id}, {"instance", instance_id_}, {"nonce", nonce}};
       ops.push_back(Op::Create(ShardPath(*it) + "/lease", lease.dump(), NodeMode::kEphemeral));
-      nonces.push_back(std::move(nonce));
       ++it;
     }
     if (items.empty()) break;
@@ -385,11 +389,9 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id) {
     int item = items[failed / 2];
     shard_states_.erase(item);  // stale: re-read on the next attempt
     if (results[failed].code == Code::kNodeExists) {
-      std::string holder;
-      registry_.Get(ShardPath(item) + "/lease", &holder, nullptr, nullptr);
-      spdlog::warn("job={} fire={} shard={} is held by another runner ({}); not claimed", job_.name,
-                   fire_id, item, holder);
-      items.erase(items.begin() + static_cast<std::ptrdiff_t>(failed / 2));
+      if (!ReleaseOwnStaleLease(item)) {
+        items.erase(items.begin() + static_cast<std::ptrdiff_t>(failed / 2));
+      }
     } else if (results[failed].code != Code::kBadVersion) {
       spdlog::error("job={} fire={} shard={} claim failed: {}", job_.name, fire_id, item,
                     Describe(results[failed].code));
@@ -403,6 +405,22 @@ std::vector<int> JobCoordinator::Commit(const std::string& fire_id,
                                         const std::vector<TaskOutcome>& outcomes) {
   if (outcomes.empty()) return {};
   std::lock_guard<std::mutex> lock(claims_mutex_);
+  if (CommitBatch(fire_id, outcomes) == Code::kOk) return {};
+  // One lost claim fails the whole multi: commit the tasks one by one to keep the others.
+  std::vector<int> fenced;
+  for (const TaskOutcome& outcome : outcomes) {
+    Code code = CommitBatch(fire_id, {outcome});
+    if (code == Code::kOk) continue;
+    shard_states_.erase(outcome.claim.item);
+    spdlog::error("job={} fire={} shard={} commit refused ({}): the claim was lost (fenced)",
+                  job_.name, fire_id, outcome.claim.item, Describe(code));
+    fenced.push_back(outcome.claim.item);
+  }
+  return fenced;
+}
+
+Code JobCoordinator::CommitBatch(const std::string& fire_id,
+                                 const std::vector<TaskOutcome>& outcomes) {
   std::vector<Op> ops;
   for (const TaskOutcome& outcome : outcomes) {
     int item = outcome.claim.item;
@@ -410,47 +428,39 @@ std::vector<int> JobCoordinator::Commit(const std::string& fire_id,
                   {"committed_token", outcome.claim.fencing_token},
                   {"committed_by", instance_id_},
                   {"success", outcome.success}};
+    // Guarded by the version the claim produced, and deleting the lease: before anyone
+    // re-claims, the missing lease refuses a fenced runner; after, the version does.
     ops.push_back(
         Op::SetData(ShardPath(item) + "/state", state.dump(), outcome.claim.state_version));
     ops.push_back(Op::Delete(ShardPath(item) + "/lease"));
   }
   std::vector<registry::OpResult> results;
   Code code = registry_.Multi(ops, &results);
-  if (code == Code::kOk) {
-    for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      shard_states_[outcomes[i].claim.item] =
-          ShardState{ops[2 * i].data, results[2 * i].stat.version};
-    }
-    return {};
+  if (code != Code::kOk) return code;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    shard_states_[outcomes[i].claim.item] =
+        ShardState{ops[2 * i].data, results[2 * i].stat.version};
   }
-  // One lost claim fails the whole multi: commit the tasks one by one to keep the others.
-  std::vector<int> fenced;
-  for (const TaskOutcome& outcome : outcomes) {
-    std::vector<int> refused = CommitOne(fire_id, outcome);
-    fenced.insert(fenced.end(), refused.begin(), refused.end());
-  }
-  return fenced;
+  return Code::kOk;
 }
 
-std::vector<int> JobCoordinator::CommitOne(const std::string& fire_id, const TaskOutcome& outcome) {
-  int item = outcome.claim.item;
-  Json state = {{"committed_fire", fire_id},
-                {"committed_token", outcome.claim.fencing_token},
-                {"committed_by", instance_id_},
-                {"success", outcome.success}};
-  std::vector<Op> ops = {
-      Op::SetData(ShardPath(item) + "/state", state.dump(), outcome.claim.state_version),
-      Op::Delete(ShardPath(item) + "/lease")};
-  std::vector<registry::OpResult> results;
-  Code code = registry_.Multi(ops, &results);
-  if (code == Code::kOk) {
-    shard_states_[item] = ShardState{ops[0].data, results[0].stat.version};
-    return {};
+bool JobCoordinator::ReleaseOwnStaleLease(int item) {
+  std::string data;
+  registry::Stat stat;
+  std::string path = ShardPath(item) + "/lease";
+  if (registry_.Get(path, &data, &stat, nullptr) != Code::kOk) return false;
+  // A job runs one fire at a time on an instance, so a lease this session holds when a new fire
+  // is claimed belongs to no running task: its commit never landed. Release it rather than skip
+  // the shard for as long as the session lives.
+  if (stat.ephemeral_owner != registry_.SessionId()) {
+    spdlog::warn("job={} shard={} is held by another runner ({}); not claimed", job_.name, item,
+                 data);
+    return false;
   }
-  shard_states_.erase(item);
-  spdlog::error("job={} fire={} shard={} commit refused ({}): the claim was lost (fenced)",
-                job_.name, fire_id, item, Describe(code));
-  return {item};
+  Code code = registry_.Delete(path, stat.version);
+  spdlog::warn("job={} shard={} releasing this instance's stale lease {}: {}", job_.name, item,
+               data, Describe(code));
+  return code == Code::kOk || code == Code::kNoNode;
 }
 
 }  // namespace shardjob::coordination

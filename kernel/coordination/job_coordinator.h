@@ -92,7 +92,10 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
 
   registry::Watcher PostToLoop(void (JobCoordinator::*step)());
   std::optional<ShardState> ReadState(int item);
-  std::vector<int> CommitOne(const std::string& fire_id, const TaskOutcome& outcome);
+  // One multi committing every outcome; updates the cached versions when it succeeds.
+  registry::Code CommitBatch(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
+  // True when the lease on `item` was this session's own leftover and is now gone.
+  bool ReleaseOwnStaleLease(int item);
 
   registry::Registry& registry_;
   EventLoop& events_;

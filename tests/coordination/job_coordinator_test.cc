@@ -619,6 +619,22 @@ TEST_F(CoordinationTest, ACommittedFireIsNotClaimedAgain) {
   EXPECT_EQ(ItemsOf(a.coordinator->ClaimFire("f2")), Range(3));
 }
 
+TEST_F(CoordinationTest, AnUncommittedLeaseOfThisInstanceIsReleasedNotSkipped) {
+  Member& a = Join("a", 2);
+  ExpectConverged({"a"}, 2, "a");
+  std::vector<Claim> lost = a.coordinator->ClaimFire("f1");
+  ASSERT_EQ(ItemsOf(lost), Range(2));
+  // f1's commit never happens (its outcome was lost): the leases stay with this session. The
+  // next fire must still run both shards, with larger tokens.
+  std::vector<Claim> next = a.coordinator->ClaimFire("f2");
+  ASSERT_EQ(ItemsOf(next), Range(2));
+  EXPECT_GT(next[0].fencing_token, lost[0].fencing_token);
+  EXPECT_TRUE(a.coordinator->Commit("f2", Succeeded(next)).empty());
+  // f1's runner, had it survived, is fenced.
+  EXPECT_EQ(a.coordinator->Commit("f1", Succeeded(lost)).size(), 2u);
+  EXPECT_EQ(StateOf(0)["committed_fire"], "f2");
+}
+
 TEST_F(CoordinationTest, OfTwoClaimersOfOneItemExactlyOneWins) {
   Member& a = Join("a", 1, LoopMode::kOwn);
   Member& b = Join("b", 1, LoopMode::kOwn);
