@@ -1,6 +1,7 @@
 // Tests of the `shardjob` program itself: exit codes and what it prints.
 
 #include <signal.h>
+#include <stdlib.h>
 
 #include <regex>
 #include <set>
@@ -25,6 +26,9 @@ constexpr const char* kShardjob = SHARDJOB_BINARY;
 
 class CliTest : public ::testing::Test {
  protected:
+  // The example configs find the plugins of this build (not build/plugins) through it.
+  static void SetUpTestSuite() { setenv("SHARDJOB_PLUGIN_DIR", SHARDJOB_PLUGIN_DIR, 1); }
+
   std::string WriteConfig(const std::string& text) {
     std::string path = dir_.File("config.yaml");
     WriteFile(path, text);
