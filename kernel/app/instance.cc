@@ -113,9 +113,9 @@ class Instance::Impl {
                  config_.jobs.size());
   }
 
-  void Stop() {
+  bool Stop() {
     std::lock_guard<std::mutex> lock(stop_mutex_);
-    if (stopped_ || !timers_) return;
+    if (stopped_ || !timers_) return stopped_cleanly_;
     stopped_ = true;
     timers_->Stop();
     for (auto& [name, job] : jobs_) job.runtime->StopAccepting();
@@ -127,10 +127,12 @@ class Instance::Impl {
       job.runtime->CancelRunning();
       if (!job.runtime->WaitIdle(std::chrono::steady_clock::now() + kCancelWait)) {
         spdlog::error("job={} instance={} ignored cancellation; leaving it behind", name, id_);
+        stopped_cleanly_ = false;
       }
     }
     for (auto& [name, job] : jobs_) job.coordinator->Stop();
     spdlog::info("instance={} stopped", id_);
+    return stopped_cleanly_;
   }
 
   void Trigger(const std::string& job_name) {
@@ -239,20 +241,22 @@ class Instance::Impl {
   std::unique_ptr<logging::PluginLogger> tracer_logger_;
   std::shared_ptr<spi::Tracer> tracer_;
 
-  // Declared in the order they may be destroyed in reverse: the jobs first, then the registry
-  // (whose last watches post to the event loop), then the loops and pools the jobs used.
+  // Destroyed in reverse order: the jobs; the worker pool, which waits for every task (tasks
+  // use the registry, the trace queue and the timers); the registry session and store, whose
+  // last watch events post to the event loop; the loop; then the trace queue and the timers.
   std::string id_;
   std::string root_;
-  std::unique_ptr<execution::WorkerPool> pool_;
-  std::unique_ptr<coordination::EventLoop> events_;
-  std::unique_ptr<execution::TraceDispatcher> traces_;
   std::unique_ptr<schedule::TimerQueue> timers_;
+  std::unique_ptr<execution::TraceDispatcher> traces_;
+  std::unique_ptr<coordination::EventLoop> events_;
   std::unique_ptr<registry::EmbeddedStore> store_;
   std::unique_ptr<registry::Registry> registry_;
+  std::unique_ptr<execution::WorkerPool> pool_;
   std::map<std::string, RunningJob> jobs_;
 
   std::mutex stop_mutex_;
   bool stopped_ = false;
+  bool stopped_cleanly_ = true;
 };
 
 Instance::Instance(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -281,7 +285,7 @@ std::unique_ptr<Instance> Instance::Start(config::Config config) {
 }
 
 void Instance::Trigger(const std::string& job_name) { impl_->Trigger(job_name); }
-void Instance::Stop() { impl_->Stop(); }
+bool Instance::Stop() { return impl_->Stop(); }
 const std::string& Instance::id() const { return impl_->id(); }
 std::vector<std::string> Instance::JobNames() const { return impl_->JobNames(); }
 JobStats Instance::Stats(const std::string& job_name) const { return impl_->Stats(job_name); }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -82,7 +83,10 @@ int Run(const Options& options) {
   int received = 0;
   sigwait(&stop_signals, &received);
   std::cerr << "shardjob: received " << strsignal(received) << ", stopping gracefully\n";
-  instance->Stop();
+  if (!instance->Stop()) {
+    std::cerr << "shardjob: a task ignored its cancellation; exiting without waiting for it\n";
+    std::_Exit(1);
+  }
   return 0;
 }
 

@@ -58,7 +58,7 @@ JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
       instance_id_(std::move(instance_id)),
       hostname_(std::move(hostname)),
       on_fire_end_(std::move(on_fire_end)),
-      lane_(pool, static_cast<std::size_t>(job_.executor_threads)),
+      lane_(std::make_shared<TaskLane>(pool, static_cast<std::size_t>(job_.executor_threads))),
       pool_(pool) {}
 
 void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source) {
@@ -117,7 +117,7 @@ void JobRuntime::RunFire(std::shared_ptr<FireRun> run) {
   PostStatus(*run, spi::TaskState::kRunning, "");
   run->remaining = run->claims.size();
   for (const auto& claim : run->claims) {
-    lane_.Submit([self = shared_from_this(), run, claim] { self->RunTask(run, claim); });
+    lane_->Submit([self = shared_from_this(), run, claim] { self->RunTask(run, claim); });
   }
 }
 

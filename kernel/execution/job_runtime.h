@@ -90,7 +90,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   const std::string instance_id_;
   const std::string hostname_;
   const FireEndHandler on_fire_end_;
-  TaskLane lane_;
+  const std::shared_ptr<TaskLane> lane_;
   WorkerPool& pool_;
 
   mutable std::mutex mutex_;

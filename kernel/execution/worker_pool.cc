@@ -64,16 +64,18 @@ void TaskLane::Submit(std::function<void()> task) {
     }
     ++running_;
   }
-  pool_.Submit([this, task = std::move(task)]() mutable { RunAndContinue(std::move(task)); });
+  pool_.Submit([self = shared_from_this(), task = std::move(task)]() mutable {
+    self->RunAndContinue(std::move(task));
+  });
 }
 
 void TaskLane::RunAndContinue(std::function<void()> task) {
   while (task) {
     task();
+    task = nullptr;  // its captures may own what owns this lane: let them go before locking
     std::lock_guard<std::mutex> lock(mutex_);
     if (waiting_.empty()) {
       --running_;
-      task = nullptr;
     } else {
       task = std::move(waiting_.front());
       waiting_.pop_front();

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -42,8 +43,9 @@ class WorkerPool {
 };
 
 // Limits how many of one job's tasks run at once (the job's executor_thread_pool), queueing the
-// rest in order, on top of the shared pool.
-class TaskLane {
+// rest in order, on top of the shared pool. Held by shared_ptr: the pool's threads keep the lane
+// alive while they run its tasks, whoever else lets go of it.
+class TaskLane : public std::enable_shared_from_this<TaskLane> {
  public:
   TaskLane(WorkerPool& pool, std::size_t limit) : pool_(pool), limit_(limit == 0 ? 1 : limit) {}
   TaskLane(const TaskLane&) = delete;

@@ -74,10 +74,10 @@ TEST(WorkerPoolTest, IdleThreadsLeave) {
 TEST(TaskLaneTest, LimitsConcurrencyAndKeepsOrderWithOneSlot) {
   WorkerPool pool(8, std::chrono::seconds(60));
   Gate gate;
-  TaskLane lane(pool, 2);
+  auto lane = std::make_shared<TaskLane>(pool, 2);
   std::atomic<int> done{0};
   for (int i = 0; i < 6; ++i) {
-    lane.Submit([&] {
+    lane->Submit([&] {
       gate.Enter();
       ++done;
     });
@@ -87,11 +87,11 @@ TEST(TaskLaneTest, LimitsConcurrencyAndKeepsOrderWithOneSlot) {
   ASSERT_TRUE(WaitUntil([&] { return done == 6; }));
   EXPECT_EQ(gate.most_inside(), 2);
 
-  TaskLane single(pool, 1);
+  auto single = std::make_shared<TaskLane>(pool, 1);
   std::mutex mutex;
   std::vector<int> order;
   for (int i = 0; i < 20; ++i) {
-    single.Submit([&, i] {
+    single->Submit([&, i] {
       std::lock_guard<std::mutex> lock(mutex);
       order.push_back(i);
     });

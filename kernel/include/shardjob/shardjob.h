@@ -48,8 +48,10 @@ class Instance {
   // Fires a job now, once, outside its schedule. Throws std::invalid_argument for an unknown job.
   void Trigger(const std::string& job_name);
   // Graceful: no new fires; running tasks get the configured shutdown_grace to finish, then their
-  // cancellation flag is raised; then the instance leaves the registry. Idempotent.
-  void Stop();
+  // cancellation flag is raised; then the instance leaves the registry. Idempotent. Returns false
+  // when a task ignored its cancellation: destroying the Instance would then wait for it, so a
+  // program that must exit should exit without destroying it.
+  bool Stop();
 
   const std::string& id() const;
   std::vector<std::string> JobNames() const;
