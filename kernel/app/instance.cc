@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/job_assembly.h"
+#include "app/registry_factory.h"
 #include "coordination/event_loop.h"
 #include "coordination/job_coordinator.h"
 #include "cron/cron_expression.h"
@@ -18,7 +19,6 @@
 #include "instance/instance_id.h"
 #include "logging/log.h"
 #include "plugin/plugin_registry.h"
-#include "registry/embedded_registry.h"
 #include "schedule/timer_queue.h"
 #include "shardjob/shardjob.h"
 
@@ -81,36 +81,42 @@ class Instance::Impl {
     logging::Configure(config_.log_level);
     std::vector<std::string> problems;
     LoadPlugins(config_, &plugins_, &problems);
-    if (problems.empty()) AssembleAll(&problems);
+    if (problems.empty()) AssembleTracer(&problems);
+    if (problems.empty()) {
+      // Each job's file config is checked before anything touches the registry.
+      for (const auto& job : config_.jobs) {
+        execution::JobPlugins ignored;
+        app::AssembleJob(job, plugins_, &ignored, &problems);
+      }
+    }
     if (!problems.empty()) {
       throw std::runtime_error("cannot start from " + config_.path + ":" + JoinLines(problems));
-    }
-    if (config_.registry.type != config::RegistryConfig::Type::kEmbedded) {
-      throw std::runtime_error(config_.path +
-                               ": registry.type: zookeeper is not available in this build yet; "
-                               "use `type: embedded`");
     }
     id_ = config_.instance_id.empty() ? instance::GenerateInstanceId() : config_.instance_id;
     if (!instance::IsValidInstanceId(id_)) {
       throw std::runtime_error(config_.path + ": instance_id '" + id_ +
                                "' may hold only letters, digits and . _ @ : -");
     }
-    store_ = std::make_unique<registry::EmbeddedStore>();
-    registry_ = store_->OpenSession();
-    root_ = "/" + config_.registry.zookeeper.root_namespace;
+    app::OpenedRegistry opened = app::OpenRegistry(config_);
+    registry_backing_ = std::move(opened.backing);
+    registry_ = std::move(opened.session);
+    root_ = opened.root;
+    session_timeout_ = opened.session_timeout;
 
     std::size_t max_threads = 0;
-    for (const auto& job : config_.jobs)
+    for (const auto& job : config_.jobs) {
       max_threads += static_cast<std::size_t>(job.executor_threads) + 1;
+    }
     pool_ = std::make_unique<execution::WorkerPool>(std::max<std::size_t>(max_threads, 2),
                                                     kIdleThreadTimeout);
     events_ = std::make_unique<coordination::EventLoop>();
     traces_ = std::make_unique<execution::TraceDispatcher>(tracer_, kTraceQueueCapacity);
     timers_ = std::make_unique<schedule::TimerQueue>();
 
-    for (std::size_t i = 0; i < config_.jobs.size(); ++i) StartJob(config_.jobs[i], &assembled_[i]);
-    spdlog::info("instance={} started {} job(s) on the embedded registry", id_,
-                 config_.jobs.size());
+    for (const auto& job : config_.jobs) StartJob(job);
+    spdlog::info("instance={} started {} job(s) on the {} registry", id_, config_.jobs.size(),
+                 config_.registry.type == config::RegistryConfig::Type::kEmbedded ? "embedded"
+                                                                                  : "ZooKeeper");
   }
 
   bool Stop() {
@@ -118,44 +124,51 @@ class Instance::Impl {
     if (stopped_ || !timers_) return stopped_cleanly_;
     stopped_ = true;
     timers_->Stop();
-    for (auto& [name, job] : jobs_) job.runtime->StopAccepting();
+    for (auto& [name, job] : jobs_) job->runtime->StopAccepting();
     auto deadline = std::chrono::steady_clock::now() + config_.shutdown_grace;
     for (auto& [name, job] : jobs_) {
-      if (job.runtime->WaitIdle(deadline)) continue;
+      if (job->runtime->WaitIdle(deadline)) continue;
       spdlog::warn("job={} instance={} still running after the {} ms grace period; cancelling",
                    name, id_, config_.shutdown_grace.count());
-      job.runtime->CancelRunning();
-      if (!job.runtime->WaitIdle(std::chrono::steady_clock::now() + kCancelWait)) {
+      job->runtime->CancelRunning();
+      if (!job->runtime->WaitIdle(std::chrono::steady_clock::now() + kCancelWait)) {
         spdlog::error("job={} instance={} ignored cancellation; leaving it behind", name, id_);
         stopped_cleanly_ = false;
       }
     }
-    for (auto& [name, job] : jobs_) job.coordinator->Stop();
+    for (auto& [name, job] : jobs_) job->coordinator->Stop();
     spdlog::info("instance={} stopped", id_);
     return stopped_cleanly_;
   }
 
   void Trigger(const std::string& job_name) {
-    auto it = jobs_.find(job_name);
-    if (it == jobs_.end()) throw std::invalid_argument("unknown job '" + job_name + "'");
-    schedule::TimePoint now = schedule::NowMs();
-    schedule::Fire fire{job_name, now, "manual-" + std::to_string(now.time_since_epoch().count())};
-    it->second.runtime->OnFire(fire, spi::ExecutionSource::kManualTrigger);
+    if (jobs_.count(job_name) == 0) throw std::invalid_argument("unknown job '" + job_name + "'");
+    // Through the registry, so that every instance runs its shards of the fire.
+    std::string path = root_ + "/jobs/" + job_name + "/triggers/trigger-";
+    registry::Code code =
+        registry_->Create(path, "", registry::NodeMode::kPersistentSequential, nullptr);
+    if (code != registry::Code::kOk) {
+      throw std::runtime_error("job '" + job_name +
+                               "': cannot write the trigger: " + registry::CodeName(code));
+    }
   }
 
   JobStats Stats(const std::string& job_name) const {
     auto it = jobs_.find(job_name);
     if (it == jobs_.end()) throw std::invalid_argument("unknown job '" + job_name + "'");
-    execution::JobCounters counters = it->second.runtime->Counters();
+    execution::JobCounters counters = it->second->runtime->Counters();
     JobStats stats;
     stats.fires = counters.fires;
     stats.misfires = counters.misfires;
     stats.skipped_fires = counters.skipped_fires;
+    stats.failover_fires = counters.failover_fires;
     stats.tasks_succeeded = counters.tasks_succeeded;
     stats.tasks_failed = counters.tasks_failed;
     stats.commits_fenced = counters.commits_fenced;
-    stats.local_items = it->second.coordinator->LocalItems();
-    stats.leader = it->second.coordinator->IsLeader();
+    stats.commits_unknown = counters.commits_unknown;
+    stats.claims_lost = counters.claims_lost;
+    stats.local_items = it->second->coordinator->LocalItems();
+    stats.leader = it->second->coordinator->IsLeader();
     return stats;
   }
 
@@ -172,87 +185,139 @@ class Instance::Impl {
   // For validation: loads plugins and builds every object, collecting problems.
   void Check(std::vector<std::string>* problems) {
     LoadPlugins(config_, &plugins_, problems);
-    AssembleAll(problems);
+    AssembleTracer(problems);
+    for (const auto& job : config_.jobs) {
+      execution::JobPlugins ignored;
+      app::AssembleJob(job, plugins_, &ignored, problems);
+    }
   }
 
  private:
-  struct RunningJob {
+  // One job on this instance. It is the coordinator's JobEvents: registry events become fires,
+  // cancellations and config changes here.
+  struct RunningJob : coordination::JobEvents {
+    Impl* owner = nullptr;
+    std::string name;
+    std::shared_ptr<const schedule::Schedule> schedule;
     std::shared_ptr<coordination::JobCoordinator> coordinator;
     std::shared_ptr<execution::JobRuntime> runtime;
+
+    void OnClaimsLost() override { runtime->OnClaimsLost(); }
+    void OnOrphanedShards(const std::string& fire_id, const std::vector<int>& items) override {
+      runtime->OnFire(schedule::Fire{name, schedule::NowMs(), fire_id},
+                      spi::ExecutionSource::kFailover, items);
+    }
+    void OnTrigger(const std::string& fire_id) override {
+      runtime->OnFire(schedule::Fire{name, schedule::NowMs(), fire_id},
+                      spi::ExecutionSource::kManualTrigger);
+    }
+    void OnConfigChanged(const config::JobConfig& job) override { owner->ApplyConfig(this, job); }
   };
 
-  void AssembleAll(std::vector<std::string>* problems) {
-    assembled_.resize(config_.jobs.size());
-    for (std::size_t i = 0; i < config_.jobs.size(); ++i) {
-      app::AssembleJob(config_.jobs[i], plugins_, &assembled_[i], problems);
+  void AssembleTracer(std::vector<std::string>* problems) {
+    if (config_.tracing.type.empty()) return;
+    tracer_props_ = std::make_unique<spi::Properties>(config_.tracing.props);
+    tracer_logger_ =
+        std::make_unique<logging::PluginLogger>("[" + config_.tracing.type + " tracer]");
+    spi::PluginContext context{*tracer_props_, *tracer_logger_, ""};
+    if (!plugins_.Has(spi::kTracerKind, config_.tracing.type)) {
+      std::string known;
+      for (const auto& name : plugins_.TypesOf(spi::kTracerKind)) known += " " + name;
+      problems->push_back(config_.path + ": tracing.type: unknown tracer type '" +
+                          config_.tracing.type + "' (loaded:" + known + ")");
+      return;
     }
-    if (!config_.tracing.type.empty()) {
-      tracer_props_ = std::make_unique<spi::Properties>(config_.tracing.props);
-      tracer_logger_ =
-          std::make_unique<logging::PluginLogger>("[" + config_.tracing.type + " tracer]");
-      spi::PluginContext context{*tracer_props_, *tracer_logger_, ""};
-      try {
-        if (!plugins_.Has(spi::kTracerKind, config_.tracing.type)) {
-          std::string known;
-          for (const auto& name : plugins_.TypesOf(spi::kTracerKind)) known += " " + name;
-          problems->push_back(config_.path + ": tracing.type: unknown tracer type '" +
-                              config_.tracing.type + "' (loaded:" + known + ")");
-        } else {
-          tracer_ = plugins_.Create<spi::Tracer>(config_.tracing.type, context);
-        }
-      } catch (const plugin::PluginError& e) {
-        problems->push_back(config_.path + ": tracing: " + e.what());
-      }
+    try {
+      tracer_ = plugins_.Create<spi::Tracer>(config_.tracing.type, context);
+    } catch (const plugin::PluginError& e) {
+      problems->push_back(config_.path + ": tracing: " + e.what());
     }
   }
 
-  void StartJob(const config::JobConfig& job, app::AssembledJob* assembled) {
-    RunningJob running;
-    running.coordinator = std::make_shared<coordination::JobCoordinator>(
-        *registry_, *events_, root_, job, assembled->strategy, id_);
-    running.coordinator->Start();
-    std::shared_ptr<const schedule::Schedule> schedule = MakeSchedule(job);
-    execution::JobRuntime::FireEndHandler on_fire_end;
-    if (schedule && schedule->CountsFromCompletion()) {
-      on_fire_end = [timers = timers_.get(), name = job.name](schedule::TimePoint ended) {
-        timers->FireCompleted(name, ended);
-      };
+  // Builds a job's plugins or throws with every problem.
+  execution::JobPlugins Assemble(const config::JobConfig& job) {
+    std::vector<std::string> problems;
+    execution::JobPlugins plugins;
+    if (!app::AssembleJob(job, plugins_, &plugins, &problems)) {
+      throw std::runtime_error("job '" + job.name + "' cannot run:" + JoinLines(problems));
     }
-    running.runtime = std::make_shared<execution::JobRuntime>(
-        job, assembled->plugins, running.coordinator, *pool_, *traces_, id_, Hostname(),
+    return plugins;
+  }
+
+  void StartJob(const config::JobConfig& file_job) {
+    config::JobConfig job = coordination::JobCoordinator::SeedConfig(*registry_, root_, file_job);
+    execution::JobPlugins plugins = Assemble(job);
+    auto running = std::make_unique<RunningJob>();
+    running->owner = this;
+    running->name = job.name;
+    running->schedule = MakeSchedule(job);
+    coordination::CoordinatorOptions options;
+    options.session_timeout = session_timeout_;
+    running->coordinator = std::make_shared<coordination::JobCoordinator>(
+        *registry_, *events_, root_, job, plugins.strategy, id_, running.get(), options);
+    execution::JobRuntime::FireEndHandler on_fire_end =
+        [timers = timers_.get(), name = job.name](schedule::TimePoint ended) {
+          timers->FireCompleted(name, ended);
+        };
+    running->runtime = std::make_shared<execution::JobRuntime>(
+        job, std::move(plugins), running->coordinator, *pool_, *traces_, id_, Hostname(),
         std::move(on_fire_end));
-    if (schedule) {
+    RunningJob* raw = running.get();
+    jobs_.emplace(job.name, std::move(running));
+    raw->coordinator->Start();
+    ArmTimer(*raw, job);
+  }
+
+  void ArmTimer(RunningJob& running, const config::JobConfig& job) {
+    if (running.schedule) {
       spdlog::info("job={} instance={} scheduled {} with {} shard(s)", job.name, id_,
-                   schedule->Describe(), job.sharding_total_count);
-      timers_->Add(job.name, schedule, job.jitter,
+                   running.schedule->Describe(), job.sharding_total_count);
+      timers_->Add(job.name, running.schedule, job.jitter,
                    [runtime = running.runtime](const schedule::Fire& fire) {
                      runtime->OnFire(fire, spi::ExecutionSource::kNormalTrigger);
                    });
     } else {
+      timers_->Remove(job.name);
       spdlog::info("job={} instance={} has no schedule; it runs when triggered", job.name, id_);
     }
-    jobs_.emplace(job.name, std::move(running));
+  }
+
+  // On the event loop: a job's config changed in the registry.
+  void ApplyConfig(RunningJob* running, const config::JobConfig& job) {
+    try {
+      execution::JobPlugins plugins = Assemble(job);
+      std::shared_ptr<spi::ShardingStrategy> strategy = plugins.strategy;
+      running->schedule = MakeSchedule(job);
+      running->runtime->Update(job, std::move(plugins));
+      // Not here: UpdateConfig waits for the coordinator step that is calling us.
+      events_->Post([coordinator = running->coordinator, job, strategy] {
+        coordinator->UpdateConfig(job, strategy);
+      });
+      ArmTimer(*running, job);
+    } catch (const std::exception& e) {
+      spdlog::error("job={} keeps its previous config: {}", job.name, e.what());
+    }
   }
 
   config::Config config_;
   plugin::PluginRegistry plugins_;  // before every object its libraries made
-  std::vector<app::AssembledJob> assembled_;
   std::unique_ptr<spi::Properties> tracer_props_;
   std::unique_ptr<logging::PluginLogger> tracer_logger_;
   std::shared_ptr<spi::Tracer> tracer_;
 
   // Destroyed in reverse order: the jobs; the worker pool, which waits for every task (tasks
-  // use the registry, the trace queue and the timers); the registry session and store, whose
-  // last watch events post to the event loop; the loop; then the trace queue and the timers.
+  // use the registry, the trace queue and the timers); the registry session and its backing
+  // store, whose last watch events post to the event loop; the loop; the trace queue; the timers.
   std::string id_;
   std::string root_;
+  std::chrono::milliseconds session_timeout_{0};
   std::unique_ptr<schedule::TimerQueue> timers_;
   std::unique_ptr<execution::TraceDispatcher> traces_;
   std::unique_ptr<coordination::EventLoop> events_;
-  std::unique_ptr<registry::EmbeddedStore> store_;
+  std::shared_ptr<void> registry_backing_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<execution::WorkerPool> pool_;
-  std::map<std::string, RunningJob> jobs_;
+  std::map<std::string, std::unique_ptr<RunningJob>> jobs_;
 
   std::mutex stop_mutex_;
   bool stopped_ = false;

@@ -2,6 +2,9 @@
 
 #include <utility>
 
+#include "logging/log.h"
+#include "shardjob/spi/properties.h"
+
 namespace shardjob::app {
 namespace {
 
@@ -15,11 +18,17 @@ std::string Join(const std::vector<std::string>& names) {
   return joined;
 }
 
+// What the objects of one job refer to: their props and their loggers.
+struct PluginContexts {
+  std::unique_ptr<spi::Properties> props;
+  std::vector<std::unique_ptr<logging::PluginLogger>> loggers;
+};
+
 // Builds one object, or records why not.
 template <typename Interface>
 std::shared_ptr<Interface> Build(const config::JobConfig& job, const std::string& key,
                                  const std::string& type, const plugin::PluginRegistry& plugins,
-                                 AssembledJob* assembled, std::vector<std::string>* problems) {
+                                 PluginContexts* contexts, std::vector<std::string>* problems) {
   const char* kind = plugin::KindOf<Interface>::value;
   std::string where = job.location.ToString() + ": job '" + job.name + "': " + key + ": ";
   if (!plugins.Has(kind, type)) {
@@ -27,9 +36,9 @@ std::shared_ptr<Interface> Build(const config::JobConfig& job, const std::string
                         "' (loaded: " + Join(plugins.TypesOf(kind)) + ")");
     return nullptr;
   }
-  assembled->loggers.push_back(
+  contexts->loggers.push_back(
       std::make_unique<logging::PluginLogger>("[" + type + " job=" + job.name + "]"));
-  spi::PluginContext context{*assembled->props, *assembled->loggers.back(), job.name};
+  spi::PluginContext context{*contexts->props, *contexts->loggers.back(), job.name};
   try {
     return plugins.Create<Interface>(type, context);
   } catch (const plugin::PluginError& e) {
@@ -47,45 +56,49 @@ std::string ExecutorForInterface(const std::string& job_interface) {
 }
 
 bool AssembleJob(const config::JobConfig& job, const plugin::PluginRegistry& plugins,
-                 AssembledJob* assembled, std::vector<std::string>* problems) {
+                 execution::JobPlugins* assembled, std::vector<std::string>* problems) {
   std::size_t problems_before = problems->size();
-  assembled->props = std::make_unique<spi::Properties>(job.props);
+  auto contexts = std::make_shared<PluginContexts>();
+  contexts->props = std::make_unique<spi::Properties>(job.props);
+  execution::JobPlugins built;
+  built.contexts = contexts;
   std::string where = job.location.ToString() + ": job '" + job.name + "': ";
 
   if (!job.job_class.empty()) {
-    assembled->plugins.job_object =
-        Build<spi::JobObject>(job, "class", job.job_class, plugins, assembled, problems);
-    if (assembled->plugins.job_object) {
-      std::string job_interface = assembled->plugins.job_object->Interface();
+    built.job_object =
+        Build<spi::JobObject>(job, "class", job.job_class, plugins, contexts.get(), problems);
+    if (built.job_object) {
+      std::string job_interface = built.job_object->Interface();
       std::string executor_type = ExecutorForInterface(job_interface);
       if (executor_type.empty()) {
         problems->push_back(where + "class '" + job.job_class + "' implements '" + job_interface +
                             "', which no executor drives");
       } else {
-        assembled->plugins.executor =
-            Build<spi::JobExecutor>(job, "class (executor " + executor_type + ")", executor_type,
-                                    plugins, assembled, problems);
+        built.executor = Build<spi::JobExecutor>(job, "class (executor " + executor_type + ")",
+                                                 executor_type, plugins, contexts.get(), problems);
       }
     }
   } else {
-    assembled->plugins.executor =
-        Build<spi::JobExecutor>(job, "type", job.executor_type, plugins, assembled, problems);
-    if (assembled->plugins.executor && assembled->plugins.executor->JobInterface() != nullptr) {
+    built.executor =
+        Build<spi::JobExecutor>(job, "type", job.executor_type, plugins, contexts.get(), problems);
+    if (built.executor && built.executor->JobInterface() != nullptr) {
       problems->push_back(where + "type '" + job.executor_type + "' drives " +
-                          assembled->plugins.executor->JobInterface() +
+                          built.executor->JobInterface() +
                           " classes: name the class with `class:` instead");
     }
   }
-  assembled->strategy = Build<spi::ShardingStrategy>(
-      job, "sharding_strategy", job.sharding_strategy, plugins, assembled, problems);
-  assembled->plugins.error_handler = Build<spi::ErrorHandler>(
-      job, "error_handler", job.error_handler, plugins, assembled, problems);
+  built.strategy = Build<spi::ShardingStrategy>(job, "sharding_strategy", job.sharding_strategy,
+                                                plugins, contexts.get(), problems);
+  built.error_handler = Build<spi::ErrorHandler>(job, "error_handler", job.error_handler, plugins,
+                                                 contexts.get(), problems);
   for (std::size_t i = 0; i < job.listeners.size(); ++i) {
     auto listener = Build<spi::JobListener>(job, "listeners[" + std::to_string(i) + "]",
-                                            job.listeners[i], plugins, assembled, problems);
-    if (listener) assembled->plugins.listeners.push_back(std::move(listener));
+                                            job.listeners[i], plugins, contexts.get(), problems);
+    if (listener) built.listeners.push_back(std::move(listener));
   }
-  return problems->size() == problems_before;
+  if (problems->size() != problems_before) return false;
+  *assembled = std::move(built);
+  return true;
 }
 
 }  // namespace shardjob::app

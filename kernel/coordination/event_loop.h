@@ -4,9 +4,11 @@
 // post here: they run on the registry's own event thread, where a blocking registry call would
 // deadlock the ZooKeeper client.
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -20,6 +22,9 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   void Post(std::function<void()> task);
+  // Runs `task` on the loop once `delay` has passed (or when the loop stops, whichever is first:
+  // delayed tasks must check whether they still matter).
+  void PostAfter(std::chrono::milliseconds delay, std::function<void()> task);
 
  private:
   void Run();
@@ -27,6 +32,7 @@ class EventLoop {
   std::mutex mutex_;
   std::condition_variable queued_;
   std::deque<std::function<void()>> tasks_;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> delayed_;
   bool stopping_ = false;
   std::thread thread_;  // last
 };

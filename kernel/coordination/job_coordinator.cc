@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
+
+#include "config/job_config_json.h"
 
 namespace shardjob::coordination {
 
@@ -17,87 +20,207 @@ using Json = nlohmann::json;
 
 namespace {
 
+// Trigger nodes the leader keeps; older ones are deleted.
+constexpr std::size_t kTriggersKept = 16;
+
 std::string Describe(Code code) { return registry::CodeName(code); }
 
-Json ParseOrEmpty(const std::string& text) {
+Json ParseObject(const std::string& text) {
   Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   return parsed.is_object() ? parsed : Json::object();
 }
 
-// The field's value when it is a string, else "" (the node may hold anything).
-std::string StringField(const Json& object, const char* key) {
+template <typename T>
+std::vector<T> ListField(const Json& object, const char* key) {
+  std::vector<T> values;
   auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+  if (it == object.end() || !it->is_array()) return values;
+  for (const Json& value : *it) {
+    if constexpr (std::is_same_v<T, int>) {
+      if (value.is_number_integer()) values.push_back(value.get<int>());
+    } else {
+      if (value.is_string()) values.push_back(value.get<std::string>());
+    }
+  }
+  return values;
 }
 
 }  // namespace
 
-JobCoordinator::JobCoordinator(registry::Registry& registry, EventLoop& events, std::string root,
+JobEvents::~JobEvents() = default;
+
+JobCoordinator::JobCoordinator(registry::Registry& registry, EventLoop& loop, std::string root,
                                const config::JobConfig& job,
                                std::shared_ptr<spi::ShardingStrategy> strategy,
-                               std::string instance_id)
+                               std::string instance_id, JobEvents* events,
+                               CoordinatorOptions options)
     : registry_(registry),
-      events_(events),
+      loop_(loop),
       root_(std::move(root)),
+      job_name_(job.name),
+      instance_id_(std::move(instance_id)),
+      events_(events),
+      options_(options),
+      ledger_(registry, root_ + "/jobs/" + job.name, job.name, instance_id_),
       job_(job),
-      strategy_(std::move(strategy)),
-      instance_id_(std::move(instance_id)) {}
+      strategy_(std::move(strategy)) {}
 
-std::string JobCoordinator::ShardPath(int item) const {
-  return JobPath() + "/shards/" + std::to_string(item);
+config::JobConfig JobCoordinator::SeedConfig(registry::Registry& registry, const std::string& root,
+                                             const config::JobConfig& local) {
+  std::string job_path = root + "/jobs/" + local.name;
+  Code code = registry::EnsurePath(registry, job_path);
+  if (code != Code::kOk) {
+    throw CoordinationError("job '" + local.name + "': cannot create " + job_path +
+                            " in the registry: " + Describe(code));
+  }
+  std::string stored;
+  code = registry.Get(job_path + "/config", &stored, nullptr, nullptr);
+  if (code == Code::kOk && !local.overwrite) {
+    config::JobConfig effective;
+    try {
+      effective = config::JobConfigFromJson(stored, "registry:" + job_path + "/config");
+    } catch (const config::ConfigError& e) {
+      throw CoordinationError("job '" + local.name + "': the config in the registry is invalid (" +
+                              e.what() + "); fix it, or start with `overwrite: true`");
+    }
+    if (config::JobConfigToJson(effective) != config::JobConfigToJson(local)) {
+      spdlog::warn(
+          "job={} the registry's config differs from {}; the registry's wins "
+          "(overwrite: false)",
+          local.name, local.location.ToString());
+    }
+    effective.location = local.location;
+    return effective;
+  }
+  if (code != Code::kOk && code != Code::kNoNode) {
+    throw CoordinationError("job '" + local.name + "': cannot read its config: " + Describe(code));
+  }
+  std::string json = config::JobConfigToJson(local);
+  code = code == Code::kNoNode
+             ? registry.Create(job_path + "/config", json, NodeMode::kPersistent, nullptr)
+             : registry.Set(job_path + "/config", json, registry::kAnyVersion, nullptr);
+  if (code == Code::kNodeExists) return SeedConfig(registry, root, local);  // lost a race
+  if (code != Code::kOk) {
+    throw CoordinationError("job '" + local.name + "': cannot write its config: " + Describe(code));
+  }
+  return local;
+}
+
+config::JobConfig JobCoordinator::Job() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return job_;
 }
 
 void JobCoordinator::Start() {
-  for (const char* child : {"/instances", "/leader", "/shards"}) {
+  config::JobConfig job = Job();
+  for (const char* child : {"/instances", "/leader", "/shards", "/triggers"}) {
     Code code = registry::EnsurePath(registry_, JobPath() + child);
     if (code != Code::kOk) {
-      throw CoordinationError("job '" + job_.name + "': cannot create " + JobPath() + child +
+      throw CoordinationError("job '" + job_name_ + "': cannot create " + JobPath() + child +
                               " in the registry: " + Describe(code));
     }
   }
-  for (int item = 0; item < job_.sharding_total_count; ++item) {
-    Code code = registry_.Create(ShardPath(item), "", NodeMode::kPersistent, nullptr);
-    if (code == Code::kOk || code == Code::kNodeExists) {
-      code = registry_.Create(ShardPath(item) + "/state", "{}", NodeMode::kPersistent, nullptr);
+  Code code = ledger_.CreateStates(job.sharding_total_count);
+  if (code != Code::kOk) {
+    throw CoordinationError("job '" + job_name_ +
+                            "': cannot create its shard states: " + Describe(code));
+  }
+  CheckClock();
+  std::weak_ptr<JobCoordinator> weak = weak_from_this();
+  registry_.AddSessionListener([weak, loop = &loop_](registry::SessionState state) {
+    auto self = weak.lock();
+    if (!self) return;
+    std::int64_t session = self->registry_.SessionId();
+    if (state == registry::SessionState::kExpired || state == registry::SessionState::kClosed) {
+      // Said at once, not on the loop: from now on this instance leads nothing.
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      self->leader_ = false;
+      self->connected_ = false;
     }
-    if (code != Code::kOk && code != Code::kNodeExists) {
-      throw CoordinationError("job '" + job_.name + "': cannot create the state of shard " +
-                              std::to_string(item) + ": " + Describe(code));
+    loop->Post([weak, state, session] {
+      if (auto live = weak.lock()) {
+        std::lock_guard<std::mutex> steps(live->steps_mutex_);
+        live->OnSessionState(state, session);
+      }
+    });
+  });
+  std::lock_guard<std::mutex> steps(steps_mutex_);
+  Register();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    started_ = true;
+  }
+  if (job.reconcile_interval_minutes > 0) {
+    PostStep(&JobCoordinator::Reconcile, std::chrono::minutes(job.reconcile_interval_minutes));
+  }
+}
+
+void JobCoordinator::CheckClock() {
+  config::JobConfig job = Job();
+  if (job.max_time_diff_seconds < 0) return;
+  // The registry stamps a write with its own clock: compare with ours around the round trip.
+  auto before = std::chrono::system_clock::now();
+  registry::Stat stat;
+  std::string path = root_ + "/clock";
+  Code code = registry_.Set(path, "", registry::kAnyVersion, &stat);
+  if (code == Code::kNoNode) {
+    registry_.Create(path, "", NodeMode::kPersistent, nullptr);
+    code = registry_.Set(path, "", registry::kAnyVersion, &stat);
+  }
+  auto after = std::chrono::system_clock::now();
+  if (code != Code::kOk) {
+    throw CoordinationError("job '" + job_name_ +
+                            "': cannot read the registry's clock: " + Describe(code));
+  }
+  auto local_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      (before.time_since_epoch() + after.time_since_epoch()) / 2)
+                      .count();
+  long long diff_ms = std::llabs(stat.mtime_ms - local_ms);
+  if (diff_ms > job.max_time_diff_seconds * 1000LL) {
+    throw CoordinationError("job '" + job_name_ +
+                            "': this host's clock differs from the "
+                            "registry's by " +
+                            std::to_string(diff_ms) + " ms, more than max_time_diff_seconds=" +
+                            std::to_string(job.max_time_diff_seconds) +
+                            "; fix the clock (NTP) or raise the limit");
+  }
+}
+
+void JobCoordinator::Register() {
+  config::JobConfig job = Job();
+  Json me = {
+      {"pid", static_cast<long>(getpid())}, {"disabled", job.disabled}, {"label", job.label}};
+  std::int64_t session = registry_.SessionId();
+  std::string path = JobPath() + "/instances/" + instance_id_;
+  Code code = registry_.Create(path, me.dump(), NodeMode::kEphemeral, nullptr);
+  if (code == Code::kNodeExists) {
+    registry::Stat stat;
+    // Our own node from this same session (a rejoin that raced an earlier one) is fine.
+    if (registry_.Exists(path, &stat, nullptr) == Code::kOk && stat.ephemeral_owner == session) {
+      code = Code::kOk;
     }
   }
-  Json me = {
-      {"pid", static_cast<long>(getpid())}, {"disabled", job_.disabled}, {"label", job_.label}};
-  Code code = registry_.Create(JobPath() + "/instances/" + instance_id_, me.dump(),
-                               NodeMode::kEphemeral, nullptr);
   if (code != Code::kOk) {
     throw CoordinationError(
-        "job '" + job_.name + "': cannot register instance '" + instance_id_ +
+        "job '" + job_name_ + "': cannot register instance '" + instance_id_ +
         "': " + Describe(code) +
-        (code == Code::kNodeExists ? " (another process uses this instance id)" : ""));
+        (code == Code::kNodeExists ? " (another live process uses this instance id)" : ""));
   }
   std::string candidate;
   code = registry_.Create(JobPath() + "/leader/candidate-", instance_id_,
                           NodeMode::kEphemeralSequential, &candidate);
   if (code != Code::kOk) {
-    throw CoordinationError("job '" + job_.name +
+    throw CoordinationError("job '" + job_name_ +
                             "': cannot join the leader election: " + Describe(code));
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     candidate_path_ = candidate;
+    registered_session_ = session;
+    connected_ = true;
   }
-  // A session that ends takes the candidate node with it: this instance no longer leads.
-  std::weak_ptr<JobCoordinator> weak = weak_from_this();
-  registry_.AddSessionListener([weak](registry::SessionState state) {
-    if (state != registry::SessionState::kExpired && state != registry::SessionState::kClosed) {
-      return;
-    }
-    if (auto self = weak.lock()) {
-      std::lock_guard<std::mutex> lock(self->mutex_);
-      self->leader_ = false;
-    }
-  });
-  std::lock_guard<std::mutex> steps(steps_mutex_);
+  RefreshConfig();
+  RefreshTriggers();
   RefreshInstances();
   Elect();
   RefreshAssignment();
@@ -115,30 +238,123 @@ void JobCoordinator::Stop() {
   }
   // If the registry cannot be reached, the session's expiry removes both nodes all the same.
   for (const std::string& path : {JobPath() + "/instances/" + instance_id_, candidate}) {
+    if (path.empty()) continue;
     Code code = registry_.Delete(path, registry::kAnyVersion);
     if (code != Code::kOk && code != Code::kNoNode) {
-      spdlog::warn("job={} instance={} could not deregister {}: {}", job_.name, instance_id_, path,
+      spdlog::warn("job={} instance={} could not deregister {}: {}", job_name_, instance_id_, path,
                    Describe(code));
     }
+  }
+}
+
+void JobCoordinator::PostStep(void (JobCoordinator::*step)(), std::chrono::milliseconds delay) {
+  std::weak_ptr<JobCoordinator> weak = weak_from_this();
+  auto run = [weak, step] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::lock_guard<std::mutex> steps(self->steps_mutex_);
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      if (self->stopped_) return;
+    }
+    ((*self).*step)();
+  };
+  if (delay.count() > 0) {
+    loop_.PostAfter(delay, std::move(run));
+  } else {
+    loop_.Post(std::move(run));
   }
 }
 
 registry::Watcher JobCoordinator::PostToLoop(void (JobCoordinator::*step)()) {
   std::weak_ptr<JobCoordinator> weak = weak_from_this();
   // Captures no `this`: a watch may fire after the coordinator is gone.
-  return [events = &events_, weak, step](const registry::WatchEvent&) {
-    events->Post([weak, step] {
-      if (auto self = weak.lock()) {
-        std::lock_guard<std::mutex> steps(self->steps_mutex_);
-        bool stopped;
-        {
-          std::lock_guard<std::mutex> lock(self->mutex_);
-          stopped = self->stopped_;
-        }
-        if (!stopped) ((*self).*step)();
-      }
-    });
+  return [weak, step](const registry::WatchEvent&) {
+    if (auto self = weak.lock()) self->PostStep(step, std::chrono::milliseconds(0));
   };
+}
+
+void JobCoordinator::OnSessionState(registry::SessionState state, std::int64_t session_id) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_ || !started_) return;
+  }
+  switch (state) {
+    case registry::SessionState::kConnecting: {
+      std::uint64_t epoch;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        connected_ = false;
+        epoch = ++disconnect_epoch_;
+      }
+      spdlog::warn(
+          "job={} instance={} lost the registry connection; no new claims until it is "
+          "back",
+          job_name_, instance_id_);
+      std::weak_ptr<JobCoordinator> weak = weak_from_this();
+      loop_.PostAfter(options_.session_timeout, [weak, epoch] {
+        if (auto self = weak.lock()) {
+          std::lock_guard<std::mutex> steps(self->steps_mutex_);
+          self->CheckDisconnected(epoch);
+        }
+      });
+      break;
+    }
+    case registry::SessionState::kExpired:
+    case registry::SessionState::kClosed:
+      spdlog::error(
+          "job={} instance={} registry session {}: its claims are lost; running tasks "
+          "are cancelled",
+          job_name_, instance_id_, registry::SessionStateName(state));
+      ledger_.Forget();
+      if (events_) events_->OnClaimsLost();
+      break;
+    case registry::SessionState::kConnected: {
+      bool same_session;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        same_session = session_id == registered_session_;
+        connected_ = true;
+        ++disconnect_epoch_;
+      }
+      if (same_session) {
+        spdlog::info("job={} instance={} registry connection back, same session", job_name_,
+                     instance_id_);
+        RefreshAssignment();
+        return;
+      }
+      spdlog::warn("job={} instance={} new registry session: registering again", job_name_,
+                   instance_id_);
+      ledger_.Forget();
+      try {
+        CheckClock();
+        Register();
+      } catch (const CoordinationError& e) {
+        spdlog::error("{}; will retry", e.what());
+        std::weak_ptr<JobCoordinator> weak = weak_from_this();
+        loop_.PostAfter(std::chrono::seconds(1), [weak, session_id] {
+          if (auto self = weak.lock()) {
+            std::lock_guard<std::mutex> steps(self->steps_mutex_);
+            self->OnSessionState(registry::SessionState::kConnected, session_id);
+          }
+        });
+      }
+      break;
+    }
+  }
+}
+
+void JobCoordinator::CheckDisconnected(std::uint64_t disconnect_epoch) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_ || connected_ || disconnect_epoch != disconnect_epoch_) return;
+    leader_ = false;
+  }
+  spdlog::error(
+      "job={} instance={} no registry contact for the session timeout ({} ms): its "
+      "claims are presumed lost; running tasks are cancelled",
+      job_name_, instance_id_, options_.session_timeout.count());
+  if (events_) events_->OnClaimsLost();
 }
 
 void JobCoordinator::Elect() {
@@ -153,13 +369,13 @@ void JobCoordinator::Elect() {
     std::vector<std::string> candidates;
     Code code = registry_.GetChildren(JobPath() + "/leader", &candidates, nullptr);
     if (code != Code::kOk) {
-      spdlog::error("job={} election: cannot list candidates: {}", job_.name, Describe(code));
+      spdlog::error("job={} election: cannot list candidates: {}", job_name_, Describe(code));
       return;
     }
     std::sort(candidates.begin(), candidates.end());
     auto position = std::find(candidates.begin(), candidates.end(), mine);
     if (position == candidates.end()) {
-      spdlog::error("job={} election: own candidate {} is gone", job_.name, mine);
+      spdlog::error("job={} election: own candidate {} is gone", job_name_, mine);
       return;
     }
     if (position == candidates.begin()) {
@@ -169,20 +385,21 @@ void JobCoordinator::Elect() {
         was_leader = leader_;
         leader_ = true;
       }
-      if (!was_leader) spdlog::info("job={} instance={} is the leader", job_.name, instance_id_);
+      if (!was_leader) spdlog::info("job={} instance={} is the leader", job_name_, instance_id_);
+      RefreshDisabled();
       Reshard();
       return;
     }
-    // Watch only the predecessor: when it goes, only this candidate wakes (no herd).
+    // Watch only the predecessor: when it goes, only this candidate wakes.
     std::string predecessor = JobPath() + "/leader/" + *(position - 1);
     code = registry_.Exists(predecessor, nullptr, PostToLoop(&JobCoordinator::Elect));
     if (code == Code::kOk) return;
     if (code != Code::kNoNode) {
-      spdlog::error("job={} election: cannot watch {}: {}", job_.name, predecessor, Describe(code));
+      spdlog::error("job={} election: cannot watch {}: {}", job_name_, predecessor, Describe(code));
       return;
     }
   }
-  spdlog::error("job={} election did not settle after 100 rounds", job_.name);
+  spdlog::error("job={} election did not settle after 100 rounds", job_name_);
 }
 
 void JobCoordinator::RefreshInstances() {
@@ -190,7 +407,7 @@ void JobCoordinator::RefreshInstances() {
   Code code = registry_.GetChildren(JobPath() + "/instances", &children,
                                     PostToLoop(&JobCoordinator::RefreshInstances));
   if (code != Code::kOk) {
-    spdlog::error("job={} cannot list instances: {}", job_.name, Describe(code));
+    spdlog::error("job={} cannot list instances: {}", job_name_, Describe(code));
     return;
   }
   std::vector<std::string> enabled;
@@ -200,7 +417,7 @@ void JobCoordinator::RefreshInstances() {
       continue;  // gone since the listing
     }
     // Only an explicit `"disabled": true` disables: other writers' data must not throw here.
-    Json disabled = ParseOrEmpty(data)["disabled"];
+    Json disabled = ParseObject(data)["disabled"];
     if (!(disabled.is_boolean() && disabled.get<bool>())) enabled.push_back(id);
   }
   bool leader;
@@ -212,32 +429,73 @@ void JobCoordinator::RefreshInstances() {
   if (leader) Reshard();
 }
 
+void JobCoordinator::RefreshDisabled() {
+  std::string data;
+  Code code = registry_.Get(JobPath() + "/disabled", &data, nullptr,
+                            PostToLoop(&JobCoordinator::RefreshDisabled));
+  if (code == Code::kNoNode) {
+    code = registry_.Exists(JobPath() + "/disabled", nullptr,
+                            PostToLoop(&JobCoordinator::RefreshDisabled));
+    if (code == Code::kOk) return RefreshDisabled();  // created in between
+  } else if (code != Code::kOk) {
+    spdlog::error("job={} cannot read the disabled shards: {}", job_name_, Describe(code));
+    return;
+  }
+  Json parsed = ParseObject(data);
+  bool leader;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    disabled_shards_ = ListField<int>(parsed, "shards");
+    disabled_instances_ = ListField<std::string>(parsed, "instances");
+    leader = leader_;
+  }
+  if (leader) Reshard();
+}
+
 void JobCoordinator::Reshard() {
   spi::ShardingRequest request;
   std::string candidate;
+  std::vector<int> disabled_shards;
+  std::shared_ptr<spi::ShardingStrategy> strategy;
+  config::JobConfig job;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!leader_) return;
-    request.instances = live_instances_;
+    for (const std::string& id : live_instances_) {
+      if (std::find(disabled_instances_.begin(), disabled_instances_.end(), id) ==
+          disabled_instances_.end()) {
+        request.instances.push_back(id);
+      }
+    }
     candidate = candidate_path_;
+    disabled_shards = disabled_shards_;
+    strategy = strategy_;
+    job = job_;
   }
-  request.job_name = job_.name;
-  request.sharding_total_count = job_.sharding_total_count;
+  request.job_name = job_name_;
+  request.sharding_total_count = job.sharding_total_count;
   // ElasticJob hands its strategies the instances in descending order; so do we, so that the
   // strategies give ElasticJob's results.
   std::sort(request.instances.rbegin(), request.instances.rend());
   Json plan_json = Json::object();
   if (!request.instances.empty()) {
     spi::ShardingPlan plan;
-    spi::Status status = strategy_->Shard(request, &plan);
+    spi::Status status = strategy->Shard(request, &plan);
     if (!status.ok()) {
-      spdlog::error("job={} sharding strategy {} failed: {}", job_.name, job_.sharding_strategy,
+      spdlog::error("job={} sharding strategy {} failed: {}", job_name_, job.sharding_strategy,
                     status.ToString());
       return;
     }
-    for (auto& [instance, items] : plan) plan_json[instance] = items;
+    for (auto& [instance, items] : plan) {
+      // A disabled shard is run by nobody, as in ElasticJob; it is not moved elsewhere.
+      std::erase_if(items, [&](int item) {
+        return std::find(disabled_shards.begin(), disabled_shards.end(), item) !=
+               disabled_shards.end();
+      });
+      plan_json[instance] = items;
+    }
   }
-  Json assignment = {{"total", job_.sharding_total_count}, {"instances", plan_json}};
+  Json assignment = {{"total", job.sharding_total_count}, {"instances", plan_json}};
   std::string text = assignment.dump();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -254,10 +512,22 @@ void JobCoordinator::Reshard() {
         &results);
   }
   if (code != Code::kOk) {
-    spdlog::error("job={} cannot write the assignment: {}", job_.name, Describe(code));
+    spdlog::error("job={} cannot write the assignment: {}", job_name_, Describe(code));
     return;
   }
-  spdlog::info("job={} assignment {}", job_.name, plan_json.dump());
+  spdlog::info("job={} assignment {}", job_name_, plan_json.dump());
+}
+
+void JobCoordinator::Reconcile() {
+  config::JobConfig job = Job();
+  if (job.reconcile_interval_minutes <= 0) return;
+  bool leader = IsLeader();
+  if (leader) {
+    // Re-read everything the assignment depends on; Reshard writes only if it differs.
+    RefreshInstances();
+    RefreshAssignment();
+  }
+  PostStep(&JobCoordinator::Reconcile, std::chrono::minutes(job.reconcile_interval_minutes));
 }
 
 void JobCoordinator::RefreshAssignment() {
@@ -272,10 +542,10 @@ void JobCoordinator::RefreshAssignment() {
     return;
   }
   if (code != Code::kOk) {
-    spdlog::error("job={} cannot read the assignment: {}", job_.name, Describe(code));
+    spdlog::error("job={} cannot read the assignment: {}", job_name_, Describe(code));
     return;
   }
-  Json parsed = ParseOrEmpty(data);
+  Json parsed = ParseObject(data);
   std::map<std::string, std::vector<int>> assignment;
   if (parsed.contains("instances") && parsed["instances"].is_object()) {
     for (auto& [instance, items] : parsed["instances"].items()) {
@@ -285,20 +555,161 @@ void JobCoordinator::RefreshAssignment() {
                          std::all_of(items.begin(), items.end(),
                                      [](const Json& item) { return item.is_number_integer(); });
       if (!well_formed) {
-        spdlog::error("job={} ignoring a malformed assignment: {}", job_.name, data);
+        spdlog::error("job={} ignoring a malformed assignment: {}", job_name_, data);
+        bool leader;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          assignment_json_ = data;  // what is stored now, so that the leader's rewrite differs
+          leader = leader_;
+        }
+        if (leader) Reshard();  // the leader repairs it
         return;
       }
       assignment[instance] = items.get<std::vector<int>>();
     }
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  assignment_ = std::move(assignment);
-  assignment_json_ = data;
+  bool leader;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    assignment_ = std::move(assignment);
+    assignment_json_ = data;
+    leader = leader_;
+  }
+  // The leader repairs an assignment that is not what it would write (an operator's edit, a
+  // write from a deposed leader): Reshard writes only when they differ.
+  if (leader) Reshard();
+  RecoverOrphans();
+}
+
+void JobCoordinator::RecoverOrphans() {
+  config::JobConfig job = Job();
+  std::vector<int> items = LocalItems();
+  if (items.empty() || !IsConnected()) return;
+  for (const auto& [fire, orphaned] : ledger_.FindOrphans(items)) {
+    if (!job.failover) {
+      spdlog::warn(
+          "job={} fire={} shards {} were left unfinished by their runner; failover is "
+          "off, so they wait for the next fire",
+          job_name_, fire, Json(orphaned).dump());
+      continue;
+    }
+    spdlog::warn(
+        "job={} fire={} shards {} were left unfinished by their runner; failing them "
+        "over to instance {}",
+        job_name_, fire, Json(orphaned).dump(), instance_id_);
+    if (events_) events_->OnOrphanedShards(fire, orphaned);
+  }
+}
+
+void JobCoordinator::RefreshTriggers() {
+  std::vector<std::string> children;
+  Code code = registry_.GetChildren(JobPath() + "/triggers", &children,
+                                    PostToLoop(&JobCoordinator::RefreshTriggers));
+  if (code != Code::kOk) {
+    spdlog::error("job={} cannot list triggers: {}", job_name_, Describe(code));
+    return;
+  }
+  std::sort(children.begin(), children.end());
+  std::vector<std::string> fresh;
+  bool leader;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const std::string& child : children) {
+      long long sequence =
+          std::atoll(child.substr(child.find_last_not_of("0123456789") + 1).c_str());
+      if (sequence <= last_trigger_) continue;
+      // Triggers older than this process's first registration were for the instances alive
+      // then; those that came while this instance was cut off are still run when it rejoins.
+      if (triggers_seen_) fresh.push_back(child);
+      last_trigger_ = sequence;
+    }
+    triggers_seen_ = true;
+    leader = leader_;
+  }
+  for (const std::string& trigger : fresh) {
+    spdlog::info("job={} instance={} one-off trigger {}", job_name_, instance_id_, trigger);
+    if (events_) events_->OnTrigger(trigger);
+  }
+  if (leader && children.size() > kTriggersKept) {
+    for (std::size_t i = 0; i + kTriggersKept < children.size(); ++i) {
+      registry_.Delete(JobPath() + "/triggers/" + children[i], registry::kAnyVersion);
+    }
+  }
+}
+
+void JobCoordinator::RefreshConfig() {
+  std::string data;
+  Code code = registry_.Get(JobPath() + "/config", &data, nullptr,
+                            PostToLoop(&JobCoordinator::RefreshConfig));
+  if (code != Code::kOk) {
+    if (code != Code::kNoNode) {
+      spdlog::error("job={} cannot read its config: {}", job_name_, Describe(code));
+    }
+    return;
+  }
+  bool changed;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    changed = !config_json_.empty() && data != config_json_;
+    config_json_ = data;
+  }
+  if (!changed) return;
+  try {
+    config::JobConfig job = config::JobConfigFromJson(data, "registry:" + JobPath() + "/config");
+    if (job.name != job_name_) throw config::ConfigError("the name may not change");
+    spdlog::info("job={} config changed in the registry; it applies from the next fire", job_name_);
+    if (events_) events_->OnConfigChanged(job);
+  } catch (const config::ConfigError& e) {
+    spdlog::error("job={} ignoring an invalid config written to the registry: {}", job_name_,
+                  e.what());
+  }
+}
+
+void JobCoordinator::UpdateConfig(const config::JobConfig& job,
+                                  std::shared_ptr<spi::ShardingStrategy> strategy) {
+  Code code = ledger_.CreateStates(job.sharding_total_count);
+  if (code != Code::kOk) {
+    spdlog::error("job={} cannot create the new shards' states: {}", job_name_, Describe(code));
+  }
+  std::lock_guard<std::mutex> steps(steps_mutex_);
+  bool leader;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = job;
+    strategy_ = std::move(strategy);
+    leader = leader_;
+  }
+  // The instance's own `disabled` may have changed: registration carries it.
+  Json me = {
+      {"pid", static_cast<long>(getpid())}, {"disabled", job.disabled}, {"label", job.label}};
+  registry_.Set(JobPath() + "/instances/" + instance_id_, me.dump(), registry::kAnyVersion,
+                nullptr);
+  if (leader) Reshard();
+}
+
+std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id,
+                                             const std::optional<std::vector<int>>& items) {
+  if (!IsConnected()) {
+    spdlog::warn("job={} fire={} instance={} not claimed: the registry is unreachable", job_name_,
+                 fire_id, instance_id_);
+    return {};
+  }
+  return ledger_.ClaimFire(fire_id, items ? *items : LocalItems());
+}
+
+CommitResult JobCoordinator::Commit(const std::string& fire_id,
+                                    const std::vector<TaskOutcome>& outcomes) {
+  return ledger_.Commit(fire_id, outcomes);
 }
 
 bool JobCoordinator::IsLeader() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return leader_;
+}
+
+bool JobCoordinator::IsConnected() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return connected_;
 }
 
 std::vector<int> JobCoordinator::LocalItems() const {
@@ -310,157 +721,6 @@ std::vector<int> JobCoordinator::LocalItems() const {
 std::map<std::string, std::vector<int>> JobCoordinator::Assignment() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return assignment_;
-}
-
-std::optional<JobCoordinator::ShardState> JobCoordinator::ReadState(int item) {
-  ShardState state;
-  registry::Stat stat;
-  Code code = registry_.Get(ShardPath(item) + "/state", &state.data, &stat, nullptr);
-  if (code == Code::kNoNode) {
-    // The shard count grew since this instance started, or the node was removed: recreate it.
-    registry::EnsurePath(registry_, ShardPath(item));
-    code = registry_.Create(ShardPath(item) + "/state", "{}", NodeMode::kPersistent, nullptr);
-    if (code == Code::kOk || code == Code::kNodeExists) {
-      code = registry_.Get(ShardPath(item) + "/state", &state.data, &stat, nullptr);
-    }
-  }
-  if (code != Code::kOk) {
-    spdlog::error("job={} shard={} cannot read its state: {}", job_.name, item, Describe(code));
-    return std::nullopt;
-  }
-  state.version = stat.version;
-  return state;
-}
-
-std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id) {
-  std::vector<int> items = LocalItems();
-  std::lock_guard<std::mutex> lock(claims_mutex_);
-  // Each failed attempt removes or refreshes the one item that failed, so this ends.
-  for (std::size_t attempt = 0; attempt <= 2 * items.size() + 1 && !items.empty(); ++attempt) {
-    std::vector<Op> ops;
-    for (auto it = items.begin(); it != items.end();) {
-      auto cached = shard_states_.find(*it);
-      if (cached == shard_states_.end()) {
-        std::optional<ShardState> state = ReadState(*it);
-        if (!state) {
-          it = items.erase(it);
-          continue;
-        }
-        cached = shard_states_.emplace(*it, std::move(*state)).first;
-      }
-      Json state = ParseOrEmpty(cached->second.data);
-      if (StringField(state, "committed_fire") == fire_id) {
-        spdlog::info("job={} fire={} shard={} already committed; not run again", job_.name, fire_id,
-                     *it);
-        it = items.erase(it);
-        continue;
-      }
-      std::string nonce = instance_id_ + "#" + std::to_string(++claim_counter_);
-      state["claimed_fire"] = fire_id;
-      state["claimed_by"] = instance_id_;
-      state["claim_nonce"] = nonce;
-      ops.push_back(Op::SetData(ShardPath(*it) + "/state", state.dump(), cached->second.version));
-      Json lease = {{"fire", fire_id}, {"instance", instance_id_}, {"nonce", nonce}};
-      ops.push_back(Op::Create(ShardPath(*it) + "/lease", lease.dump(), NodeMode::kEphemeral));
-      ++it;
-    }
-    if (items.empty()) break;
-    std::vector<registry::OpResult> results;
-    Code code = registry_.Multi(ops, &results);
-    if (code == Code::kOk) {
-      std::vector<Claim> claims;
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        const registry::Stat& stat = results[2 * i].stat;
-        ShardState& cached = shard_states_[items[i]];
-        cached.data = ops[2 * i].data;
-        cached.version = stat.version;
-        // The lease was created by the same transaction, so its czxid is this mzxid: strictly
-        // larger than every earlier claim's token on the shard.
-        claims.push_back(Claim{items[i], stat.mzxid, stat.version});
-      }
-      return claims;
-    }
-    std::size_t failed = 0;
-    while (failed < results.size() && results[failed].code == Code::kOk) ++failed;
-    if (failed >= results.size()) {
-      spdlog::error("job={} fire={} claim failed: {}", job_.name, fire_id, Describe(code));
-      return {};
-    }
-    int item = items[failed / 2];
-    shard_states_.erase(item);  // stale: re-read on the next attempt
-    if (results[failed].code == Code::kNodeExists) {
-      if (!ReleaseOwnStaleLease(item)) {
-        items.erase(items.begin() + static_cast<std::ptrdiff_t>(failed / 2));
-      }
-    } else if (results[failed].code != Code::kBadVersion) {
-      spdlog::error("job={} fire={} shard={} claim failed: {}", job_.name, fire_id, item,
-                    Describe(results[failed].code));
-      items.erase(items.begin() + static_cast<std::ptrdiff_t>(failed / 2));
-    }
-  }
-  return {};
-}
-
-std::vector<int> JobCoordinator::Commit(const std::string& fire_id,
-                                        const std::vector<TaskOutcome>& outcomes) {
-  if (outcomes.empty()) return {};
-  std::lock_guard<std::mutex> lock(claims_mutex_);
-  if (CommitBatch(fire_id, outcomes) == Code::kOk) return {};
-  // One lost claim fails the whole multi: commit the tasks one by one to keep the others.
-  std::vector<int> fenced;
-  for (const TaskOutcome& outcome : outcomes) {
-    Code code = CommitBatch(fire_id, {outcome});
-    if (code == Code::kOk) continue;
-    shard_states_.erase(outcome.claim.item);
-    spdlog::error("job={} fire={} shard={} commit refused ({}): the claim was lost (fenced)",
-                  job_.name, fire_id, outcome.claim.item, Describe(code));
-    fenced.push_back(outcome.claim.item);
-  }
-  return fenced;
-}
-
-Code JobCoordinator::CommitBatch(const std::string& fire_id,
-                                 const std::vector<TaskOutcome>& outcomes) {
-  std::vector<Op> ops;
-  for (const TaskOutcome& outcome : outcomes) {
-    int item = outcome.claim.item;
-    Json state = {{"committed_fire", fire_id},
-                  {"committed_token", outcome.claim.fencing_token},
-                  {"committed_by", instance_id_},
-                  {"success", outcome.success}};
-    // Guarded by the version the claim produced, and deleting the lease: before anyone
-    // re-claims, the missing lease refuses a fenced runner; after, the version does.
-    ops.push_back(
-        Op::SetData(ShardPath(item) + "/state", state.dump(), outcome.claim.state_version));
-    ops.push_back(Op::Delete(ShardPath(item) + "/lease"));
-  }
-  std::vector<registry::OpResult> results;
-  Code code = registry_.Multi(ops, &results);
-  if (code != Code::kOk) return code;
-  for (std::size_t i = 0; i < outcomes.size(); ++i) {
-    shard_states_[outcomes[i].claim.item] =
-        ShardState{ops[2 * i].data, results[2 * i].stat.version};
-  }
-  return Code::kOk;
-}
-
-bool JobCoordinator::ReleaseOwnStaleLease(int item) {
-  std::string data;
-  registry::Stat stat;
-  std::string path = ShardPath(item) + "/lease";
-  if (registry_.Get(path, &data, &stat, nullptr) != Code::kOk) return false;
-  // A job runs one fire at a time on an instance, so a lease this session holds when a new fire
-  // is claimed belongs to no running task: its commit never landed. Release it rather than skip
-  // the shard for as long as the session lives.
-  if (stat.ephemeral_owner != registry_.SessionId()) {
-    spdlog::warn("job={} shard={} is held by another runner ({}); not claimed", job_.name, item,
-                 data);
-    return false;
-  }
-  Code code = registry_.Delete(path, stat.version);
-  spdlog::warn("job={} shard={} releasing this instance's stale lease {}: {}", job_.name, item,
-               data, Describe(code));
-  return code == Code::kOk || code == Code::kNoNode;
 }
 
 }  // namespace shardjob::coordination

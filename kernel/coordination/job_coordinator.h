@@ -1,20 +1,25 @@
 #pragma once
 
-// One job's part in the registry (layout in DESIGN §4, under /<namespace>/jobs/<job>):
+// One job's part in the registry (DESIGN §4), under /<namespace>/jobs/<job>:
 //
+//   config                  persistent  the job's config (JSON); the YAML only seeds it
 //   instances/<id>          ephemeral   this instance runs the job
 //   leader/candidate-<seq>  ephemeral   election: the lowest sequence leads; each candidate
-//                                       watches only its predecessor
-//   assignment              persistent  item -> instance map, written by the leader in one write
-//   shards/<item>/state     persistent  last committed fire and token; its version guards claims
-//   shards/<item>/lease     ephemeral   who runs the item now, for which fire
+//                                       watches only its predecessor (no herd)
+//   assignment              persistent  instance -> items, written by the leader in one write
+//   disabled                persistent  {"shards": [...], "instances": [...]} left out of the
+//                                       assignment (written by operators)
+//   shards/<item>/state     persistent  claims and commits, see ShardLedger
+//   shards/<item>/lease     ephemeral
+//   triggers/trigger-<seq>  persistent  one-off fires requested through the registry
 //
-// A fire costs this instance two registry requests whatever its shard count: one multi that
-// claims all of its items (guarded state write + lease create per item; the fencing token is the
-// transaction id that created the lease) and one multi that commits them (guarded state write +
-// lease delete per item). A runner whose lease or state version changed under it cannot commit.
+// The coordinator reacts to registry events on the process's EventLoop. A lost connection
+// stops claims at once; once the session timeout passes without contact, or the session
+// expires, running tasks are told their claims are lost; when the registry hands out a new
+// session, the instance registers again and rejoins — it never shuts the job down for good.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -26,99 +31,127 @@
 
 #include "config/config.h"
 #include "coordination/event_loop.h"
+#include "coordination/shard_ledger.h"
 #include "registry/registry.h"
 #include "shardjob/spi/sharding_strategy.h"
 
 namespace shardjob::coordination {
 
-// The registry refused or failed a step that the job cannot go on without.
+// The registry refused or failed a step that the job cannot start without.
 class CoordinationError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-struct Claim {
-  int item = 0;
-  std::int64_t fencing_token = 0;
-  std::int32_t state_version = 0;  // the version the commit is guarded by
+// What the coordinator tells the rest of the instance. Called on the event loop; must not block.
+class JobEvents {
+ public:
+  virtual ~JobEvents();
+  // The registry no longer vouches for this instance's claims: cancel running tasks.
+  virtual void OnClaimsLost() = 0;
+  // Shards whose runner is gone left fire `fire_id` unfinished: run them for that fire.
+  virtual void OnOrphanedShards(const std::string& fire_id, const std::vector<int>& items) = 0;
+  // A one-off fire was requested through the registry.
+  virtual void OnTrigger(const std::string& fire_id) = 0;
+  // The job's config in the registry changed.
+  virtual void OnConfigChanged(const config::JobConfig& job) = 0;
 };
 
-struct TaskOutcome {
-  Claim claim;
-  bool success = false;
+struct CoordinatorOptions {
+  // After this long without contact the session is presumed lost (ZooKeeper's own timeout).
+  std::chrono::milliseconds session_timeout{15000};
 };
 
 class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
  public:
-  JobCoordinator(registry::Registry& registry, EventLoop& events, std::string root,
+  // `events` must outlive the coordinator's Stop().
+  JobCoordinator(registry::Registry& registry, EventLoop& loop, std::string root,
                  const config::JobConfig& job, std::shared_ptr<spi::ShardingStrategy> strategy,
-                 std::string instance_id);
+                 std::string instance_id, JobEvents* events = nullptr,
+                 CoordinatorOptions options = {});
   JobCoordinator(const JobCoordinator&) = delete;
   JobCoordinator& operator=(const JobCoordinator&) = delete;
 
-  // Registers this instance, joins the election and reads the assignment. Throws
-  // CoordinationError.
+  // The config a job runs with: the registry's, unless there is none yet or the file says
+  // `overwrite: true` — then the file's, written to the registry. Throws CoordinationError.
+  static config::JobConfig SeedConfig(registry::Registry& registry, const std::string& root,
+                                      const config::JobConfig& local);
+
+  // Checks the clock (max_time_diff_seconds), registers this instance, joins the election,
+  // reads the assignment and starts watching. Throws CoordinationError.
   void Start();
   // Deregisters at once, so the leader moves this instance's items without waiting for a session
-  // to expire.
+  // to expire. No step runs once it returns.
   void Stop();
 
-  // Claims this instance's items for a fire. Items already committed for this fire, or leased by
-  // another runner, are left out (and logged).
-  std::vector<Claim> ClaimFire(const std::string& fire_id);
-  // Commits the fire's tasks. Returns the items whose commit was refused because the claim was
-  // lost (fenced).
-  std::vector<int> Commit(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
+  // Claims this instance's items (or `items`, for a failover) for a fire. Empty while the
+  // registry is unreachable.
+  std::vector<Claim> ClaimFire(const std::string& fire_id,
+                               const std::optional<std::vector<int>>& items = std::nullopt);
+  CommitResult Commit(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
+
+  // Takes a new config (shard count, strategy, failover...) after OnConfigChanged was handled.
+  void UpdateConfig(const config::JobConfig& job, std::shared_ptr<spi::ShardingStrategy> strategy);
 
   bool IsLeader() const;
+  bool IsConnected() const;
   std::vector<int> LocalItems() const;
-  // The whole assignment as last read: instance id -> items.
   std::map<std::string, std::vector<int>> Assignment() const;
 
  private:
-  struct ShardState {
-    std::string data;  // JSON
-    std::int32_t version = 0;
-  };
+  std::string JobPath() const { return root_ + "/jobs/" + job_name_; }
 
-  std::string JobPath() const { return root_ + "/jobs/" + job_.name; }
-  std::string ShardPath(int item) const;
-
-  // Each runs on the event loop (or in Start) and re-arms its own watch.
+  // The steps. Each runs on the event loop (or in Start) under steps_mutex_ and re-arms its own
+  // watch.
+  void Register();
   void Elect();
   void RefreshInstances();
   void RefreshAssignment();
+  void RefreshDisabled();
+  void RefreshTriggers();
+  void RefreshConfig();
   void Reshard();
+  void Reconcile();
+  void RecoverOrphans();
+  void OnSessionState(registry::SessionState state, std::int64_t session_id);
+  void CheckDisconnected(std::uint64_t disconnect_epoch);
+  void CheckClock();
 
   registry::Watcher PostToLoop(void (JobCoordinator::*step)());
-  std::optional<ShardState> ReadState(int item);
-  // One multi committing every outcome; updates the cached versions when it succeeds.
-  registry::Code CommitBatch(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
-  // True when the lease on `item` was this session's own leftover and is now gone.
-  bool ReleaseOwnStaleLease(int item);
+  // Runs `step` on the loop under steps_mutex_, unless the coordinator stopped or is gone.
+  void PostStep(void (JobCoordinator::*step)(), std::chrono::milliseconds delay);
+  config::JobConfig Job() const;
 
   registry::Registry& registry_;
-  EventLoop& events_;
+  EventLoop& loop_;
   const std::string root_;
-  const config::JobConfig job_;
-  const std::shared_ptr<spi::ShardingStrategy> strategy_;
+  const std::string job_name_;
   const std::string instance_id_;
+  JobEvents* const events_;
+  const CoordinatorOptions options_;
+  ShardLedger ledger_;
 
-  // Held by every step (Elect, RefreshInstances, RefreshAssignment and the Reshard they call),
-  // whether Start or the event loop runs it, and by Stop: one coordinator's steps never overlap,
-  // so a slower, older read can never overwrite a newer one, and none runs once Stop returns.
+  // Held by every step and by Stop: one coordinator's steps never overlap, so an older read
+  // never overwrites a newer one, and none runs once Stop returns.
   std::mutex steps_mutex_;
-  mutable std::mutex mutex_;
+  mutable std::mutex mutex_;  // the fields below
+  config::JobConfig job_;
+  std::shared_ptr<spi::ShardingStrategy> strategy_;
   bool stopped_ = false;
+  bool started_ = false;
+  bool connected_ = true;
   bool leader_ = false;
+  std::int64_t registered_session_ = 0;
+  std::uint64_t disconnect_epoch_ = 0;  // counts disconnections, to match delayed checks
   std::string candidate_path_;
   std::vector<std::string> live_instances_;  // enabled ones, as last read
+  std::vector<int> disabled_shards_;
+  std::vector<std::string> disabled_instances_;
   std::map<std::string, std::vector<int>> assignment_;
   std::string assignment_json_;
-
-  std::mutex claims_mutex_;                 // held across a claim's or commit's registry round trip
-  std::map<int, ShardState> shard_states_;  // the versions this instance's own writes produced
-  std::atomic<std::uint64_t> claim_counter_{0};
+  std::string config_json_;
+  bool triggers_seen_ = false;   // the triggers present at registration were listed
+  long long last_trigger_ = -1;  // the highest trigger sequence handled
 };
 
 }  // namespace shardjob::coordination

@@ -37,7 +37,9 @@ std::string ItemList(const std::vector<coordination::Claim>& claims) {
 struct JobRuntime::FireRun {
   schedule::Fire fire;
   spi::ExecutionSource source = spi::ExecutionSource::kNormalTrigger;
-  std::string task_id;  // of the fire on this instance, for status events
+  std::optional<std::vector<int>> items;
+  std::shared_ptr<const Setup> setup;  // the config and plugins this fire runs with
+  std::string task_id;                 // of the fire on this instance, for status events
   spi::Cancellation cancellation;
   std::vector<coordination::Claim> claims;
   std::atomic<bool> abandoned{false};  // the error handler escalated
@@ -51,90 +53,123 @@ JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
                        std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
                        TraceDispatcher& traces, std::string instance_id, std::string hostname,
                        FireEndHandler on_fire_end)
-    : job_(std::move(job)),
-      plugins_(std::move(plugins)),
+    : job_name_(job.name),
       coordinator_(std::move(coordinator)),
       traces_(traces),
       instance_id_(std::move(instance_id)),
       hostname_(std::move(hostname)),
       on_fire_end_(std::move(on_fire_end)),
-      lane_(std::make_shared<TaskLane>(pool, static_cast<std::size_t>(job_.executor_threads))),
-      pool_(pool) {}
+      pool_(pool),
+      setup_(MakeSetup(std::move(job), std::move(plugins))) {}
 
-void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source) {
+std::shared_ptr<const JobRuntime::Setup> JobRuntime::MakeSetup(config::JobConfig job,
+                                                               JobPlugins plugins) {
+  auto setup = std::make_shared<Setup>();
+  setup->lane = std::make_shared<TaskLane>(pool_, static_cast<std::size_t>(job.executor_threads));
+  setup->job = std::move(job);
+  setup->plugins = std::move(plugins);
+  return setup;
+}
+
+void JobRuntime::Update(config::JobConfig job, JobPlugins plugins) {
+  auto setup = MakeSetup(std::move(job), std::move(plugins));
+  std::lock_guard<std::mutex> lock(mutex_);
+  setup_ = std::move(setup);
+}
+
+config::JobConfig JobRuntime::config() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return setup_->job;
+}
+
+void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source,
+                        std::optional<std::vector<int>> items) {
   std::shared_ptr<FireRun> run;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!accepting_) return;
     if (running_) {
+      if (source != spi::ExecutionSource::kNormalTrigger) {
+        queued_.push_back(QueuedFire{fire, source, std::move(items)});
+        return;
+      }
       ++counters_.misfires;
-      if (job_.misfire) {
+      if (setup_->job.misfire) {
         if (pending_misfire_) ++counters_.skipped_fires;  // coalesced into the newer one
         pending_misfire_ = fire;
         spdlog::warn(
             "job={} fire={} instance={} arrived while fire {} still runs; it runs next "
             "(misfire)",
-            job_.name, fire.fire_id, instance_id_, running_->fire.fire_id);
+            job_name_, fire.fire_id, instance_id_, running_->fire.fire_id);
       } else {
         ++counters_.skipped_fires;
         spdlog::warn("job={} fire={} instance={} skipped: fire {} still runs and misfire is off",
-                     job_.name, fire.fire_id, instance_id_, running_->fire.fire_id);
+                     job_name_, fire.fire_id, instance_id_, running_->fire.fire_id);
       }
       return;
     }
-    run = std::make_shared<FireRun>();
-    run->fire = fire;
-    run->source = source;
-    run->task_id = job_.name + "@-@" + fire.fire_id + "@-@" + instance_id_;
-    running_ = run;
-    ++counters_.fires;
+    run = BeginLocked(QueuedFire{fire, source, std::move(items)});
   }
   pool_.Submit([self = shared_from_this(), run] { self->RunFire(run); });
 }
 
+std::shared_ptr<JobRuntime::FireRun> JobRuntime::BeginLocked(QueuedFire queued) {
+  auto run = std::make_shared<FireRun>();
+  run->fire = std::move(queued.fire);
+  run->source = queued.source;
+  run->items = std::move(queued.items);
+  run->setup = setup_;
+  run->task_id = job_name_ + "@-@" + run->fire.fire_id + "@-@" + instance_id_;
+  running_ = run;
+  ++counters_.fires;
+  if (run->source == spi::ExecutionSource::kFailover) ++counters_.failover_fires;
+  return run;
+}
+
 void JobRuntime::RunFire(std::shared_ptr<FireRun> run) {
+  const Setup& setup = *run->setup;
   auto lateness = schedule::NowMs() - run->fire.scheduled;
-  spdlog::debug("job={} fire={} instance={} started {} ms after its scheduled time", job_.name,
+  spdlog::debug("job={} fire={} instance={} started {} ms after its scheduled time", job_name_,
                 run->fire.fire_id, instance_id_, lateness.count());
-  run->claims = coordinator_->ClaimFire(run->fire.fire_id);
+  run->claims = coordinator_->ClaimFire(run->fire.fire_id, run->items);
   PostStatus(*run, spi::TaskState::kStaging,
-             "Job '" + job_.name + "' execute begin, shards " + ItemList(run->claims));
+             "Job '" + job_name_ + "' execute begin, shards " + ItemList(run->claims));
   if (run->claims.empty()) {
-    spdlog::debug("job={} fire={} instance={} has no shards to run", job_.name, run->fire.fire_id,
+    spdlog::debug("job={} fire={} instance={} has no shards to run", job_name_, run->fire.fire_id,
                   instance_id_);
     FinishFire(run);
     return;
   }
-  spi::FireInfo info{job_.name, run->fire.fire_id, instance_id_, {}};
+  spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, {}};
   for (const auto& claim : run->claims) info.sharding_items.push_back(claim.item);
-  for (const auto& listener : plugins_.listeners) {
+  for (const auto& listener : setup.plugins.listeners) {
     spi::Status status = listener->BeforeFire(info);
-    if (!status.ok() &&
-        ReportError(run->fire.fire_id, -1, "listener before fire: " + Describe(status))) {
+    if (!status.ok() && ReportError(*run, -1, "listener before fire: " + Describe(status))) {
       run->abandoned = true;
     }
   }
   PostStatus(*run, spi::TaskState::kRunning, "");
   run->remaining = run->claims.size();
   for (const auto& claim : run->claims) {
-    lane_->Submit([self = shared_from_this(), run, claim] { self->RunTask(run, claim); });
+    setup.lane->Submit([self = shared_from_this(), run, claim] { self->RunTask(run, claim); });
   }
 }
 
 void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim) {
+  const config::JobConfig& job = run->setup->job;
   spi::ShardingContext context;
-  context.job_name = job_.name;
+  context.job_name = job_name_;
   context.fire_id = run->fire.fire_id;
   context.instance_id = instance_id_;
-  context.task_id = job_.name + "@-@" + run->fire.fire_id + "@-@" + std::to_string(claim.item) +
+  context.task_id = job_name_ + "@-@" + run->fire.fire_id + "@-@" + std::to_string(claim.item) +
                     "@-@" + instance_id_;
-  context.sharding_total_count = job_.sharding_total_count;
+  context.sharding_total_count = job.sharding_total_count;
   context.sharding_item = claim.item;
-  auto parameter = job_.sharding_item_parameters.find(claim.item);
-  if (parameter != job_.sharding_item_parameters.end()) {
+  auto parameter = job.sharding_item_parameters.find(claim.item);
+  if (parameter != job.sharding_item_parameters.end()) {
     context.sharding_parameter = parameter->second;
   }
-  context.job_parameter = job_.job_parameter;
+  context.job_parameter = job.job_parameter;
   context.fencing_token = claim.fencing_token;
   context.cancellation = &run->cancellation;
 
@@ -142,7 +177,7 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
   event.id = RandomId();
   event.hostname = hostname_;
   event.task_id = context.task_id;
-  event.job_name = job_.name;
+  event.job_name = job_name_;
   event.source = run->source;
   event.sharding_item = claim.item;
   event.start_time_ms = EpochMs(schedule::NowMs());
@@ -155,24 +190,26 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
   const bool abandoned = run->abandoned;
   if (abandoned) {
     status = spi::Status::Failed("not run: an earlier error of this fire was escalated");
+  } else if (run->cancellation.IsCancelled()) {
+    status = spi::Status::Cancelled("not run: the fire was cancelled before this shard started");
   } else {
-    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={} started", job_.name,
-                 context.fire_id, claim.item, job_.sharding_total_count, instance_id_,
+    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={} started", job_name_,
+                 context.fire_id, claim.item, job.sharding_total_count, instance_id_,
                  claim.fencing_token, context.sharding_parameter.value_or(""));
-    status = plugins_.executor->Execute(plugins_.job_object.get(), context);
+    status = run->setup->plugins.executor->Execute(run->setup->plugins.job_object.get(), context);
   }
   event.complete_time_ms = EpochMs(schedule::NowMs());
   event.success = status.ok();
   if (status.ok()) {
-    spdlog::info("job={} fire={} shard={} instance={} succeeded in {} ms", job_.name,
+    spdlog::info("job={} fire={} shard={} instance={} succeeded in {} ms", job_name_,
                  context.fire_id, claim.item, instance_id_,
                  event.complete_time_ms - event.start_time_ms);
   } else {
     event.failure_cause = Describe(status);
-    spdlog::error("job={} fire={} shard={} instance={} failed: {}", job_.name, context.fire_id,
+    spdlog::error("job={} fire={} shard={} instance={} failed: {}", job_name_, context.fire_id,
                   claim.item, instance_id_, event.failure_cause);
     // A shard abandoned after an escalation is its consequence, not a new error to report.
-    if (!abandoned && ReportError(context.fire_id, claim.item, event.failure_cause)) {
+    if (!abandoned && ReportError(*run, claim.item, event.failure_cause)) {
       run->abandoned = true;
     }
   }
@@ -188,8 +225,9 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
 }
 
 void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
-  std::vector<int> fenced = coordinator_->Commit(run->fire.fire_id, run->outcomes);
-  std::vector<int> failed = fenced;
+  coordination::CommitResult committed = coordinator_->Commit(run->fire.fire_id, run->outcomes);
+  std::vector<int> failed = committed.fenced;
+  failed.insert(failed.end(), committed.unknown.begin(), committed.unknown.end());
   std::uint64_t succeeded = 0;
   for (const auto& outcome : run->outcomes) {
     if (outcome.success) {
@@ -199,9 +237,9 @@ void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
     }
   }
   if (!run->claims.empty()) {
-    spi::FireInfo info{job_.name, run->fire.fire_id, instance_id_, {}};
+    spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, {}};
     for (const auto& claim : run->claims) info.sharding_items.push_back(claim.item);
-    for (const auto& listener : plugins_.listeners) listener->AfterFire(info, failed);
+    for (const auto& listener : run->setup->plugins.listeners) listener->AfterFire(info, failed);
   }
   if (failed.empty()) {
     PostStatus(*run, spi::TaskState::kFinished, "");
@@ -209,36 +247,44 @@ void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
     PostStatus(*run, spi::TaskState::kError, std::to_string(failed.size()) + " shard(s) failed");
   }
 
-  std::optional<schedule::Fire> next;
+  std::shared_ptr<FireRun> next;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     counters_.tasks_succeeded += succeeded;
     counters_.tasks_failed += run->outcomes.size() - succeeded;
-    counters_.commits_fenced += fenced.size();
+    counters_.commits_fenced += committed.fenced.size();
+    counters_.commits_unknown += committed.unknown.size();
     running_.reset();
-    if (accepting_) next.swap(pending_misfire_);
-    pending_misfire_.reset();
+    if (accepting_) {
+      if (!queued_.empty()) {
+        next = BeginLocked(std::move(queued_.front()));
+        queued_.pop_front();
+      } else if (pending_misfire_) {
+        next = BeginLocked(QueuedFire{*pending_misfire_, spi::ExecutionSource::kMisfire, {}});
+        pending_misfire_.reset();
+      }
+    }
   }
-  idle_.notify_all();
+  if (!next) idle_.notify_all();
   if (on_fire_end_) on_fire_end_(schedule::NowMs());
-  if (next) OnFire(*next, spi::ExecutionSource::kMisfire);
+  if (next) RunFire(next);
 }
 
-bool JobRuntime::ReportError(const std::string& fire_id, int item, const std::string& message) {
-  spi::JobError error{job_.name, fire_id, item, instance_id_, message};
-  spi::Status status = plugins_.error_handler->Handle(error);
+bool JobRuntime::ReportError(const FireRun& run, int item, const std::string& message) {
+  spi::JobError error{job_name_, run.fire.fire_id, item, instance_id_, message};
+  spi::Status status = run.setup->plugins.error_handler->Handle(error);
   if (status.ok()) return false;
   spdlog::error(
       "job={} fire={} instance={} error handler {} escalated: {}; the fire's remaining "
       "shards on this instance are abandoned",
-      job_.name, fire_id, instance_id_, job_.error_handler, Describe(status));
+      job_name_, run.fire.fire_id, instance_id_, run.setup->job.error_handler, Describe(status));
   return true;
 }
 
 void JobRuntime::PostStatus(const FireRun& run, spi::TaskState state, const std::string& message) {
   spi::StatusEvent event;
   event.id = RandomId();
-  event.job_name = job_.name;
+  event.job_name = job_name_;
   event.task_id = run.task_id;
   event.slave_id = instance_id_;
   event.sharding_items = ItemList(run.claims);
@@ -248,10 +294,17 @@ void JobRuntime::PostStatus(const FireRun& run, spi::TaskState state, const std:
   traces_.Post(std::move(event));
 }
 
+void JobRuntime::OnClaimsLost() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++counters_.claims_lost;
+  if (running_) running_->cancellation.Cancel();
+}
+
 void JobRuntime::StopAccepting() {
   std::lock_guard<std::mutex> lock(mutex_);
   accepting_ = false;
   pending_misfire_.reset();
+  queued_.clear();
 }
 
 bool JobRuntime::WaitIdle(std::chrono::steady_clock::time_point deadline) {

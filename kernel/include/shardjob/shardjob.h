@@ -23,10 +23,13 @@ struct JobStats {
   std::uint64_t fires = 0;
   std::uint64_t misfires = 0;
   std::uint64_t skipped_fires = 0;
+  std::uint64_t failover_fires = 0;  // fires run for shards whose runner was gone
   std::uint64_t tasks_succeeded = 0;
   std::uint64_t tasks_failed = 0;
-  std::uint64_t commits_fenced = 0;
-  std::vector<int> local_items;  // the shards currently assigned to this instance
+  std::uint64_t commits_fenced = 0;   // refused: the claim was lost
+  std::uint64_t commits_unknown = 0;  // the registry did not answer
+  std::uint64_t claims_lost = 0;      // times the session was lost while a fire ran
+  std::vector<int> local_items;       // the shards currently assigned to this instance
   bool leader = false;
 };
 
@@ -45,7 +48,8 @@ class Instance {
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;
 
-  // Fires a job now, once, outside its schedule. Throws std::invalid_argument for an unknown job.
+  // Fires a job now, once, outside its schedule, on every instance (through the registry: each
+  // runs its own shards). Throws std::invalid_argument for an unknown job.
   void Trigger(const std::string& job_name);
   // Graceful: no new fires; running tasks get the configured shutdown_grace to finish, then their
   // cancellation flag is raised; then the instance leaves the registry. Idempotent. Returns false

@@ -1,0 +1,293 @@
+#include "coordination/shard_ledger.h"
+
+#include <chrono>
+#include <thread>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+namespace shardjob::coordination {
+
+using registry::Code;
+using registry::NodeMode;
+using registry::Op;
+using Json = nlohmann::json;
+
+namespace {
+
+// How long a read after an unknown outcome keeps retrying while the connection comes back.
+constexpr int kRereadAttempts = 30;
+constexpr auto kRereadPause = std::chrono::milliseconds(100);
+
+Json ParseObject(const std::string& text) {
+  Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_object() ? parsed : Json::object();
+}
+
+// The field when it is a string, else "": nodes may hold anything another writer put there.
+std::string StringField(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::int64_t IntField(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+}
+
+// Retries a read while the connection is down, for a bounded time.
+template <typename Read>
+Code ReadWithRetry(Read read) {
+  Code code = read();
+  for (int attempt = 1; attempt < kRereadAttempts && code == Code::kConnectionLoss; ++attempt) {
+    std::this_thread::sleep_for(kRereadPause);
+    code = read();
+  }
+  return code;
+}
+
+}  // namespace
+
+ShardLedger::ShardLedger(registry::Registry& registry, std::string job_path, std::string job_name,
+                         std::string instance_id)
+    : registry_(registry),
+      job_path_(std::move(job_path)),
+      job_name_(std::move(job_name)),
+      instance_id_(std::move(instance_id)) {}
+
+std::string ShardLedger::ShardPath(int item) const {
+  return job_path_ + "/shards/" + std::to_string(item);
+}
+
+Code ShardLedger::CreateStates(int total) {
+  for (int item = 0; item < total; ++item) {
+    Code code = registry_.Create(ShardPath(item), "", NodeMode::kPersistent, nullptr);
+    if (code == Code::kOk || code == Code::kNodeExists) {
+      code = registry_.Create(ShardPath(item) + "/state", "{}", NodeMode::kPersistent, nullptr);
+    }
+    if (code != Code::kOk && code != Code::kNodeExists) return code;
+  }
+  return Code::kOk;
+}
+
+void ShardLedger::Forget() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  states_.clear();
+}
+
+std::optional<ShardLedger::ShardState> ShardLedger::ReadState(int item) {
+  ShardState state;
+  registry::Stat stat;
+  std::string path = ShardPath(item) + "/state";
+  Code code = registry_.Get(path, &state.data, &stat, nullptr);
+  if (code == Code::kNoNode) {
+    // The shard count grew since this instance started: create the state. State nodes are never
+    // deleted, so a version seen once can never be seen again by a different node.
+    registry::EnsurePath(registry_, ShardPath(item));
+    code = registry_.Create(path, "{}", NodeMode::kPersistent, nullptr);
+    if (code == Code::kOk || code == Code::kNodeExists) {
+      code = registry_.Get(path, &state.data, &stat, nullptr);
+    }
+  }
+  if (code != Code::kOk) {
+    spdlog::error("job={} shard={} cannot read its state: {}", job_name_, item,
+                  registry::CodeName(code));
+    return std::nullopt;
+  }
+  state.version = stat.version;
+  state.mzxid = stat.mzxid;
+  return state;
+}
+
+std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vector<int> items) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Each failed attempt drops, refreshes or releases the one item that failed, so this ends.
+  for (std::size_t attempt = 0; attempt <= 2 * items.size() + 1 && !items.empty(); ++attempt) {
+    std::vector<Op> ops;
+    std::vector<std::string> nonces;
+    for (auto it = items.begin(); it != items.end();) {
+      auto cached = states_.find(*it);
+      if (cached == states_.end()) {
+        std::optional<ShardState> state = ReadState(*it);
+        if (!state) {
+          it = items.erase(it);
+          continue;
+        }
+        cached = states_.emplace(*it, std::move(*state)).first;
+      }
+      Json state = ParseObject(cached->second.data);
+      if (StringField(state, "committed_fire") == fire_id) {
+        spdlog::info("job={} fire={} shard={} already committed; not run again", job_name_, fire_id,
+                     *it);
+        it = items.erase(it);
+        continue;
+      }
+      std::string nonce = instance_id_ + "#" + std::to_string(++claim_counter_);
+      state["claimed_fire"] = fire_id;
+      state["claimed_by"] = instance_id_;
+      state["claim_nonce"] = nonce;
+      ops.push_back(Op::SetData(ShardPath(*it) + "/state", state.dump(), cached->second.version));
+      Json lease = {{"fire", fire_id}, {"instance", instance_id_}, {"nonce", nonce}};
+      ops.push_back(Op::Create(ShardPath(*it) + "/lease", lease.dump(), NodeMode::kEphemeral));
+      nonces.push_back(std::move(nonce));
+      ++it;
+    }
+    if (items.empty()) break;
+    std::vector<registry::OpResult> results;
+    Code code = registry_.Multi(ops, &results);
+    if (code == Code::kOk) {
+      std::vector<Claim> claims;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        const registry::Stat& stat = results[2 * i].stat;
+        states_[items[i]] = ShardState{ops[2 * i].data, stat.version, stat.mzxid};
+        claims.push_back(Claim{items[i], stat.mzxid, stat.version});
+      }
+      return claims;
+    }
+    if (code == Code::kConnectionLoss) return AdoptAfterUnknownOutcome(items, nonces);
+    std::size_t failed = 0;
+    while (failed < results.size() && results[failed].code == Code::kOk) ++failed;
+    if (failed >= results.size()) {
+      spdlog::error("job={} fire={} claim failed: {}", job_name_, fire_id,
+                    registry::CodeName(code));
+      states_.clear();
+      return {};
+    }
+    int item = items[failed / 2];
+    states_.erase(item);  // stale: re-read on the next attempt
+    Code cause = results[failed].code;
+    bool keep =
+        cause == Code::kBadVersion || (cause == Code::kNodeExists && ReleaseOwnStaleLease(item));
+    if (!keep) {
+      if (cause != Code::kNodeExists) {
+        spdlog::error("job={} fire={} shard={} claim failed: {}", job_name_, fire_id, item,
+                      registry::CodeName(cause));
+      }
+      items.erase(items.begin() + static_cast<std::ptrdiff_t>(failed / 2));
+    }
+  }
+  return {};
+}
+
+std::vector<Claim> ShardLedger::AdoptAfterUnknownOutcome(const std::vector<int>& items,
+                                                         const std::vector<std::string>& nonces) {
+  states_.clear();
+  std::vector<Claim> adopted;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    std::string lease_data;
+    registry::Stat lease_stat;
+    std::string lease_path = ShardPath(items[i]) + "/lease";
+    if (ReadWithRetry([&] {
+          return registry_.Get(lease_path, &lease_data, &lease_stat, nullptr);
+        }) != Code::kOk) {
+      continue;
+    }
+    std::optional<ShardState> state = ReadState(items[i]);
+    // "Mine" is the nonce of this very claim and a state written by the same transaction, never
+    // "the lease belongs to my session": every job of the process shares the session.
+    if (!state || StringField(ParseObject(lease_data), "nonce") != nonces[i] ||
+        state->mzxid != lease_stat.czxid) {
+      continue;
+    }
+    states_[items[i]] = *state;
+    adopted.push_back(Claim{items[i], lease_stat.czxid, state->version});
+  }
+  spdlog::warn("job={} a claim's outcome was unknown; {} of {} shard(s) turned out to be ours",
+               job_name_, adopted.size(), items.size());
+  return adopted;
+}
+
+CommitResult ShardLedger::Commit(const std::string& fire_id,
+                                 const std::vector<TaskOutcome>& outcomes) {
+  CommitResult result;
+  if (outcomes.empty()) return result;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (CommitBatch(fire_id, outcomes) == Code::kOk) return result;
+  // One lost claim fails the whole multi: commit the tasks one by one to keep the others.
+  for (const TaskOutcome& outcome : outcomes) {
+    Code code = CommitBatch(fire_id, {outcome});
+    if (code == Code::kOk) continue;
+    states_.erase(outcome.claim.item);
+    if (code == Code::kConnectionLoss || code == Code::kSessionExpired) {
+      if (CommittedAfterUnknownOutcome(fire_id, outcome)) continue;
+      if (code == Code::kConnectionLoss) {
+        spdlog::error("job={} fire={} shard={} commit outcome unknown: the registry did not answer",
+                      job_name_, fire_id, outcome.claim.item);
+        result.unknown.push_back(outcome.claim.item);
+        continue;
+      }
+    }
+    spdlog::error("job={} fire={} shard={} commit refused ({}): the claim was lost (fenced)",
+                  job_name_, fire_id, outcome.claim.item, registry::CodeName(code));
+    result.fenced.push_back(outcome.claim.item);
+  }
+  return result;
+}
+
+Code ShardLedger::CommitBatch(const std::string& fire_id,
+                              const std::vector<TaskOutcome>& outcomes) {
+  std::vector<Op> ops;
+  for (const TaskOutcome& outcome : outcomes) {
+    int item = outcome.claim.item;
+    Json state = {{"committed_fire", fire_id},
+                  {"committed_token", outcome.claim.fencing_token},
+                  {"committed_by", instance_id_},
+                  {"success", outcome.success}};
+    ops.push_back(
+        Op::SetData(ShardPath(item) + "/state", state.dump(), outcome.claim.state_version));
+    ops.push_back(Op::Delete(ShardPath(item) + "/lease"));
+  }
+  std::vector<registry::OpResult> results;
+  Code code = registry_.Multi(ops, &results);
+  if (code != Code::kOk) return code;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    const registry::Stat& stat = results[2 * i].stat;
+    states_[outcomes[i].claim.item] = ShardState{ops[2 * i].data, stat.version, stat.mzxid};
+  }
+  return Code::kOk;
+}
+
+bool ShardLedger::CommittedAfterUnknownOutcome(const std::string& fire_id,
+                                               const TaskOutcome& outcome) {
+  std::string data;
+  std::string path = ShardPath(outcome.claim.item) + "/state";
+  if (ReadWithRetry([&] { return registry_.Get(path, &data, nullptr, nullptr); }) != Code::kOk) {
+    return false;
+  }
+  Json state = ParseObject(data);
+  return StringField(state, "committed_fire") == fire_id &&
+         IntField(state, "committed_token") == outcome.claim.fencing_token;
+}
+
+bool ShardLedger::ReleaseOwnStaleLease(int item) {
+  std::string data;
+  registry::Stat stat;
+  std::string path = ShardPath(item) + "/lease";
+  if (registry_.Get(path, &data, &stat, nullptr) != Code::kOk) return false;
+  if (stat.ephemeral_owner != registry_.SessionId()) {
+    spdlog::warn("job={} shard={} is held by another runner ({}); not claimed", job_name_, item,
+                 data);
+    return false;
+  }
+  Code code = registry_.Delete(path, stat.version);
+  spdlog::warn("job={} shard={} releasing this instance's stale lease {}: {}", job_name_, item,
+               data, registry::CodeName(code));
+  return code == Code::kOk || code == Code::kNoNode;
+}
+
+std::map<std::string, std::vector<int>> ShardLedger::FindOrphans(const std::vector<int>& items) {
+  std::map<std::string, std::vector<int>> orphans;
+  for (int item : items) {
+    std::string data;
+    if (registry_.Get(ShardPath(item) + "/state", &data, nullptr, nullptr) != Code::kOk) continue;
+    Json state = ParseObject(data);
+    std::string claimed = StringField(state, "claimed_fire");
+    if (claimed.empty() || claimed == StringField(state, "committed_fire")) continue;
+    if (registry_.Exists(ShardPath(item) + "/lease", nullptr, nullptr) != Code::kNoNode) continue;
+    orphans[claimed].push_back(item);
+  }
+  return orphans;
+}
+
+}  // namespace shardjob::coordination

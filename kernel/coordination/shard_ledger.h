@@ -1,0 +1,95 @@
+#pragma once
+
+// This instance's claims and commits on one job's shards (DESIGN §5), under
+// <job>/shards/<item>/{state,lease}:
+//
+//   claim  = one multi for all the fire's items: per item, a SetData of its state guarded by the
+//            version last seen ("fire F claimed, nonce N") and the Create of its ephemeral lease.
+//            The fencing token is the transaction's zxid: the state's new mzxid, which is also the
+//            lease's czxid, larger than every earlier claim's token on the shard.
+//   commit = one multi: per item, a SetData of its state guarded by the version the claim
+//            produced ("F committed by token T") and the Delete of its lease. Before anyone
+//            re-claims, the missing lease refuses a fenced runner; after, the version does.
+//
+// The versions this instance's own writes produced are cached, so the steady state costs two
+// requests per fire and no reads; a stale cache costs one failed guard and a re-read.
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "registry/registry.h"
+
+namespace shardjob::coordination {
+
+struct Claim {
+  int item = 0;
+  std::int64_t fencing_token = 0;
+  std::int32_t state_version = 0;  // the version the commit is guarded by
+};
+
+struct TaskOutcome {
+  Claim claim;
+  bool success = false;
+};
+
+struct CommitResult {
+  std::vector<int> fenced;   // refused: the claim was lost, someone else may run the task
+  std::vector<int> unknown;  // the registry did not answer and a re-read could not tell
+};
+
+class ShardLedger {
+ public:
+  ShardLedger(registry::Registry& registry, std::string job_path, std::string job_name,
+              std::string instance_id);
+  ShardLedger(const ShardLedger&) = delete;
+  ShardLedger& operator=(const ShardLedger&) = delete;
+
+  // Creates the state nodes of items [0, total) that do not exist yet.
+  registry::Code CreateStates(int total);
+
+  // Claims `items` for a fire. Items already committed for it, or leased by another runner, are
+  // left out (and logged). A lease this session holds is a leftover of a commit that never
+  // landed (a job runs one fire at a time per instance): it is released, not skipped.
+  std::vector<Claim> ClaimFire(const std::string& fire_id, std::vector<int> items);
+  CommitResult Commit(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
+
+  // Claims whose runner is gone: the state says "F claimed", F is not committed and no lease
+  // exists. Returns fire -> items, read afresh from the registry.
+  std::map<std::string, std::vector<int>> FindOrphans(const std::vector<int>& items);
+
+  // Forgets the cached versions: after a session change they prove nothing.
+  void Forget();
+
+ private:
+  struct ShardState {
+    std::string data;  // JSON
+    std::int32_t version = 0;
+    std::int64_t mzxid = 0;
+  };
+
+  std::string ShardPath(int item) const;
+  std::optional<ShardState> ReadState(int item);
+  registry::Code CommitBatch(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
+  bool ReleaseOwnStaleLease(int item);
+  // After a claim whose outcome is unknown: the items whose lease carries our nonce and whose
+  // state was written by the same transaction are ours.
+  std::vector<Claim> AdoptAfterUnknownOutcome(const std::vector<int>& items,
+                                              const std::vector<std::string>& nonces);
+  // After a commit whose outcome is unknown: true when the state shows this very commit.
+  bool CommittedAfterUnknownOutcome(const std::string& fire_id, const TaskOutcome& outcome);
+
+  registry::Registry& registry_;
+  const std::string job_path_;
+  const std::string job_name_;
+  const std::string instance_id_;
+
+  std::mutex mutex_;  // held across a claim's or commit's round trips
+  std::map<int, ShardState> states_;
+  std::uint64_t claim_counter_ = 0;
+};
+
+}  // namespace shardjob::coordination
