@@ -25,6 +25,8 @@ commands:
   plugins [-c FILE] [-d DIR]...
                           list the plugin types loaded from the config's plugin dirs (or DIRs,
                           or <program dir>/../plugins) and every library refused, with the reason
+  trigger -c FILE JOB     fire JOB once now on every instance of the cluster (ZooKeeper)
+  status -c FILE          print each job's leader, instances, assignment and shards (ZooKeeper)
   version                 print the version
   help                    print this text
 )";
@@ -33,6 +35,7 @@ struct Options {
   std::string command;
   std::string config_path;
   std::vector<std::string> plugin_dirs;
+  std::vector<std::string> positional;
 };
 
 // Returns false (after printing why) when the arguments are malformed.
@@ -49,6 +52,8 @@ bool ParseArguments(int argc, char** argv, Options* options) {
       options->config_path = argv[++i];
     } else if ((argument == "-d" || argument == "--plugin-dir") && has_value) {
       options->plugin_dirs.push_back(argv[++i]);
+    } else if (options->command == "trigger" && !argument.empty() && argument[0] != '-') {
+      options->positional.push_back(argument);
     } else {
       std::cerr << "shardjob " << options->command << ": unexpected argument '" << argument
                 << "'\n\n"
@@ -86,6 +91,32 @@ int Run(const Options& options) {
   if (!instance->Stop()) {
     std::cerr << "shardjob: a task ignored its cancellation; exiting without waiting for it\n";
     std::_Exit(1);
+  }
+  return 0;
+}
+
+int Trigger(const Options& options) {
+  if (!RequireConfig(options)) return 2;
+  if (options.positional.size() != 1) {
+    std::cerr << "shardjob trigger: name one job: shardjob trigger -c FILE JOB\n";
+    return 2;
+  }
+  try {
+    std::cout << shardjob::TriggerJob(options.config_path, options.positional[0]) << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "shardjob trigger: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int Status(const Options& options) {
+  if (!RequireConfig(options)) return 2;
+  try {
+    std::cout << shardjob::DescribeCluster(options.config_path);
+  } catch (const std::exception& e) {
+    std::cerr << "shardjob status: " << e.what() << "\n";
+    return 1;
   }
   return 0;
 }
@@ -154,6 +185,8 @@ int main(int argc, char** argv) {
   if (options.command == "run") return Run(options);
   if (options.command == "validate") return Validate(options);
   if (options.command == "plugins") return ListPlugins(options);
+  if (options.command == "trigger") return Trigger(options);
+  if (options.command == "status") return Status(options);
   if (options.command == "version") {
     std::cout << "shardjob " << SHARDJOB_VERSION << " (SPI ABI " << SHARDJOB_SPI_ABI_VERSION << ", "
               << SHARDJOB_SPI_BUILD_TAG << ")\n";

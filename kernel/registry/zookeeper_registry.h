@@ -10,9 +10,9 @@
 //   then told kConnected and SessionId() returns the new id. The kernel relies on this to
 //   re-register: everything it owned through the old session (ephemerals, watches) is gone.
 // - While there is no live session (after kExpired, before the next kConnected) and while the
-//   client is reconnecting (kConnecting), calls are not sent and return kConnectionLoss. A call that
-//   was in flight on a session that expired returns kConnectionLoss or kSessionExpired. Neither
-//   says whether the request took effect.
+//   client is reconnecting (kConnecting), calls are not sent and return kConnectionLoss. A call
+//   that was in flight on a session that expired returns kConnectionLoss or kSessionExpired.
+//   Neither says whether the request took effect.
 // - kConnecting lasts as long as no server answers. The registry never declares expiry by itself:
 //   the server decides, and tells the client when it reconnects. Callers that hold leases treat
 //   them as lost once NegotiatedSessionTimeout() has passed in kConnecting.
@@ -66,10 +66,12 @@ class Client;
 //                                      → the code of the same name
 //   ZCONNECTIONLOSS, ZOPERATIONTIMEOUT → kConnectionLoss (outcome unknown)
 //   ZSESSIONEXPIRED, ZINVALIDSTATE, ZAUTHFAILED
-//                                      → kSessionExpired (the handle is dead; a new session follows)
+//                                      → kSessionExpired (the handle is dead; a new session
+//                                      follows)
 //   ZNOAUTH, ZINVALIDACL               → kBadArguments: refused for good, retrying cannot help
 //                                        (Code has no kNoAuth; the warning log names the reason)
-//   anything else                      → kConnectionLoss: the outcome is unknown; logged as a warning
+//   anything else                      → kConnectionLoss: the outcome is unknown; logged as a
+//   warning
 // Calls made with no live session return kConnectionLoss without being sent; calls made during or
 // after destruction (from a callback) return kClosed.
 class ZookeeperRegistry final : public Registry {

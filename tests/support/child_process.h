@@ -45,6 +45,7 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   pid_t pid() const { return pid_; }
+  bool Exited() const { return reaped_; }
 
   // Reads output until `done(output)` holds or `timeout` passes; returns whether it held.
   template <typename Predicate>

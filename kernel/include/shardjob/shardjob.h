@@ -68,6 +68,16 @@ class Instance {
   std::unique_ptr<Impl> impl_;
 };
 
+// Operations on a cluster through its ZooKeeper registry (what `shardjob trigger` and
+// `shardjob status` do). They throw std::runtime_error naming the file, the servers or the job.
+//
+// Writes a one-off trigger for a job: every live instance runs its shards of that fire. Returns
+// the fire id ("trigger-0000000007").
+std::string TriggerJob(const std::string& config_path, const std::string& job_name);
+// A readable snapshot: per job, its leader, instances, assignment, and each shard's last commit
+// and running lease.
+std::string DescribeCluster(const std::string& config_path);
+
 // What `shardjob validate` prints: every problem found in the config and its plugins, or nothing
 // when the config can run. Never throws for a bad config; each problem is one line.
 std::vector<std::string> ValidateConfigFile(const std::string& config_path);

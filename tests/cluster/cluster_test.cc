@@ -1,0 +1,445 @@
+// Several `shardjob run` processes against a real ZooKeeper server that the test starts itself:
+// scale-out, kill -9, the leader's death, a paused (SIGSTOP) owner, and the seed analysis's
+// double crash. Jobs record every task in one shared file (tests/app/fixtures); the assertions
+// are over those records and over the registry's state, read with our own ZooKeeper client.
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "registry/zookeeper_registry.h"
+#include "support/child_process.h"
+#include "support/test_support.h"
+#include "support/zookeeper_server.h"
+
+namespace shardjob {
+namespace {
+
+using testing::ChildProcess;
+using ::testing::HasSubstr;
+using testing::ReadLines;
+using testing::TempDir;
+using testing::WaitUntil;
+using testing::WriteFile;
+using testing::ZookeeperServer;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kSessionTimeout = std::chrono::milliseconds(1500);
+constexpr auto kWait = std::chrono::seconds(30);
+
+struct Record {
+  std::string event, fire, instance;
+  int item = -1;
+};
+
+std::vector<Record> ReadRecords(const std::string& path) {
+  std::vector<Record> records;
+  for (const std::string& line : ReadLines(path)) {
+    std::istringstream in(line);
+    Record record;
+    in >> record.event >> record.fire >> record.item;
+    if (record.event == "start") {
+      std::string parameter, token;
+      in >> parameter >> token;
+    }
+    in >> record.instance;
+    if (!record.instance.empty()) records.push_back(record);
+  }
+  return records;
+}
+
+// fire -> item -> instances that finished the task ("end" records).
+std::map<std::string, std::map<int, std::vector<std::string>>> Ends(
+    const std::vector<Record>& records) {
+  std::map<std::string, std::map<int, std::vector<std::string>>> ends;
+  for (const Record& record : records) {
+    if (record.event == "end") ends[record.fire][record.item].push_back(record.instance);
+  }
+  return ends;
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new ZookeeperServer(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    namespace_ = "cluster-" + std::to_string(++counter_) + "-" + std::to_string(getpid());
+    std::string error;
+    registry::ZookeeperOptions options;
+    options.connect_string = server_->connect_string();
+    observer_ = registry::ZookeeperRegistry::Connect(options, &error);
+    ASSERT_NE(observer_, nullptr) << error;
+  }
+
+  std::string JobPath() const { return "/" + namespace_ + "/jobs/job"; }
+
+  // Writes the instance's config and starts `shardjob run` with it.
+  ChildProcess& Start(const std::string& id, const std::string& schedule, int work_ms,
+                      bool failover = true) {
+    std::string path = dir_.File(id + ".yaml");
+    WriteFile(path, "instance_id: " + id +
+                        "\n"
+                        "registry:\n"
+                        "  type: zookeeper\n"
+                        "  zookeeper:\n"
+                        "    servers: " +
+                        server_->connect_string() + "\n    namespace: " + namespace_ +
+                        "\n    session_timeout: " + std::to_string(kSessionTimeout.count()) +
+                        "ms\n"
+                        "    connect_timeout: 10s\n"
+                        "plugins:\n"
+                        "  dirs: [" SHARDJOB_PLUGIN_DIR ", " SHARDJOB_APP_FIXTURE_DIR
+                        "]\n"
+                        "shutdown_grace: 3s\n"
+                        "jobs:\n"
+                        "  - name: job\n"
+                        "    class: RECORDING_JOB\n" +
+                        schedule +
+                        "    sharding_total_count: 4\n"
+                        "    listeners: [RECORDING_LISTENER]\n"
+                        "    failover: " +
+                        (failover ? "true" : "false") +
+                        "\n"
+                        "    props: {record.file: " +
+                        record_ + ", work.ms: \"" + std::to_string(work_ms) + "\"}\n");
+    processes_[id] = std::make_unique<ChildProcess>(
+        std::vector<std::string>{SHARDJOB_BINARY, "run", "-c", path});
+    return *processes_[id];
+  }
+
+  void Kill(const std::string& id, int signal = SIGKILL) {
+    ASSERT_EQ(kill(processes_.at(id)->pid(), signal), 0);
+    if (signal == SIGKILL) processes_.at(id)->Wait();
+  }
+
+  // Stops every process still running with SIGTERM and expects a clean exit.
+  void StopAll() {
+    for (auto& [id, process] : processes_) {
+      if (process->Exited()) continue;
+      kill(process->pid(), SIGTERM);
+      EXPECT_EQ(process->Wait(), 0) << id << ":\n" << process->output();
+    }
+  }
+
+  std::string Leader() {
+    std::vector<std::string> candidates;
+    if (observer_->GetChildren(JobPath() + "/leader", &candidates, nullptr) !=
+            registry::Code::kOk ||
+        candidates.empty()) {
+      return "";
+    }
+    std::sort(candidates.begin(), candidates.end());
+    std::string leader;
+    observer_->Get(JobPath() + "/leader/" + candidates[0], &leader, nullptr, nullptr);
+    return leader;
+  }
+
+  std::map<std::string, std::vector<int>> Assignment() {
+    std::string data;
+    std::map<std::string, std::vector<int>> assignment;
+    if (observer_->Get(JobPath() + "/assignment", &data, nullptr, nullptr) != registry::Code::kOk) {
+      return assignment;
+    }
+    Json json = Json::parse(data, nullptr, false);
+    if (!json.is_object() || !json.contains("instances")) return assignment;
+    for (auto& [instance, items] : json["instances"].items()) {
+      assignment[instance] = items.get<std::vector<int>>();
+    }
+    return assignment;
+  }
+
+  Json State(int item) {
+    std::string data;
+    observer_->Get(JobPath() + "/shards/" + std::to_string(item) + "/state", &data, nullptr,
+                   nullptr);
+    return Json::parse(data, nullptr, false);
+  }
+
+  std::string Trigger() {
+    std::string created;
+    EXPECT_EQ(observer_->Create(JobPath() + "/triggers/trigger-", "",
+                                registry::NodeMode::kPersistentSequential, &created),
+              registry::Code::kOk);
+    return created.substr(created.rfind('/') + 1);
+  }
+
+  // G2: no task is committed twice. The recording listener's "after" line, written after the
+  // commit, names the items the instance ran and those that failed or were refused.
+  void ExpectNoTaskCommittedTwice() {
+    std::map<std::pair<std::string, int>, std::vector<std::string>> committers;
+    for (const std::string& line : ReadLines(record_)) {
+      std::istringstream in(line);
+      std::string event, fire, failed, items, instance;
+      in >> event >> fire >> failed >> items >> instance;
+      if (event != "after") continue;
+      std::set<int> refused = ParseItems(failed.substr(failed.find('=') + 1));
+      for (int item : ParseItems(items.substr(items.find('=') + 1))) {
+        if (refused.count(item) == 0) committers[{fire, item}].push_back(instance);
+      }
+    }
+    EXPECT_FALSE(committers.empty());
+    for (const auto& [task, instances] : committers) {
+      EXPECT_EQ(instances.size(), 1u) << "fire " << task.first << " shard " << task.second
+                                      << " committed by " << ::testing::PrintToString(instances);
+    }
+  }
+
+  static std::set<int> ParseItems(const std::string& list) {
+    std::set<int> items;
+    std::stringstream in(list);
+    for (std::string item; std::getline(in, item, ',');) {
+      if (item != "-") items.insert(std::stoi(item));
+    }
+    return items;
+  }
+
+  static ZookeeperServer* server_;
+  static int counter_;
+  TempDir dir_;
+  std::string record_ = dir_.File("record.txt");
+  std::string namespace_;
+  std::unique_ptr<registry::ZookeeperRegistry> observer_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> processes_;
+};
+
+ZookeeperServer* ClusterTest::server_ = nullptr;
+int ClusterTest::counter_ = 0;
+
+const std::string kEverySecond = "    cron: \"* * * * * ?\"\n";
+
+TEST_F(ClusterTest, ScaleOutFromOneToThreeReshardsAtTheNextFire) {
+  Start("a", kEverySecond, 0);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const auto& [fire, items] : Ends(ReadRecords(record_))) {
+          if (items.size() == 4) return true;
+        }
+        return false;
+      },
+      kWait));
+  Start("b", kEverySecond, 0);
+  Start("c", kEverySecond, 0);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const auto& [fire, items] : Ends(ReadRecords(record_))) {
+          std::set<std::string> instances;
+          for (const auto& [item, by] : items) instances.insert(by.begin(), by.end());
+          if (items.size() == 4 && instances.size() == 3) return true;
+        }
+        return false;
+      },
+      kWait))
+      << ReadLines(record_).size() << " records";
+  EXPECT_EQ(Assignment().size(), 3u);
+  StopAll();
+  ExpectNoTaskCommittedTwice();
+}
+
+TEST_F(ClusterTest, KillNineMovesTheShardsToTheSurvivors) {
+  Start("a", kEverySecond, 100);
+  Start("b", kEverySecond, 100);
+  Start("c", kEverySecond, 100);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 3; }, kWait));
+  std::vector<int> b_items = Assignment()["b"];
+  ASSERT_FALSE(b_items.empty());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const Record& record : ReadRecords(record_)) {
+          if (record.event == "end" && record.instance == "b") return true;
+        }
+        return false;
+      },
+      kWait));
+  auto killed_at = Clock::now();
+  Kill("b");
+  // b's shards run elsewhere once its session expires and the leader reshards.
+  std::size_t before = ReadRecords(record_).size();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto records = ReadRecords(record_);
+        for (std::size_t i = before; i < records.size(); ++i) {
+          if (records[i].event == "end" && records[i].item == b_items[0] &&
+              records[i].instance != "b") {
+            return true;
+          }
+        }
+        return false;
+      },
+      kWait));
+  auto moved_after =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at);
+  std::printf("kill -9 to the shard running elsewhere: %lld ms (session timeout %lld ms)\n",
+              static_cast<long long>(moved_after.count()),
+              static_cast<long long>(kSessionTimeout.count()));
+  EXPECT_EQ(Assignment().count("b"), 0u);
+  // The survivors then run every shard of every fire.
+  std::string settled = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                               .count() /
+                                           1000 * 1000 +
+                                       1000);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto ends = Ends(ReadRecords(record_));
+        auto it = ends.find(settled);
+        return it != ends.end() && it->second.size() == 4;
+      },
+      kWait));
+  StopAll();
+  ExpectNoTaskCommittedTwice();
+}
+
+TEST_F(ClusterTest, TheLeadersDeathElectsANewLeader) {
+  Start("a", "", 0);
+  ASSERT_TRUE(WaitUntil([&] { return Leader() == "a"; }, kWait));
+  Start("b", "", 0);
+  Start("c", "", 0);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 3; }, kWait));
+  Kill("a");
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::string leader = Leader();
+        return (leader == "b" || leader == "c") && Assignment().size() == 2 &&
+               Assignment().count("a") == 0;
+      },
+      kWait))
+      << "leader " << Leader();
+  // The new leader's assignment covers every shard.
+  std::set<int> covered;
+  for (const auto& [instance, items] : Assignment()) covered.insert(items.begin(), items.end());
+  EXPECT_EQ(covered, (std::set<int>{0, 1, 2, 3}));
+  StopAll();
+}
+
+// The seed analysis: 4 shards, 3 instances; one crashes mid-fire, a survivor takes over its
+// shards, then that survivor crashes too. The last instance runs every shard; none is lost and
+// none is committed twice for the fire.
+TEST_F(ClusterTest, ADoubleCrashDuringFailoverLosesNothingAndRunsNothingTwice) {
+  for (const char* id : {"a", "b", "c"}) Start(id, "", 1500);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 3; }, kWait));
+  std::string fire = Trigger();
+  // Every shard started somewhere.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::set<int> started;
+        for (const Record& record : ReadRecords(record_)) {
+          if (record.event == "start" && record.fire == fire) started.insert(record.item);
+        }
+        return started.size() == 4;
+      },
+      kWait));
+  std::map<int, std::string> runner;
+  for (const Record& record : ReadRecords(record_)) {
+    if (record.event == "start" && record.fire == fire) runner[record.item] = record.instance;
+  }
+  std::string first = runner[0];
+  Kill(first);
+  // A survivor fails the dead instance's shards over (same fire); kill that one too.
+  std::string second;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const Record& record : ReadRecords(record_)) {
+          if (record.event == "start" && record.fire == fire && record.item == 0 &&
+              record.instance != first) {
+            second = record.instance;
+            return true;
+          }
+        }
+        return false;
+      },
+      kWait));
+  Kill(second);
+  std::string last;
+  for (const char* id : {"a", "b", "c"}) {
+    if (id != first && id != second) last = id;
+  }
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto ends = Ends(ReadRecords(record_));
+        return ends[fire].size() == 4;
+      },
+      std::chrono::seconds(60)))
+      << "records:\n"
+      << ::testing::PrintToString(ReadLines(record_));
+  auto ends = Ends(ReadRecords(record_));
+  for (int item = 0; item < 4; ++item) {
+    ASSERT_EQ(ends[fire][item].size(), 1u) << "shard " << item;
+    Json state = State(item);
+    EXPECT_EQ(state["committed_fire"], fire) << "shard " << item;
+  }
+  // The shards the two dead instances held ended on the last one.
+  EXPECT_EQ(ends[fire][0][0], last);
+  StopAll();
+  ExpectNoTaskCommittedTwice();
+}
+
+// T1: an owner paused past its session timeout (SIGSTOP) is replaced; when it resumes, it is
+// told (its task is cancelled) and its commit is refused: the replacement's commit stands.
+TEST_F(ClusterTest, APausedOwnerIsReplacedAndItsCommitRefused) {
+  Start("a", "", 3000);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 1; }, kWait));
+  Start("b", "", 3000);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 2; }, kWait));
+  std::string fire = Trigger();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::set<int> started;
+        for (const Record& record : ReadRecords(record_)) {
+          if (record.event == "start" && record.fire == fire) started.insert(record.item);
+        }
+        return started.size() == 4;
+      },
+      kWait));
+  std::vector<int> a_items = Assignment()["a"];
+  ASSERT_FALSE(a_items.empty());
+  Kill("a", SIGSTOP);
+  // b takes a's shards over for the same fire once a's session expires.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto ends = Ends(ReadRecords(record_));
+        for (int item : a_items) {
+          if (ends[fire][item] != std::vector<std::string>{"b"}) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(60)));
+  Kill("a", SIGCONT);
+  ChildProcess& a = *processes_.at("a");
+  ASSERT_TRUE(a.ReadUntil(
+      [](const std::string& output) {
+        return output.find("claims are lost") != std::string::npos ||
+               output.find("commit refused") != std::string::npos;
+      },
+      kWait))
+      << a.output();
+  for (int item : a_items) {
+    Json state = State(item);
+    EXPECT_EQ(state["committed_fire"], fire);
+    EXPECT_EQ(state["committed_by"], "b");
+  }
+  // a may well have finished its work after it resumed (it did it: "executed at least once"),
+  // but only b's commits stand.
+  StopAll();
+  EXPECT_THAT(processes_.at("a")->output(), HasSubstr("commit refused"));
+  ExpectNoTaskCommittedTwice();
+}
+
+}  // namespace
+}  // namespace shardjob
