@@ -7,6 +7,8 @@ packages=(
   libboost-dev                       # Boost.DLL (plugins), Boost.Asio (timers), header-only
   libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libcctz-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
+  libzookeeper-mt-dev                # the ZooKeeper C client (registry)
+  zookeeper                          # the server, for the tests and the cluster demo (Java)
 )
 
 missing=()

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The cluster demo: installs and builds as scripts/demo.sh does, starts a local ZooKeeper (on a
+# free loopback port, in a temp dir) and three `shardjob run` instances of examples/cluster.yaml,
+# and shows the shards moving on scale-out and when an instance is killed. Ctrl-C stops
+# everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHARDJOB_BUILD_TESTS=OFF \
+  -DSHARDJOB_BUILD_BENCH=OFF > /dev/null
+cmake --build build
+
+work=$(mktemp -d /tmp/shardjob-cluster-demo-XXXXXX)
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "== stopping"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2> /dev/null || true; done
+  [ -n "${zk_pid:-}" ] && kill -TERM "$zk_pid" 2> /dev/null && wait "$zk_pid" 2> /dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/zookeeper"
+cat > "$work/zookeeper.cfg" <<CFG
+tickTime=500
+dataDir=$work/zookeeper
+clientPort=$port
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=ruok,stat,mntr
+CFG
+classpath=/usr/share/java/zookeeper.jar
+[ -f /usr/share/java/slf4j-simple.jar ] && classpath="$classpath:/usr/share/java/slf4j-simple.jar"
+java -Xmx128m -cp "$classpath" org.apache.zookeeper.server.ZooKeeperServerMain \
+  "$work/zookeeper.cfg" > "$work/zookeeper.log" 2>&1 &
+zk_pid=$!
+zookeeper_answers() {
+  (exec 3<> "/dev/tcp/127.0.0.1/$port" && echo ruok >&3 && [ "$(cat <&3)" = imok ]) 2> /dev/null
+}
+for _ in $(seq 150); do
+  zookeeper_answers && break
+  sleep 0.2
+done
+zookeeper_answers || { echo "ZooKeeper did not start; see $work/zookeeper.log" >&2; exit 1; }
+echo "== ZooKeeper on 127.0.0.1:$port (pid $zk_pid, log $work/zookeeper.log)"
+
+export SHARDJOB_ZK=127.0.0.1:$port SHARDJOB_SESSION_TIMEOUT=3s
+export SHARDJOB_PLUGIN_DIR=$root/build/plugins SHARDJOB_NAMESPACE=demo-$$
+config=examples/cluster.yaml
+start_instance() {
+  build/bin/shardjob run -c "$config" > "$work/$1.log" 2>&1 &
+  pids+=($!)
+  echo "== started instance $1 (pid $!, log $work/$1.log)"
+}
+status() {
+  echo "---- shardjob status ($1)"
+  build/bin/shardjob status -c "$config" | grep -E 'leader|instance|assigned|shard' || true
+}
+
+start_instance a
+sleep 5
+status "one instance runs every shard"
+start_instance b
+start_instance c
+sleep 6
+status "three instances: the leader resharded"
+echo "== kill -9 instance b (pid ${pids[1]}); its session expires in 3 s, then its shards move"
+kill -KILL "${pids[1]}"
+sleep 6
+status "two survivors share the shards"
+echo "== the instances keep running (logs in $work); Ctrl-C stops everything"
+tail -f "$work/a.log" "$work/c.log"
