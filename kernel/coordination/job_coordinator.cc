@@ -221,6 +221,7 @@ void JobCoordinator::Register() {
   }
   RefreshConfig();
   RefreshTriggers();
+  RefreshNextInstance();
   RefreshInstances();
   Elect();
   RefreshAssignment();
@@ -452,12 +453,35 @@ void JobCoordinator::RefreshDisabled() {
   if (leader) Reshard();
 }
 
+bool JobCoordinator::AssignmentIsValidLocked(const std::vector<std::string>& instances,
+                                             const std::vector<int>& disabled_shards,
+                                             int total) const {
+  if (assignment_malformed_) return false;
+  Json stored = ParseObject(assignment_json_);
+  if (!stored.contains("total") || stored["total"] != total) return false;
+  std::vector<int> seen;
+  for (const auto& [instance, items] : assignment_) {
+    if (std::find(instances.begin(), instances.end(), instance) == instances.end()) return false;
+    seen.insert(seen.end(), items.begin(), items.end());
+  }
+  std::vector<int> expected;
+  for (int item = 0; item < total; ++item) {
+    if (std::find(disabled_shards.begin(), disabled_shards.end(), item) == disabled_shards.end()) {
+      expected.push_back(item);
+    }
+  }
+  std::sort(seen.begin(), seen.end());
+  // Every enabled item exactly once, owned by a live instance, and nothing else.
+  return seen == expected;
+}
+
 void JobCoordinator::Reshard() {
   spi::ShardingRequest request;
   std::string candidate;
   std::vector<int> disabled_shards;
   std::shared_ptr<spi::ShardingStrategy> strategy;
   config::JobConfig job;
+  std::string inputs;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!leader_) return;
@@ -471,12 +495,23 @@ void JobCoordinator::Reshard() {
     disabled_shards = disabled_shards_;
     strategy = strategy_;
     job = job_;
+    // ElasticJob hands its strategies the instances in descending order; so do we, so that the
+    // strategies give ElasticJob's results.
+    std::sort(request.instances.rbegin(), request.instances.rend());
+    inputs = Json({{"instances", request.instances},
+                   {"total", job.sharding_total_count},
+                   {"disabled", disabled_shards},
+                   {"strategy", job.sharding_strategy}})
+                 .dump();
+    // Recompute only when what the plan depends on changed, or the stored plan is broken (an
+    // owner gone, an item missing or doubled): a strategy need not be deterministic in time.
+    if (inputs == planned_inputs_ &&
+        AssignmentIsValidLocked(request.instances, disabled_shards, job.sharding_total_count)) {
+      return;
+    }
   }
   request.job_name = job_name_;
   request.sharding_total_count = job.sharding_total_count;
-  // ElasticJob hands its strategies the instances in descending order; so do we, so that the
-  // strategies give ElasticJob's results.
-  std::sort(request.instances.rbegin(), request.instances.rend());
   Json plan_json = Json::object();
   if (!request.instances.empty()) {
     spi::ShardingPlan plan;
@@ -499,6 +534,7 @@ void JobCoordinator::Reshard() {
   std::string text = assignment.dump();
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    planned_inputs_ = inputs;
     if (text == assignment_json_) return;
   }
   // The check on our own candidate node makes a deposed leader's write fail.
@@ -513,6 +549,8 @@ void JobCoordinator::Reshard() {
   }
   if (code != Code::kOk) {
     spdlog::error("job={} cannot write the assignment: {}", job_name_, Describe(code));
+    std::lock_guard<std::mutex> lock(mutex_);
+    planned_inputs_.clear();  // try again on the next event or reconcile
     return;
   }
   spdlog::info("job={} assignment {}", job_name_, plan_json.dump());
@@ -560,6 +598,7 @@ void JobCoordinator::RefreshAssignment() {
         {
           std::lock_guard<std::mutex> lock(mutex_);
           assignment_json_ = data;  // what is stored now, so that the leader's rewrite differs
+          assignment_malformed_ = true;
           leader = leader_;
         }
         if (leader) Reshard();  // the leader repairs it
@@ -573,6 +612,7 @@ void JobCoordinator::RefreshAssignment() {
     std::lock_guard<std::mutex> lock(mutex_);
     assignment_ = std::move(assignment);
     assignment_json_ = data;
+    assignment_malformed_ = false;
     leader = leader_;
   }
   // The leader repairs an assignment that is not what it would write (an operator's edit, a
@@ -699,7 +739,9 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id,
 
 CommitResult JobCoordinator::Commit(const std::string& fire_id,
                                     const std::vector<TaskOutcome>& outcomes) {
-  return ledger_.Commit(fire_id, outcomes);
+  CommitResult result = ledger_.Commit(fire_id, outcomes);
+  if (!outcomes.empty() && result.fenced.empty() && result.unknown.empty()) PassSingleShardOn();
+  return result;
 }
 
 bool JobCoordinator::IsLeader() const {
@@ -712,10 +754,52 @@ bool JobCoordinator::IsConnected() const {
   return connected_;
 }
 
+bool JobCoordinator::RotatesSingleShardLocked() const {
+  return job_.sharding_strategy == "SINGLE_SHARDING_BALANCE" && job_.sharding_total_count == 1;
+}
+
 std::vector<int> JobCoordinator::LocalItems() const {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (RotatesSingleShardLocked() && !next_instance_.empty() &&
+      std::find(live_instances_.begin(), live_instances_.end(), next_instance_) !=
+          live_instances_.end()) {
+    return next_instance_ == instance_id_ ? std::vector<int>{0} : std::vector<int>{};
+  }
   auto it = assignment_.find(instance_id_);
   return it == assignment_.end() ? std::vector<int>{} : it->second;
+}
+
+void JobCoordinator::RefreshNextInstance() {
+  std::string data;
+  Code code = registry_.Get(JobPath() + "/next-instance", &data, nullptr,
+                            PostToLoop(&JobCoordinator::RefreshNextInstance));
+  if (code == Code::kNoNode) {
+    code = registry_.Exists(JobPath() + "/next-instance", nullptr,
+                            PostToLoop(&JobCoordinator::RefreshNextInstance));
+    if (code == Code::kOk) return RefreshNextInstance();  // created in between
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  next_instance_ = code == Code::kOk ? data : std::string();
+}
+
+void JobCoordinator::PassSingleShardOn() {
+  std::string next;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!RotatesSingleShardLocked() || live_instances_.empty()) return;
+    std::vector<std::string> instances = live_instances_;
+    std::sort(instances.begin(), instances.end());
+    auto mine = std::find(instances.begin(), instances.end(), instance_id_);
+    next = mine == instances.end() || mine + 1 == instances.end() ? instances.front() : *(mine + 1);
+  }
+  // The next instance runs the next fire: ElasticJob's "next job instance", one write per fire.
+  std::string path = JobPath() + "/next-instance";
+  Code code = registry_.Set(path, next, registry::kAnyVersion, nullptr);
+  if (code == Code::kNoNode) code = registry_.Create(path, next, NodeMode::kPersistent, nullptr);
+  if (code != Code::kOk) {
+    spdlog::warn("job={} cannot pass the single shard on to {}: {}", job_name_, next,
+                 Describe(code));
+  }
 }
 
 std::map<std::string, std::vector<int>> JobCoordinator::Assignment() const {

@@ -12,6 +12,8 @@
 //   shards/<item>/state     persistent  claims and commits, see ShardLedger
 //   shards/<item>/lease     ephemeral
 //   triggers/trigger-<seq>  persistent  one-off fires requested through the registry
+//   next-instance           persistent  who runs the next fire of a SINGLE_SHARDING_BALANCE job
+//                                       with one shard
 //
 // The coordinator reacts to registry events on the process's EventLoop. A lost connection
 // stops claims at once; once the session timeout passes without contact, or the session
@@ -111,7 +113,14 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   void RefreshTriggers();
   void RefreshConfig();
   void Reshard();
+  // REQUIRES: mutex_ held.
+  bool AssignmentIsValidLocked(const std::vector<std::string>& instances,
+                               const std::vector<int>& disabled_shards, int total) const;
   void Reconcile();
+  // SINGLE_SHARDING_BALANCE with one shard: the shard moves to the next instance after each fire.
+  bool RotatesSingleShardLocked() const;
+  void RefreshNextInstance();
+  void PassSingleShardOn();
   void RecoverOrphans();
   void OnSessionState(registry::SessionState state, std::int64_t session_id);
   void CheckDisconnected(std::uint64_t disconnect_epoch);
@@ -149,6 +158,9 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   std::vector<std::string> disabled_instances_;
   std::map<std::string, std::vector<int>> assignment_;
   std::string assignment_json_;
+  bool assignment_malformed_ = false;  // the stored one is not ours: assignment_ is the last good
+  std::string planned_inputs_;         // what the last plan this leader computed depended on
+  std::string next_instance_;          // who runs a rotating single shard next
   std::string config_json_;
   bool triggers_seen_ = false;   // the triggers present at registration were listed
   long long last_trigger_ = -1;  // the highest trigger sequence handled

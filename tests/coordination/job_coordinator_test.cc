@@ -192,6 +192,7 @@ class CoordinationTest : public ::testing::Test {
     job.name = job_name;
     job.sharding_total_count = total;
     job.disabled = disabled;
+    job.sharding_strategy = strategy_name_;
     member->coordinator =
         std::make_shared<JobCoordinator>(*member->session, *loop, kRoot, job, strategy_, id);
     member->coordinator->Start();
@@ -415,6 +416,7 @@ class CoordinationTest : public ::testing::Test {
   std::mutex loops_mutex_;
   std::vector<std::unique_ptr<EventLoop>> own_loops_;
   std::shared_ptr<spi::ShardingStrategy> strategy_ = std::make_shared<AverageAllocation>();
+  std::string strategy_name_ = "AVG_ALLOCATION";
   registry::EmbeddedStore store_;
   std::unique_ptr<registry::Registry> observer_;
   std::mutex members_mutex_;
@@ -579,8 +581,9 @@ TEST_F(CoordinationTest, MalformedRegistryDataDoesNotStopTheCoordinators) {
   }));
   ExpectConverged({"a", "b"}, 4, "a");
   EXPECT_FALSE(b.coordinator->LocalItems().empty());
-  // So is a well-formed assignment that is not what the leader computes (T22: reconcile).
-  WriteAssignment({{"a", {0, 1, 2, 3}}}, 4);
+  // So is a well-formed assignment that gives shards to an instance that is gone, and leaves
+  // one out (T22: reconcile).
+  WriteAssignment({{"a", {0, 1}}, {"gone", {2}}}, 4);
   ExpectConverged({"a", "b"}, 4, "a");
   EXPECT_EQ(a.coordinator->LocalItems(), a_items);
   // An instance node whose data is not ours either: it has not said it is disabled.
@@ -619,6 +622,43 @@ TEST_F(CoordinationTest, ACommittedFireIsNotClaimedAgain) {
   EXPECT_TRUE(b.coordinator->ClaimFire("f1", Range(3)).empty());
   // The next fire is claimed as usual.
   EXPECT_EQ(ItemsOf(a.coordinator->ClaimFire("f2", Range(3))), Range(3));
+}
+
+TEST_F(CoordinationTest, ASingleBalancedShardRotatesToTheNextInstanceAfterEachFire) {
+  strategy_name_ = "SINGLE_SHARDING_BALANCE";
+  Member& a = Join("a", 1);
+  Member& b = Join("b", 1);
+  Member& c = Join("c", 1);
+  std::vector<Member*> members = {&a, &b, &c};
+  auto owner = [&]() -> Member* {
+    Member* found = nullptr;
+    for (Member* member : members) {
+      if (member->coordinator->LocalItems() == std::vector<int>{0}) {
+        if (found != nullptr) return nullptr;  // two owners: not settled
+        found = member;
+      }
+    }
+    return found;
+  };
+  ExpectConverged({"a", "b", "c"}, 1, "a");
+  Quiesce();  // every coordinator has seen every instance
+  ASSERT_TRUE(WaitUntil([&] { return owner() != nullptr; }));
+  std::vector<std::string> order;
+  for (int fire = 0; fire < 4; ++fire) {
+    Member* runner = owner();
+    ASSERT_NE(runner, nullptr);
+    order.push_back(runner->id);
+    std::string fire_id = "f" + std::to_string(fire);
+    std::vector<Claim> claims = runner->coordinator->ClaimFire(fire_id);
+    ASSERT_EQ(ItemsOf(claims), std::vector<int>{0});
+    ASSERT_TRUE(runner->coordinator->Commit(fire_id, Succeeded(claims)).fenced.empty());
+    ASSERT_TRUE(WaitUntil([&] { return owner() != nullptr && owner() != runner; }));
+  }
+  // Each fire's runner hands the shard to the next instance in id order, wrapping around.
+  for (std::size_t i = 1; i < order.size(); ++i) {
+    std::string expected = order[i - 1] == "a" ? "b" : order[i - 1] == "b" ? "c" : "a";
+    EXPECT_EQ(order[i], expected);
+  }
 }
 
 TEST_F(CoordinationTest, AnUncommittedLeaseOfThisInstanceIsReleasedNotSkipped) {

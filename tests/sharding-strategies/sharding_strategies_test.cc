@@ -10,6 +10,7 @@
 #include "sharding-strategies/common/java_string_hash.h"
 #include "sharding-strategies/odevity/odevity_strategy.h"
 #include "sharding-strategies/round-robin/round_robin_strategy.h"
+#include "sharding-strategies/single-balance/single_sharding_balance_strategy.h"
 
 namespace shardjob::strategies {
 namespace {
@@ -218,6 +219,39 @@ TEST(RoundRobinTest, IntMinHashUsesTheTrueAbsoluteValue) {
   const std::vector<std::string> four = {"d", "c", "b", "a"};
   EXPECT_EQ(ShardOrDie(RoundRobinStrategy(), "polygenelubricants", 4, four),
             ShardOrDie(AverageAllocationStrategy(), "polygenelubricants", 4, four));
+}
+
+}  // namespace
+}  // namespace shardjob::strategies
+
+namespace shardjob::strategies {
+namespace {
+
+TEST(SingleShardingBalanceTest, OffsetIsJavasAbsOfTheWrappedIntSum) {
+  // Math.abs(hash + (int) now) % n, with Java's 32-bit wrap-around in the sum.
+  EXPECT_EQ(SingleShardingBalanceOffset(1234284943, 0, 3), 1234284943 % 3);
+  EXPECT_EQ(SingleShardingBalanceOffset(10, 5, 7), 15 % 7);
+  // (int) of 2^32 + 4 is 4.
+  EXPECT_EQ(SingleShardingBalanceOffset(3, (std::int64_t{1} << 32) + 4, 5), 7 % 5);
+  // INT_MAX + 1 wraps to INT_MIN, whose true |.| is 2^31.
+  EXPECT_EQ(SingleShardingBalanceOffset(INT32_MAX, 1, 3),
+            static_cast<int>((std::int64_t{1} << 31) % 3));
+  EXPECT_EQ(SingleShardingBalanceOffset(-10, 3, 4), 7 % 4);
+}
+
+TEST(SingleShardingBalanceTest, GivesEveryItemToExactlyOneInstance) {
+  spi::ShardingRequest request;
+  request.job_name = "orderJob";
+  request.sharding_total_count = 10;
+  request.instances = {"c", "b", "a"};
+  spi::ShardingPlan plan;
+  ASSERT_TRUE(SingleShardingBalanceStrategy().Shard(request, &plan).ok());
+  std::vector<int> all;
+  for (const auto& [instance, items] : plan) all.insert(all.end(), items.begin(), items.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(plan.size(), 3u);
+  EXPECT_FALSE(SingleShardingBalanceStrategy().Shard(spi::ShardingRequest{}, &plan).ok());
 }
 
 }  // namespace
