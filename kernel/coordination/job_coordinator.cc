@@ -20,8 +20,12 @@ using Json = nlohmann::json;
 
 namespace {
 
-// Trigger nodes the leader keeps; older ones are deleted.
+// Trigger and once nodes kept; older ones are deleted.
 constexpr std::size_t kTriggersKept = 16;
+constexpr std::size_t kOnceNodesKept = 16;
+// Guarded increments of a once node that lose a race retry; each loss means another instance
+// progressed, so this bounds nothing in practice but a runaway loop.
+constexpr int kOnceAttempts = 100;
 
 std::string Describe(Code code) { return registry::CodeName(code); }
 
@@ -735,6 +739,80 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id,
     return {};
   }
   return ledger_.ClaimFire(fire_id, items ? *items : LocalItems());
+}
+
+bool JobCoordinator::BeginFireOnce(const std::string& fire_id) {
+  EnsurePathQuietly(JobPath() + "/once");
+  Code code = registry_.Create(JobPath() + "/once/" + fire_id, Json({{"committed", 0}}).dump(),
+                               NodeMode::kPersistent, nullptr);
+  if (code == Code::kOk) {
+    PruneOnceNodes();
+    return true;
+  }
+  if (code != Code::kNodeExists) {
+    spdlog::error(
+        "job={} fire={} cannot record the start of the fire for cluster-once listeners: "
+        "{}",
+        job_name_, fire_id, Describe(code));
+  }
+  return false;
+}
+
+bool JobCoordinator::EndFireOnce(const std::string& fire_id, int committed) {
+  if (committed <= 0) return false;
+  std::size_t enabled = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [instance, items] : assignment_) enabled += items.size();
+  }
+  std::string path = JobPath() + "/once/" + fire_id;
+  // A guarded read-modify-write: the write that succeeds was based on the latest count, so the
+  // one that reaches `enabled` is unique.
+  for (int attempt = 0; attempt < kOnceAttempts; ++attempt) {
+    std::string data;
+    registry::Stat stat;
+    Code code = registry_.Get(path, &data, &stat, nullptr);
+    if (code == Code::kNoNode) {
+      BeginFireOnce(fire_id);  // the node's creator died before writing it; recreate
+      continue;
+    }
+    if (code != Code::kOk) break;
+    Json count = ParseObject(data);
+    long long before = count.value("committed", 0LL);
+    long long after = before + committed;
+    code = registry_.Set(path, Json({{"committed", after}}).dump(), stat.version, nullptr);
+    if (code == Code::kBadVersion) continue;
+    if (code != Code::kOk) break;
+    return before < static_cast<long long>(enabled) && after >= static_cast<long long>(enabled);
+  }
+  spdlog::error("job={} fire={} cannot count its commits for cluster-once listeners", job_name_,
+                fire_id);
+  return false;
+}
+
+void JobCoordinator::EnsurePathQuietly(const std::string& path) {
+  Code code = registry::EnsurePath(registry_, path);
+  if (code != Code::kOk) {
+    spdlog::warn("job={} cannot create {}: {}", job_name_, path, Describe(code));
+  }
+}
+
+void JobCoordinator::PruneOnceNodes() {
+  std::vector<std::string> fires;
+  if (registry_.GetChildren(JobPath() + "/once", &fires, nullptr) != Code::kOk) return;
+  if (fires.size() <= kOnceNodesKept) return;
+  // Oldest first by creation: the transaction ids order them whatever the fire ids look like.
+  std::vector<std::pair<std::int64_t, std::string>> by_age;
+  for (const std::string& fire : fires) {
+    registry::Stat stat;
+    if (registry_.Exists(JobPath() + "/once/" + fire, &stat, nullptr) == Code::kOk) {
+      by_age.emplace_back(stat.czxid, fire);
+    }
+  }
+  std::sort(by_age.begin(), by_age.end());
+  for (std::size_t i = 0; i + kOnceNodesKept < by_age.size(); ++i) {
+    registry_.Delete(JobPath() + "/once/" + by_age[i].second, registry::kAnyVersion);
+  }
 }
 
 CommitResult JobCoordinator::Commit(const std::string& fire_id,

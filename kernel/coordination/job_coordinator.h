@@ -12,6 +12,7 @@
 //   shards/<item>/state     persistent  claims and commits, see ShardLedger
 //   shards/<item>/lease     ephemeral
 //   triggers/trigger-<seq>  persistent  one-off fires requested through the registry
+//   once/<fire>             persistent  cluster-once listeners: committed shards of the fire
 //   next-instance           persistent  who runs the next fire of a SINGLE_SHARDING_BALANCE job
 //                                       with one shard
 //
@@ -92,6 +93,14 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
                                const std::optional<std::vector<int>>& items = std::nullopt);
   CommitResult Commit(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
 
+  // Cluster-once listeners (`<job>/once/<fire>`, holding how many shards of the fire are
+  // committed). BeginFireOnce is true for the one instance that reaches the fire first;
+  // EndFireOnce, called after this instance committed `committed` shards of it, is true for the
+  // one instance whose commit completes the fire. Each costs one or two requests, only for jobs
+  // that have such listeners.
+  bool BeginFireOnce(const std::string& fire_id);
+  bool EndFireOnce(const std::string& fire_id, int committed);
+
   // Takes a new config (shard count, strategy, failover...) after OnConfigChanged was handled.
   void UpdateConfig(const config::JobConfig& job, std::shared_ptr<spi::ShardingStrategy> strategy);
 
@@ -125,6 +134,9 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   void OnSessionState(registry::SessionState state, std::int64_t session_id);
   void CheckDisconnected(std::uint64_t disconnect_epoch);
   void CheckClock();
+
+  void EnsurePathQuietly(const std::string& path);
+  void PruneOnceNodes();
 
   registry::Watcher PostToLoop(void (JobCoordinator::*step)());
   // Runs `step` on the loop under steps_mutex_, unless the coordinator stopped or is gone.

@@ -71,6 +71,13 @@ std::shared_ptr<const JobRuntime::Setup> JobRuntime::MakeSetup(config::JobConfig
   return setup;
 }
 
+bool JobRuntime::HasClusterOnceListener(const Setup& setup) {
+  for (const auto& listener : setup.plugins.listeners) {
+    if (listener->ClusterOnce()) return true;
+  }
+  return false;
+}
+
 void JobRuntime::Update(config::JobConfig job, JobPlugins plugins) {
   auto setup = MakeSetup(std::move(job), std::move(plugins));
   std::lock_guard<std::mutex> lock(mutex_);
@@ -142,7 +149,10 @@ void JobRuntime::RunFire(std::shared_ptr<FireRun> run) {
   }
   spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, {}};
   for (const auto& claim : run->claims) info.sharding_items.push_back(claim.item);
+  bool first_in_cluster =
+      HasClusterOnceListener(setup) && coordinator_->BeginFireOnce(run->fire.fire_id);
   for (const auto& listener : setup.plugins.listeners) {
+    if (listener->ClusterOnce() && !first_in_cluster) continue;
     spi::Status status = listener->BeforeFire(info);
     if (!status.ok() && ReportError(*run, -1, "listener before fire: " + Describe(status))) {
       run->abandoned = true;
@@ -239,7 +249,14 @@ void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
   if (!run->claims.empty()) {
     spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, {}};
     for (const auto& claim : run->claims) info.sharding_items.push_back(claim.item);
-    for (const auto& listener : run->setup->plugins.listeners) listener->AfterFire(info, failed);
+    int committed_here =
+        static_cast<int>(run->outcomes.size() - committed.fenced.size() - committed.unknown.size());
+    bool completes_fire = HasClusterOnceListener(*run->setup) &&
+                          coordinator_->EndFireOnce(run->fire.fire_id, committed_here);
+    for (const auto& listener : run->setup->plugins.listeners) {
+      if (listener->ClusterOnce() && !completes_fire) continue;
+      listener->AfterFire(info, failed);
+    }
   }
   if (failed.empty()) {
     PostStatus(*run, spi::TaskState::kFinished, "");

@@ -111,6 +111,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   bool ReportError(const FireRun& run, int item, const std::string& message);
   void PostStatus(const FireRun& run, spi::TaskState state, const std::string& message);
   std::shared_ptr<const Setup> MakeSetup(config::JobConfig job, JobPlugins plugins);
+  static bool HasClusterOnceListener(const Setup& setup);
 
   const std::string job_name_;
   const std::shared_ptr<coordination::JobCoordinator> coordinator_;

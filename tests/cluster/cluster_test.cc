@@ -113,7 +113,7 @@ class ClusterTest : public ::testing::Test {
                         "    class: RECORDING_JOB\n" +
                         schedule +
                         "    sharding_total_count: 4\n"
-                        "    listeners: [RECORDING_LISTENER]\n"
+                        "    listeners: [RECORDING_LISTENER, RECORDING_ONCE_LISTENER]\n"
                         "    failover: " +
                         (failover ? "true" : "false") +
                         "\n"
@@ -387,6 +387,41 @@ TEST_F(ClusterTest, ADoubleCrashDuringFailoverLosesNothingAndRunsNothingTwice) {
   // The shards the two dead instances held ended on the last one.
   EXPECT_EQ(ends[fire][0][0], last);
   StopAll();
+  ExpectNoTaskCommittedTwice();
+}
+
+// T6: a cluster-once listener runs before and after each fire exactly once across the cluster,
+// the "after" only once every shard of the fire is committed.
+TEST_F(ClusterTest, ClusterOnceListenersRunOncePerFire) {
+  for (const char* id : {"a", "b", "c"}) Start(id, "", 200);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 3; }, kWait));
+  std::vector<std::string> fires;
+  for (int i = 0; i < 3; ++i) {
+    fires.push_back(Trigger());
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          for (const std::string& line : ReadLines(record_)) {
+            if (line.rfind("once-after " + fires.back() + " ", 0) == 0) return true;
+          }
+          return false;
+        },
+        kWait));
+  }
+  StopAll();
+  std::vector<std::string> lines = ReadLines(record_);
+  for (const std::string& fire : fires) {
+    int before = 0, after = 0, ends = 0;
+    for (const std::string& line : lines) {
+      if (line.rfind("once-before " + fire + " ", 0) == 0) ++before;
+      if (line.rfind("once-after " + fire + " ", 0) == 0) {
+        ++after;
+        EXPECT_EQ(ends, 4) << "the after hook of " << fire << " ran before every shard ended";
+      }
+      if (line.rfind("end " + fire + " ", 0) == 0) ++ends;
+    }
+    EXPECT_EQ(before, 1) << fire;
+    EXPECT_EQ(after, 1) << fire;
+  }
   ExpectNoTaskCommittedTwice();
 }
 

@@ -216,7 +216,8 @@ class FaultsTest : public ::testing::Test {
   void Drain() {
     for (auto& [id, process] : processes_) {
       if (!process->Exited()) {
-        process->ReadUntil([](const std::string&) { return false; }, std::chrono::milliseconds(1));
+        // 2 ms: ReadUntil reads nothing once less than a whole millisecond is left.
+        process->ReadUntil([](const std::string&) { return false; }, std::chrono::milliseconds(2));
       }
     }
   }
@@ -635,6 +636,8 @@ TEST_F(FaultsTest, ASessionForcedToExpireIsFencedAndRejoins) {
     ASSERT_EQ(AsSet(coordinator->LocalItems()), kAllItems);
     std::vector<coordination::Claim> claims = coordinator->ClaimFire("fire-1");
     ASSERT_EQ(claims.size(), 4u);
+    std::sort(claims.begin(), claims.end(),
+              [](const auto& left, const auto& right) { return left.item < right.item; });
 
     std::int64_t old_session = session->SessionId();
     auto expired_at = Clock::now();

@@ -253,7 +253,9 @@ void ZookeeperServer::Start() {
       throw std::runtime_error("ZooKeeper server exited at start; log " + log_path_ + ":\n" +
                                LogTail());
     }
-    if (FourLetterWord("ruok", milliseconds(500)) == "imok") break;
+    // "ruok" says imok as soon as the port is bound, before the database is loaded; "srvr" names
+    // the mode only once the server serves requests.
+    if (FourLetterWord("srvr", milliseconds(500)).find("Mode: ") != std::string::npos) break;
     if (Clock::now() >= deadline) {
       Kill();
       throw std::runtime_error("ZooKeeper server did not answer within " +

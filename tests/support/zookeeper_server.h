@@ -29,8 +29,8 @@ struct ZookeeperServerOptions {
 
 class ZookeeperServer {
  public:
-  // Starts the server and waits until it answers "ruok". Throws std::runtime_error (with the tail
-  // of its log) if it does not.
+  // Starts the server and waits until it serves ("srvr" reports its mode). Throws
+  // std::runtime_error (with the tail of its log) if it does not within the start timeout.
   explicit ZookeeperServer(ZookeeperServerOptions options = {});
   ~ZookeeperServer();
   ZookeeperServer(const ZookeeperServer&) = delete;
@@ -41,7 +41,7 @@ class ZookeeperServer {
   int port() const { return port_; }
   const std::string& log_path() const { return log_path_; }
   bool running() const { return pid_ > 0; }
-  // How long the last start took, from fork to the first "imok".
+  // How long the last start took, from fork to serving.
   std::chrono::milliseconds last_start_time() const { return last_start_time_; }
 
   // SIGTERM, then SIGKILL after 5 s; reaps the process. Sessions survive in the data dir.

@@ -9,7 +9,8 @@
 
 #include <cstdint>
 
-#define SHARDJOB_SPI_ABI_VERSION 1u
+// 2: JobListener::ClusterOnce().
+#define SHARDJOB_SPI_ABI_VERSION 2u
 
 #define SHARDJOB_STRINGIFY_INNER(x) #x
 #define SHARDJOB_STRINGIFY(x) SHARDJOB_STRINGIFY_INNER(x)
