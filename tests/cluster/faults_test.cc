@@ -324,7 +324,7 @@ class FaultsTest : public ::testing::Test {
   // every instance has gone the session timeout without contact (each one says so), restarts it,
   // and waits until every instance is registered again, a candidate leads, the assignment covers
   // every item over them, and every one has finished a fire scheduled after the restart.
-  void RunThroughAnOutage(const std::set<std::string>& ids, long long* restarted_at_ms) {
+  void RunThroughAnOutage(const std::set<std::string>& ids) {
     UseOwnServer();
     for (const std::string& id : ids) Start(id, kEverySecond, 50);
     ASSERT_TRUE(Await([&] { return Covers(ids) && FinishedSince(0) == ids; }))
@@ -345,7 +345,7 @@ class FaultsTest : public ::testing::Test {
     long long down_ms = MsSince(stopped_at);
     server_->Restart();
     auto restarted_at = Clock::now();
-    *restarted_at_ms = EpochMs();
+    long long restarted_at_ms = EpochMs();
     std::printf("ZooKeeper down for %lld ms (session timeout %lld ms); restart took %lld ms\n",
                 down_ms, static_cast<long long>(kSessionTimeout.count()),
                 static_cast<long long>(server_->last_start_time().count()));
@@ -354,9 +354,9 @@ class FaultsTest : public ::testing::Test {
         << "instances " << ::testing::PrintToString(Instances()) << ", leader " << Leader() << ", "
         << Covers(ids).message();
     long long registered_ms = MsSince(restarted_at);
-    ASSERT_TRUE(Await([&] { return FinishedSince(*restarted_at_ms) == ids; }))
+    ASSERT_TRUE(Await([&] { return FinishedSince(restarted_at_ms) == ids; }))
         << "after the restart, fires finished by "
-        << ::testing::PrintToString(FinishedSince(*restarted_at_ms));
+        << ::testing::PrintToString(FinishedSince(restarted_at_ms));
     int same_session = 0;
     for (const std::string& id : ids) {
       if (processes_.at(id)->output().find("connection back, same session") != std::string::npos) {
@@ -411,13 +411,12 @@ std::string* FaultsTest::saved_lsan_options_ = nullptr;
 int FaultsTest::counter_ = 0;
 
 // T16: all of ZooKeeper goes away for longer than the session timeout, then comes back. No
-// instance shuts itself down (EJ#1857/#2383/#1807): every one is registered again, a leader is
-// elected, the assignment covers every item, every instance fires again, and no task is
-// committed twice.
+// instance shuts itself down (EJ#1857/#2383/#1807): every one is registered again, a live
+// candidate holds the lead, the assignment covers every item, every instance fires again, and no
+// task is committed twice. (That the leader still acts as one is the disabled test below.)
 TEST_F(FaultsTest, AZookeeperOutageLongerThanTheSessionTimeoutIsSurvived) {
   const std::set<std::string> all = {"a", "b", "c"};
-  long long restarted_at_ms = 0;
-  ASSERT_NO_FATAL_FAILURE(RunThroughAnOutage(all, &restarted_at_ms));
+  ASSERT_NO_FATAL_FAILURE(RunThroughAnOutage(all));
   for (const std::string& id : all) {
     EXPECT_TRUE(Alive(processes_.at(id)->pid())) << id << " exited:\n"
                                                  << processes_.at(id)->output();
@@ -438,8 +437,7 @@ TEST_F(FaultsTest, AZookeeperOutageLongerThanTheSessionTimeoutIsSurvived) {
 // and the items of an instance that leaves are never handed out again.
 TEST_F(FaultsTest, DISABLED_TheLeaderStillLeadsAfterAZookeeperOutage) {
   const std::set<std::string> all = {"a", "b", "c"};
-  long long restarted_at_ms = 0;
-  ASSERT_NO_FATAL_FAILURE(RunThroughAnOutage(all, &restarted_at_ms));
+  ASSERT_NO_FATAL_FAILURE(RunThroughAnOutage(all));
   std::string leader = Leader();
   std::string leaving = leader == "a" ? "b" : "a";
   std::set<std::string> rest = all;
