@@ -325,6 +325,10 @@ void JobCoordinator::OnSessionState(registry::SessionState state, std::int64_t s
       if (same_session) {
         spdlog::info("job={} instance={} registry connection back, same session", job_name_,
                      instance_id_);
+        // The ephemerals and watches survived, but leadership was given up when the session
+        // timeout passed without contact: take it back if the candidate node is still first.
+        Elect();
+        RefreshInstances();
         RefreshAssignment();
         return;
       }

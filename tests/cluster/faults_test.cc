@@ -427,15 +427,9 @@ TEST_F(FaultsTest, AZookeeperOutageLongerThanTheSessionTimeoutIsSurvived) {
 
 // T16, continued: after the outage the leader must still lead, not just hold the lowest candidate
 // node: when another instance leaves, it hands that instance's items to the others.
-//
-// DISABLED: fails until the kernel is fixed. The sessions survive the outage (the restarted server
-// restores them), so each instance logs "registry connection back, same session". But
-// JobCoordinator::CheckDisconnected set leader_ = false when the session timeout passed without
-// contact, and the same-session branch of OnSessionState(kConnected) only calls
-// RefreshAssignment(), never Elect(). The leader's candidate node is still the lowest, so no other
-// candidate takes over either: the job has no working leader until the leader's process restarts,
-// and the items of an instance that leaves are never handed out again.
-TEST_F(FaultsTest, DISABLED_TheLeaderStillLeadsAfterAZookeeperOutage) {
+// (A leader gives up leadership once the session timeout passes without contact; when the same
+// session comes back it must elect again, or nobody leads: its candidate node is still first.)
+TEST_F(FaultsTest, TheLeaderStillLeadsAfterAZookeeperOutage) {
   const std::set<std::string> all = {"a", "b", "c"};
   ASSERT_NO_FATAL_FAILURE(RunThroughAnOutage(all));
   std::string leader = Leader();
