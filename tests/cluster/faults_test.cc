@@ -114,34 +114,10 @@ std::set<int> ParseItems(const std::string& list) {
 
 class FaultsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    // The instances inherit this. The ZooKeeper C client (3.8) leaks the per-op completions of a
-    // synchronous multi that a lost connection fails (free_completions frees the multi's own
-    // entry, not its list of ops): after an outage, LeakSanitizer would fail the exit code of an
-    // instance that had a claim or commit in flight.
-    suppressions_ = new TempDir();
-    std::string file = suppressions_->File("lsan.supp");
-    WriteFile(file, "leak:zoo_amulti\n");
-    const char* options = std::getenv("LSAN_OPTIONS");
-    saved_lsan_options_ = options ? new std::string(options) : nullptr;
-    setenv(
-        "LSAN_OPTIONS",
-        ((options ? std::string(options) + ":" : std::string()) + "suppressions=" + file).c_str(),
-        1);
-    shared_server_ = new ZookeeperServer();
-  }
+  static void SetUpTestSuite() { shared_server_ = new ZookeeperServer(); }
   static void TearDownTestSuite() {
     delete shared_server_;
     shared_server_ = nullptr;
-    if (saved_lsan_options_) {
-      setenv("LSAN_OPTIONS", saved_lsan_options_->c_str(), 1);
-    } else {
-      unsetenv("LSAN_OPTIONS");
-    }
-    delete saved_lsan_options_;
-    saved_lsan_options_ = nullptr;
-    delete suppressions_;
-    suppressions_ = nullptr;
   }
 
   void SetUp() override {
@@ -392,8 +368,6 @@ class FaultsTest : public ::testing::Test {
   }
 
   static ZookeeperServer* shared_server_;
-  static TempDir* suppressions_;
-  static std::string* saved_lsan_options_;
   static int counter_;
   TempDir dir_;
   std::string record_ = dir_.File("record.txt");
@@ -406,8 +380,6 @@ class FaultsTest : public ::testing::Test {
 };
 
 ZookeeperServer* FaultsTest::shared_server_ = nullptr;
-TempDir* FaultsTest::suppressions_ = nullptr;
-std::string* FaultsTest::saved_lsan_options_ = nullptr;
 int FaultsTest::counter_ = 0;
 
 // T16: all of ZooKeeper goes away for longer than the session timeout, then comes back. No

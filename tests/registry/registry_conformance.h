@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -112,6 +113,9 @@ struct BackendFactory {
   // Writers per thread in the many-threads test: a real server is slower than memory.
   int increments_per_thread = 100;
 };
+
+// For test names and failure messages.
+inline void PrintTo(const BackendFactory& factory, std::ostream* out) { *out << factory.name; }
 
 class RegistryConformanceTest : public ::testing::TestWithParam<BackendFactory> {
  protected:

@@ -128,7 +128,7 @@ INSTANTIATE_TEST_SUITE_P(
         conformance::BackendFactory{"Embedded", [] { return std::make_unique<EmbeddedBackend>(); },
                                     100},
         conformance::BackendFactory{"ZooKeeper",
-                                    [] { return std::make_unique<ZookeeperBackend>(); }, 25}),
+                                    [] { return std::make_unique<ZookeeperBackend>(); }, 50}),
     [](const ::testing::TestParamInfo<conformance::BackendFactory>& info) {
       return info.param.name;
     });
