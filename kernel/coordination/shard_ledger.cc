@@ -203,24 +203,34 @@ CommitResult ShardLedger::Commit(const std::string& fire_id,
   CommitResult result;
   if (outcomes.empty()) return result;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (CommitBatch(fire_id, outcomes) == Code::kOk) return result;
-  // One lost claim fails the whole multi: commit the tasks one by one to keep the others.
+  Code batch = CommitBatch(fire_id, outcomes);
+  if (batch == Code::kOk) return result;
+  // The batch may have landed with its reply lost: then each task is already committed, and a
+  // second try would be refused by the guards it moved on.
+  const bool batch_unknown = batch == Code::kConnectionLoss || batch == Code::kSessionExpired;
+  // Otherwise one lost claim failed the whole multi: commit the tasks one by one to keep the
+  // others.
   for (const TaskOutcome& outcome : outcomes) {
+    int item = outcome.claim.item;
+    if (batch_unknown && CommittedAfterUnknownOutcome(fire_id, outcome)) {
+      states_.erase(item);
+      continue;
+    }
     Code code = CommitBatch(fire_id, {outcome});
     if (code == Code::kOk) continue;
-    states_.erase(outcome.claim.item);
+    states_.erase(item);
     if (code == Code::kConnectionLoss || code == Code::kSessionExpired) {
       if (CommittedAfterUnknownOutcome(fire_id, outcome)) continue;
       if (code == Code::kConnectionLoss) {
         spdlog::error("job={} fire={} shard={} commit outcome unknown: the registry did not answer",
-                      job_name_, fire_id, outcome.claim.item);
-        result.unknown.push_back(outcome.claim.item);
+                      job_name_, fire_id, item);
+        result.unknown.push_back(item);
         continue;
       }
     }
     spdlog::error("job={} fire={} shard={} commit refused ({}): the claim was lost (fenced)",
-                  job_name_, fire_id, outcome.claim.item, registry::CodeName(code));
-    result.fenced.push_back(outcome.claim.item);
+                  job_name_, fire_id, item, registry::CodeName(code));
+    result.fenced.push_back(item);
   }
   return result;
 }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -104,8 +105,16 @@ class RecordingRegistry : public registry::Registry {
   }
   Code Multi(const std::vector<registry::Op>& ops,
              std::vector<registry::OpResult>* results) override {
-    return inner_->Multi(ops, results);
+    LostMulti lost = lost_multi_.exchange(LostMulti::kNone);
+    if (lost == LostMulti::kRequest) return Code::kConnectionLoss;
+    Code code = inner_->Multi(ops, results);
+    return lost == LostMulti::kReply ? Code::kConnectionLoss : code;
   }
+
+  // The next multi reports a connection loss: before reaching the registry (the request was
+  // lost), or after it was applied (the reply was lost).
+  enum class LostMulti { kNone, kRequest, kReply };
+  void LoseNextMulti(LostMulti how) { lost_multi_ = how; }
   std::int64_t SessionId() const override { return inner_->SessionId(); }
   registry::SessionState State() const override { return inner_->State(); }
   void AddSessionListener(registry::SessionListener listener) override {
@@ -130,6 +139,7 @@ class RecordingRegistry : public registry::Registry {
 
  private:
   std::unique_ptr<registry::Registry> inner_;
+  std::atomic<LostMulti> lost_multi_{LostMulti::kNone};
   mutable std::mutex mutex_;
   std::map<std::string, int> listings_;
   std::vector<std::string> exists_watches_;
@@ -659,6 +669,55 @@ TEST_F(CoordinationTest, ASingleBalancedShardRotatesToTheNextInstanceAfterEachFi
     std::string expected = order[i - 1] == "a" ? "b" : order[i - 1] == "b" ? "c" : "a";
     EXPECT_EQ(order[i], expected);
   }
+}
+
+// T21: a commit whose reply is lost (the session survives) is found committed on re-read, not
+// reported as fenced, and the next fire is not blocked.
+TEST_F(CoordinationTest, ACommitWhoseReplyIsLostIsFoundCommitted) {
+  Member& a = Join("a", 2);
+  ExpectConverged({"a"}, 2, "a");
+  std::vector<Claim> claims = a.coordinator->ClaimFire("f1");
+  ASSERT_EQ(ItemsOf(claims), Range(2));
+  a.session->LoseNextMulti(RecordingRegistry::LostMulti::kReply);
+  CommitResult result = a.coordinator->Commit("f1", Succeeded(claims));
+  EXPECT_TRUE(result.fenced.empty());
+  EXPECT_TRUE(result.unknown.empty());
+  EXPECT_EQ(StateOf(0)["committed_fire"], "f1");
+  EXPECT_EQ(StateOf(1)["committed_fire"], "f1");
+  EXPECT_EQ(ItemsOf(a.coordinator->ClaimFire("f2")), Range(2));
+}
+
+// A commit whose request is lost is simply sent again: its guards make that safe.
+TEST_F(CoordinationTest, ACommitWhoseRequestIsLostIsRetried) {
+  Member& a = Join("a", 2);
+  ExpectConverged({"a"}, 2, "a");
+  std::vector<Claim> claims = a.coordinator->ClaimFire("f1");
+  a.session->LoseNextMulti(RecordingRegistry::LostMulti::kRequest);
+  CommitResult result = a.coordinator->Commit("f1", Succeeded(claims));
+  EXPECT_TRUE(result.fenced.empty());
+  EXPECT_TRUE(result.unknown.empty());
+  EXPECT_EQ(StateOf(0)["committed_token"], claims[0].fencing_token);
+}
+
+// A claim whose reply is lost is adopted (its lease carries this claim's nonce and the state was
+// written by the same transaction); one whose request is lost claims nothing, and the next fire
+// claims as usual.
+TEST_F(CoordinationTest, AClaimWithAnUnknownOutcomeIsAdoptedOrDropped) {
+  Member& a = Join("a", 2);
+  ExpectConverged({"a"}, 2, "a");
+  a.session->LoseNextMulti(RecordingRegistry::LostMulti::kReply);
+  std::vector<Claim> adopted = a.coordinator->ClaimFire("f1");
+  ASSERT_EQ(ItemsOf(adopted), Range(2));
+  Json lease;
+  ASSERT_EQ(LeaseOf(0, &lease, nullptr), Code::kOk);
+  EXPECT_EQ(lease["fire"], "f1");
+  EXPECT_TRUE(a.coordinator->Commit("f1", Succeeded(adopted)).fenced.empty());
+  EXPECT_EQ(StateOf(1)["committed_fire"], "f1");
+
+  a.session->LoseNextMulti(RecordingRegistry::LostMulti::kRequest);
+  EXPECT_TRUE(a.coordinator->ClaimFire("f2").empty());
+  EXPECT_EQ(LeaseOf(0, nullptr, nullptr), Code::kNoNode);
+  EXPECT_EQ(ItemsOf(a.coordinator->ClaimFire("f3")), Range(2));
 }
 
 TEST_F(CoordinationTest, AnUncommittedLeaseOfThisInstanceIsReleasedNotSkipped) {
