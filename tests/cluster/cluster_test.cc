@@ -390,6 +390,86 @@ TEST_F(ClusterTest, ADoubleCrashDuringFailoverLosesNothingAndRunsNothingTwice) {
   ExpectNoTaskCommittedTwice();
 }
 
+// A config written to the registry (by an operator, an API) applies on every instance from the
+// next fire: here the shard count grows from 4 to 6 and the leader reshards.
+TEST_F(ClusterTest, AConfigChangedInTheRegistryAppliesAtTheNextFire) {
+  Start("a", kEverySecond, 0);
+  Start("b", kEverySecond, 0);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 2; }, kWait));
+  std::string stored;
+  ASSERT_EQ(observer_->Get(JobPath() + "/config", &stored, nullptr, nullptr), registry::Code::kOk);
+  Json config = Json::parse(stored);
+  EXPECT_EQ(config["sharding_total_count"], 4);
+  config["sharding_total_count"] = 6;
+  ASSERT_EQ(observer_->Set(JobPath() + "/config", config.dump(), registry::kAnyVersion, nullptr),
+            registry::Code::kOk);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const auto& [fire, items] : Ends(ReadRecords(record_))) {
+          std::set<std::string> instances;
+          for (const auto& [item, by] : items) instances.insert(by.begin(), by.end());
+          if (items.size() == 6 && instances.size() == 2) return true;
+        }
+        return false;
+      },
+      kWait));
+  StopAll();
+  ExpectNoTaskCommittedTwice();
+}
+
+// A shard an operator disables is run by nobody until it is enabled again.
+TEST_F(ClusterTest, ADisabledShardIsRunByNobody) {
+  Start("a", kEverySecond, 0);
+  Start("b", kEverySecond, 0);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 2; }, kWait));
+  ASSERT_EQ(observer_->Create(JobPath() + "/disabled", R"({"shards": [1]})",
+                              registry::NodeMode::kPersistent, nullptr),
+            registry::Code::kOk);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::set<int> assigned;
+        for (const auto& [instance, items] : Assignment()) {
+          assigned.insert(items.begin(), items.end());
+        }
+        return assigned == std::set<int>{0, 2, 3};
+      },
+      kWait));
+  // A fire already under way may still run shard 1; every fire from the second one on must not.
+  long long last_before = 0;
+  for (const Record& record : ReadRecords(record_)) {
+    last_before = std::max(last_before, std::stoll(record.fire));
+  }
+  long long settled = last_before + 2000;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const auto& [fire, items] : Ends(ReadRecords(record_))) {
+          if (std::stoll(fire) >= settled && items.size() == 3) return true;
+        }
+        return false;
+      },
+      kWait));
+  for (const Record& record : ReadRecords(record_)) {
+    if (std::stoll(record.fire) >= settled) {
+      EXPECT_NE(record.item, 1) << record.event << " of disabled shard 1 in fire " << record.fire;
+    }
+  }
+  std::size_t disabled_at = ReadRecords(record_).size();
+  ASSERT_EQ(
+      observer_->Set(JobPath() + "/disabled", R"({"shards": []})", registry::kAnyVersion, nullptr),
+      registry::Code::kOk);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto records = ReadRecords(record_);
+        for (std::size_t i = disabled_at; i < records.size(); ++i) {
+          if (records[i].event == "end" && records[i].item == 1) return true;
+        }
+        return false;
+      },
+      kWait));
+  StopAll();
+  ExpectNoTaskCommittedTwice();
+}
+
 // T6: a cluster-once listener runs before and after each fire exactly once across the cluster,
 // the "after" only once every shard of the fire is committed.
 TEST_F(ClusterTest, ClusterOnceListenersRunOncePerFire) {
