@@ -40,4 +40,15 @@ void AllocateAverage(const std::vector<std::string>& instances, int sharding_tot
   }
 }
 
+void AllocateAverageRotated(const std::vector<std::string>& instances, int offset,
+                            int sharding_total_count, spi::ShardingPlan* plan) {
+  const std::size_t count = instances.size();
+  std::vector<std::string> rotated;
+  rotated.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    rotated.push_back(instances[(i + static_cast<std::size_t>(offset)) % count]);
+  }
+  AllocateAverage(rotated, sharding_total_count, plan);
+}
+
 }  // namespace shardjob::strategies

@@ -22,4 +22,9 @@ spi::Status ValidateShardingRequest(const spi::ShardingRequest& request);
 void AllocateAverage(const std::vector<std::string>& instances, int sharding_total_count,
                      spi::ShardingPlan* plan);
 
+// AllocateAverage over the instances rotated left by `offset`: list'[i] = list[(i + offset) % n].
+// REQUIRES: 0 <= offset, and the same as AllocateAverage.
+void AllocateAverageRotated(const std::vector<std::string>& instances, int offset,
+                            int sharding_total_count, spi::ShardingPlan* plan);
+
 }  // namespace shardjob::strategies

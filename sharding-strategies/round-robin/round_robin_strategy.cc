@@ -24,10 +24,7 @@ spi::Status RoundRobinStrategy::Shard(const spi::ShardingRequest& request,
     if (!status.ok()) return status;
     const int count = static_cast<int>(request.instances.size());
     const int offset = RoundRobinOffset(JavaStringHash(request.job_name), count);
-    std::vector<std::string> rotated;
-    rotated.reserve(count);
-    for (int i = 0; i < count; ++i) rotated.push_back(request.instances[(i + offset) % count]);
-    AllocateAverage(rotated, request.sharding_total_count, plan);
+    AllocateAverageRotated(request.instances, offset, request.sharding_total_count, plan);
     return spi::Status::Ok();
   } catch (const std::exception& e) {
     return spi::Status::Internal(std::string("ROUND_ROBIN: ") + e.what());

@@ -30,10 +30,7 @@ spi::Status SingleShardingBalanceStrategy::Shard(const spi::ShardingRequest& req
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count();
     const int offset = SingleShardingBalanceOffset(JavaStringHash(request.job_name), now_ms, count);
-    std::vector<std::string> rotated;
-    rotated.reserve(count);
-    for (int i = 0; i < count; ++i) rotated.push_back(request.instances[(i + offset) % count]);
-    AllocateAverage(rotated, request.sharding_total_count, plan);
+    AllocateAverageRotated(request.instances, offset, request.sharding_total_count, plan);
     return spi::Status::Ok();
   } catch (const std::exception& e) {
     return spi::Status::Internal(std::string("SINGLE_SHARDING_BALANCE: ") + e.what());
