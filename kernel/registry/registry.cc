@@ -22,6 +22,8 @@ const char* CodeName(Code code) {
       return "no children for ephemerals";
     case Code::kBadArguments:
       return "bad arguments";
+    case Code::kNoAuth:
+      return "not authorised (ACL)";
     case Code::kConnectionLoss:
       return "connection loss";
     case Code::kSessionExpired:

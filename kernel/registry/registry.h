@@ -23,6 +23,7 @@ enum class Code {
   kNotEmpty,                 // delete of a node that has children
   kNoChildrenForEphemerals,  // create under an ephemeral node
   kBadArguments,             // malformed path
+  kNoAuth,                   // refused by the node's ACL: this session's identity may not do it
   kConnectionLoss,           // outcome unknown; the session may still be alive
   kSessionExpired,           // the session is gone, and with it its ephemeral nodes
   kClosed,                   // the Registry object was closed

@@ -61,6 +61,7 @@ Code ToCode(int rc) {
       return Code::kSessionExpired;
     // Refused for good: a retry cannot succeed, so it must not read as an unknown outcome.
     case ZNOAUTH:
+      return Code::kNoAuth;
     case ZINVALIDACL:
       return Code::kBadArguments;
     default:

@@ -68,8 +68,8 @@ class Client;
 //   ZSESSIONEXPIRED, ZINVALIDSTATE, ZAUTHFAILED
 //                                      → kSessionExpired (the handle is dead; a new session
 //                                      follows)
-//   ZNOAUTH, ZINVALIDACL               → kBadArguments: refused for good, retrying cannot help
-//                                        (Code has no kNoAuth; the warning log names the reason)
+//   ZNOAUTH                            → kNoAuth: refused for good by the node's ACL
+//   ZINVALIDACL                        → kBadArguments
 //   anything else                      → kConnectionLoss: the outcome is unknown; logged as a
 //   warning
 // Calls made with no live session return kConnectionLoss without being sent; calls made during or

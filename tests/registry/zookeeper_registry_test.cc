@@ -306,12 +306,12 @@ TEST_F(ZookeeperRegistryTest, DigestAuthKeepsOtherIdentitiesOut) {
   ASSERT_NE(alice, nullptr);
   ASSERT_EQ(alice->Create(P("/secret"), "x", NodeMode::kPersistent, nullptr), Code::kOk);
 
-  // No auth: refused for good (ZNOAUTH, which Code has no name for), and said so in the log.
+  // No auth: refused for good (ZNOAUTH), and said so in the log.
   std::string data;
-  EXPECT_EQ(registry_->Get(P("/secret"), &data, nullptr, nullptr), Code::kBadArguments);
-  EXPECT_EQ(registry_->Set(P("/secret"), "y", kAnyVersion, nullptr), Code::kBadArguments);
+  EXPECT_EQ(registry_->Get(P("/secret"), &data, nullptr, nullptr), Code::kNoAuth);
+  EXPECT_EQ(registry_->Set(P("/secret"), "y", kAnyVersion, nullptr), Code::kNoAuth);
   EXPECT_EQ(registry_->Create(P("/secret/child"), "", NodeMode::kPersistent, nullptr),
-            Code::kBadArguments);
+            Code::kNoAuth);
   EXPECT_EQ(registry_->Exists(P("/secret"), nullptr, nullptr), Code::kOk);  // no ACL on exists
   EXPECT_TRUE(logs_.Contains(ZookeeperLogLevel::kWarning, "not authenticated")) << logs_.All();
 
@@ -320,7 +320,7 @@ TEST_F(ZookeeperRegistryTest, DigestAuthKeepsOtherIdentitiesOut) {
   mallory_options.digest_auth = "alice:guess";
   std::unique_ptr<ZookeeperRegistry> mallory = MustConnect(mallory_options);
   ASSERT_NE(mallory, nullptr);
-  EXPECT_EQ(mallory->Set(P("/secret"), "y", kAnyVersion, nullptr), Code::kBadArguments);
+  EXPECT_EQ(mallory->Set(P("/secret"), "y", kAnyVersion, nullptr), Code::kNoAuth);
 
   // The same credentials are the same identity, in any session.
   std::unique_ptr<ZookeeperRegistry> alice_again = MustConnect(alice_options);
