@@ -12,6 +12,7 @@
 
 #include "support/child_process.h"
 #include "support/test_support.h"
+#include "support/zookeeper_server.h"
 
 namespace shardjob {
 namespace {
@@ -135,6 +136,53 @@ TEST_F(CliTest, PluginsReportsARefusedLibraryAndFails) {
   EXPECT_EQ(plugins.Wait(), 1);
   EXPECT_THAT(plugins.output(), HasSubstr("REFUSED"));
   EXPECT_THAT(plugins.output(), HasSubstr("junk.so"));
+}
+
+TEST_F(CliTest, TriggerAndStatusOperateAZookeeperCluster) {
+  testing::ZookeeperServer server;
+  std::string record = dir_.File("record.txt");
+  std::string path = WriteConfig(
+      "registry:\n  type: zookeeper\n  zookeeper: {servers: " + server.connect_string() +
+      ", namespace: cli}\n"
+      "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR
+      "]}\n"
+      "jobs:\n"
+      "  - name: on-demand\n"
+      "    type: SCRIPT\n"
+      "    sharding_total_count: 2\n"
+      "    props: {script.command.line: /bin/sh -c 'echo $SHARDJOB_FIRE_ID >> " +
+      record + "'}\n");
+  ChildProcess run({kShardjob, "run", "-c", path});
+  ASSERT_TRUE(run.ReadUntil(
+      [](const std::string& output) { return output.find("is the leader") != std::string::npos; },
+      std::chrono::seconds(20)))
+      << run.output();
+  ChildProcess trigger({kShardjob, "trigger", "-c", path, "on-demand"});
+  ASSERT_EQ(trigger.Wait(), 0) << trigger.output();
+  EXPECT_THAT(trigger.output(), HasSubstr("trigger-0000000000"));
+  ASSERT_TRUE(testing::WaitUntil([&] { return testing::ReadLines(record).size() == 2; }));
+  EXPECT_EQ(testing::ReadLines(record)[0], "trigger-0000000000");
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    ChildProcess status({kShardjob, "status", "-c", path});
+    return status.Wait() == 0 &&
+           status.output().find("shard 1     committed trigger-0000000000") != std::string::npos;
+  }));
+  ChildProcess status({kShardjob, "status", "-c", path});
+  ASSERT_EQ(status.Wait(), 0);
+  EXPECT_THAT(status.output(), HasSubstr("job on-demand"));
+  EXPECT_THAT(status.output(), HasSubstr("leader"));
+  ChildProcess unknown({kShardjob, "trigger", "-c", path, "no-such-job"});
+  EXPECT_EQ(unknown.Wait(), 1);
+  EXPECT_THAT(unknown.output(), HasSubstr("no-such-job"));
+  ASSERT_EQ(kill(run.pid(), SIGTERM), 0);
+  EXPECT_EQ(run.Wait(), 0) << run.output();
+}
+
+TEST_F(CliTest, TriggerRefusesTheEmbeddedRegistry) {
+  ChildProcess trigger(
+      {kShardjob, "trigger", "-c", SHARDJOB_SOURCE_DIR "/examples/quickstart.yaml", "order-sync"});
+  EXPECT_EQ(trigger.Wait(), 1);
+  EXPECT_THAT(trigger.output(), HasSubstr("embedded"));
 }
 
 TEST_F(CliTest, UnknownCommandPrintsUsage) {
