@@ -1,17 +1,16 @@
 // Several `shardjob run` processes against a real ZooKeeper server that the test starts itself:
 // scale-out, kill -9, the leader's death, a paused (SIGSTOP) owner, and the seed analysis's
 // double crash. Jobs record every task in one shared file (tests/app/fixtures); the assertions
-// are over those records and over the registry's state, read with our own ZooKeeper client.
+// are over those records and over the registry's state, read with our own ZooKeeper client
+// (the harness in cluster_harness.h, shared with faults_test).
 
 #include <signal.h>
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
+#include <cstdio>
 #include <map>
-#include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,210 +18,31 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cluster/cluster_harness.h"
 #include "registry/zookeeper_registry.h"
 #include "support/child_process.h"
 #include "support/test_support.h"
-#include "support/zookeeper_server.h"
 
 namespace shardjob {
 namespace {
 
 using testing::ChildProcess;
+using testing::ClusterHarness;
+using testing::Ends;
 using ::testing::HasSubstr;
 using testing::ReadLines;
-using testing::TempDir;
+using testing::ReadRecords;
+using testing::Record;
 using testing::WaitUntil;
-using testing::WriteFile;
-using testing::ZookeeperServer;
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kSessionTimeout = std::chrono::milliseconds(1500);
 constexpr auto kWait = std::chrono::seconds(30);
 
-struct Record {
-  std::string event, fire, instance;
-  int item = -1;
-};
-
-std::vector<Record> ReadRecords(const std::string& path) {
-  std::vector<Record> records;
-  for (const std::string& line : ReadLines(path)) {
-    std::istringstream in(line);
-    Record record;
-    in >> record.event >> record.fire >> record.item;
-    if (record.event == "start") {
-      std::string parameter, token;
-      in >> parameter >> token;
-    }
-    in >> record.instance;
-    if (!record.instance.empty()) records.push_back(record);
-  }
-  return records;
-}
-
-// fire -> item -> instances that finished the task ("end" records).
-std::map<std::string, std::map<int, std::vector<std::string>>> Ends(
-    const std::vector<Record>& records) {
-  std::map<std::string, std::map<int, std::vector<std::string>>> ends;
-  for (const Record& record : records) {
-    if (record.event == "end") ends[record.fire][record.item].push_back(record.instance);
-  }
-  return ends;
-}
-
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public ClusterHarness {
  protected:
-  static void SetUpTestSuite() { server_ = new ZookeeperServer(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
-  void SetUp() override {
-    namespace_ = "cluster-" + std::to_string(++counter_) + "-" + std::to_string(getpid());
-    std::string error;
-    registry::ZookeeperOptions options;
-    options.connect_string = server_->connect_string();
-    observer_ = registry::ZookeeperRegistry::Connect(options, &error);
-    ASSERT_NE(observer_, nullptr) << error;
-  }
-
-  std::string JobPath() const { return "/" + namespace_ + "/jobs/job"; }
-
-  // Writes the instance's config and starts `shardjob run` with it.
-  ChildProcess& Start(const std::string& id, const std::string& schedule, int work_ms,
-                      bool failover = true) {
-    std::string path = dir_.File(id + ".yaml");
-    WriteFile(path, "instance_id: " + id +
-                        "\n"
-                        "registry:\n"
-                        "  type: zookeeper\n"
-                        "  zookeeper:\n"
-                        "    servers: " +
-                        server_->connect_string() + "\n    namespace: " + namespace_ +
-                        "\n    session_timeout: " + std::to_string(kSessionTimeout.count()) +
-                        "ms\n"
-                        "    connect_timeout: 10s\n"
-                        "plugins:\n"
-                        "  dirs: [" SHARDJOB_PLUGIN_DIR ", " SHARDJOB_APP_FIXTURE_DIR
-                        "]\n"
-                        "shutdown_grace: 3s\n"
-                        "jobs:\n"
-                        "  - name: job\n"
-                        "    class: RECORDING_JOB\n" +
-                        schedule +
-                        "    sharding_total_count: 4\n"
-                        "    listeners: [RECORDING_LISTENER, RECORDING_ONCE_LISTENER]\n"
-                        "    failover: " +
-                        (failover ? "true" : "false") +
-                        "\n"
-                        "    props: {record.file: " +
-                        record_ + ", work.ms: \"" + std::to_string(work_ms) + "\"}\n");
-    processes_[id] = std::make_unique<ChildProcess>(
-        std::vector<std::string>{SHARDJOB_BINARY, "run", "-c", path});
-    return *processes_[id];
-  }
-
-  void Kill(const std::string& id, int signal = SIGKILL) {
-    ASSERT_EQ(kill(processes_.at(id)->pid(), signal), 0);
-    if (signal == SIGKILL) processes_.at(id)->Wait();
-  }
-
-  // Stops every process still running with SIGTERM and expects a clean exit.
-  void StopAll() {
-    for (auto& [id, process] : processes_) {
-      if (process->Exited()) continue;
-      kill(process->pid(), SIGTERM);
-      EXPECT_EQ(process->Wait(), 0) << id << ":\n" << process->output();
-    }
-  }
-
-  std::string Leader() {
-    std::vector<std::string> candidates;
-    if (observer_->GetChildren(JobPath() + "/leader", &candidates, nullptr) !=
-            registry::Code::kOk ||
-        candidates.empty()) {
-      return "";
-    }
-    std::sort(candidates.begin(), candidates.end());
-    std::string leader;
-    observer_->Get(JobPath() + "/leader/" + candidates[0], &leader, nullptr, nullptr);
-    return leader;
-  }
-
-  std::map<std::string, std::vector<int>> Assignment() {
-    std::string data;
-    std::map<std::string, std::vector<int>> assignment;
-    if (observer_->Get(JobPath() + "/assignment", &data, nullptr, nullptr) != registry::Code::kOk) {
-      return assignment;
-    }
-    Json json = Json::parse(data, nullptr, false);
-    if (!json.is_object() || !json.contains("instances")) return assignment;
-    for (auto& [instance, items] : json["instances"].items()) {
-      assignment[instance] = items.get<std::vector<int>>();
-    }
-    return assignment;
-  }
-
-  Json State(int item) {
-    std::string data;
-    observer_->Get(JobPath() + "/shards/" + std::to_string(item) + "/state", &data, nullptr,
-                   nullptr);
-    return Json::parse(data, nullptr, false);
-  }
-
-  std::string Trigger() {
-    std::string created;
-    EXPECT_EQ(observer_->Create(JobPath() + "/triggers/trigger-", "",
-                                registry::NodeMode::kPersistentSequential, &created),
-              registry::Code::kOk);
-    return created.substr(created.rfind('/') + 1);
-  }
-
-  // G2: no task is committed twice. The recording listener's "after" line, written after the
-  // commit, names the items the instance ran and those that failed or were refused.
-  void ExpectNoTaskCommittedTwice() {
-    std::map<std::pair<std::string, int>, std::vector<std::string>> committers;
-    for (const std::string& line : ReadLines(record_)) {
-      std::istringstream in(line);
-      std::string event, fire, failed, items, instance;
-      in >> event >> fire >> failed >> items >> instance;
-      if (event != "after") continue;
-      std::set<int> refused = ParseItems(failed.substr(failed.find('=') + 1));
-      for (int item : ParseItems(items.substr(items.find('=') + 1))) {
-        if (refused.count(item) == 0) committers[{fire, item}].push_back(instance);
-      }
-    }
-    EXPECT_FALSE(committers.empty());
-    for (const auto& [task, instances] : committers) {
-      EXPECT_EQ(instances.size(), 1u) << "fire " << task.first << " shard " << task.second
-                                      << " committed by " << ::testing::PrintToString(instances);
-    }
-  }
-
-  static std::set<int> ParseItems(const std::string& list) {
-    std::set<int> items;
-    std::stringstream in(list);
-    for (std::string item; std::getline(in, item, ',');) {
-      if (item != "-") items.insert(std::stoi(item));
-    }
-    return items;
-  }
-
-  static ZookeeperServer* server_;
-  static int counter_;
-  TempDir dir_;
-  std::string record_ = dir_.File("record.txt");
-  std::string namespace_;
-  std::unique_ptr<registry::ZookeeperRegistry> observer_;
-  std::map<std::string, std::unique_ptr<ChildProcess>> processes_;
+  ClusterTest() : ClusterHarness("cluster", "RECORDING_LISTENER, RECORDING_ONCE_LISTENER") {}
 };
-
-ZookeeperServer* ClusterTest::server_ = nullptr;
-int ClusterTest::counter_ = 0;
-
-const std::string kEverySecond = "    cron: \"* * * * * ?\"\n";
 
 TEST_F(ClusterTest, ScaleOutFromOneToThreeReshardsAtTheNextFire) {
   Start("a", kEverySecond, 0);

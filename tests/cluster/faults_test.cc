@@ -2,19 +2,18 @@
 // longer than the session timeout (T16), a graceful stop (T14), kill -9 of an idle instance
 // (T5), a session forced to expire under a JobCoordinator (T16, the expiry path, in process) and
 // kill -9 of the leader while elections run (T18). The multi-process tests run `shardjob run`
-// processes as cluster_test does: jobs record every task in one shared file
-// (tests/app/fixtures), and the assertions read those records, the processes' logs and the
-// registry, through our own ZooKeeper client. Every wait is a bounded poll for a condition.
+// processes through the harness cluster_test uses too (cluster_harness.h): jobs record every task
+// in one shared file (tests/app/fixtures), and the assertions read those records, the processes'
+// logs and the registry, through our own ZooKeeper client. Every wait is a bounded poll for a
+// condition.
 
 #include <signal.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -29,6 +28,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cluster/cluster_harness.h"
 #include "coordination/event_loop.h"
 #include "coordination/job_coordinator.h"
 #include "registry/zookeeper_registry.h"
@@ -41,19 +41,18 @@ namespace shardjob {
 namespace {
 
 using testing::ChildProcess;
+using testing::ClusterHarness;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::ReadLines;
-using testing::TempDir;
+using testing::ReadRecords;
+using testing::Record;
 using testing::WaitUntil;
-using testing::WriteFile;
 using testing::ZookeeperServer;
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kSessionTimeout = std::chrono::milliseconds(1500);
 constexpr auto kWait = std::chrono::seconds(20);
-const std::string kEverySecond = "    cron: \"* * * * * ?\"\n";
 const std::set<int> kAllItems = {0, 1, 2, 3};
 
 long long MsSince(Clock::time_point start) {
@@ -81,111 +80,21 @@ bool Alive(pid_t pid) {
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
 }
 
-// From cluster_test: one line of the recording fixtures.
-struct Record {
-  std::string event, fire, instance;
-  int item = -1;
-};
-
-std::vector<Record> ReadRecords(const std::string& path) {
-  std::vector<Record> records;
-  for (const std::string& line : ReadLines(path)) {
-    std::istringstream in(line);
-    Record record;
-    in >> record.event >> record.fire >> record.item;
-    if (record.event == "start") {
-      std::string parameter, token;
-      in >> parameter >> token;
-    }
-    in >> record.instance;
-    if (!record.instance.empty()) records.push_back(record);
-  }
-  return records;
-}
-
-std::set<int> ParseItems(const std::string& list) {
-  std::set<int> items;
-  std::stringstream in(list);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (item != "-") items.insert(std::stoi(item));
-  }
-  return items;
-}
-
-class FaultsTest : public ::testing::Test {
+class FaultsTest : public ClusterHarness {
  protected:
-  static void SetUpTestSuite() { shared_server_ = new ZookeeperServer(); }
-  static void TearDownTestSuite() {
-    delete shared_server_;
-    shared_server_ = nullptr;
-  }
+  FaultsTest() : ClusterHarness("faults", "RECORDING_LISTENER") {}
 
-  void SetUp() override {
-    namespace_ = "faults-" + std::to_string(++counter_) + "-" + std::to_string(getpid());
-    ConnectObserver(shared_server_);
+  // Destroyed in reverse: the processes, the observer, then the test's own server (a member of
+  // this class, which would otherwise go first).
+  ~FaultsTest() override {
+    processes_.clear();
+    observer_.reset();
   }
 
   // A server of the test's own, which it may stop and restart.
   void UseOwnServer() {
     own_server_ = std::make_unique<ZookeeperServer>();
     ConnectObserver(own_server_.get());
-  }
-
-  void ConnectObserver(ZookeeperServer* server) {
-    server_ = server;
-    observer_.reset();
-    std::string error;
-    registry::ZookeeperOptions options;
-    options.connect_string = server_->connect_string();
-    observer_ = registry::ZookeeperRegistry::Connect(options, &error);
-    ASSERT_NE(observer_, nullptr) << error;
-  }
-
-  std::string JobPath() const { return "/" + namespace_ + "/jobs/job"; }
-
-  // From cluster_test: writes the instance's config and starts `shardjob run` with it.
-  ChildProcess& Start(const std::string& id, const std::string& schedule, int work_ms) {
-    std::string path = dir_.File(id + ".yaml");
-    WriteFile(path, "instance_id: " + id +
-                        "\n"
-                        "registry:\n"
-                        "  type: zookeeper\n"
-                        "  zookeeper:\n"
-                        "    servers: " +
-                        server_->connect_string() + "\n    namespace: " + namespace_ +
-                        "\n    session_timeout: " + std::to_string(kSessionTimeout.count()) +
-                        "ms\n"
-                        "    connect_timeout: 10s\n"
-                        "plugins:\n"
-                        "  dirs: [" SHARDJOB_PLUGIN_DIR ", " SHARDJOB_APP_FIXTURE_DIR
-                        "]\n"
-                        "shutdown_grace: 3s\n"
-                        "jobs:\n"
-                        "  - name: job\n"
-                        "    class: RECORDING_JOB\n" +
-                        schedule +
-                        "    sharding_total_count: 4\n"
-                        "    listeners: [RECORDING_LISTENER]\n"
-                        "    failover: true\n"
-                        "    props: {record.file: " +
-                        record_ + ", work.ms: \"" + std::to_string(work_ms) + "\"}\n");
-    processes_[id] = std::make_unique<ChildProcess>(
-        std::vector<std::string>{SHARDJOB_BINARY, "run", "-c", path});
-    return *processes_[id];
-  }
-
-  void Kill(const std::string& id, int signal = SIGKILL) {
-    ASSERT_EQ(kill(processes_.at(id)->pid(), signal), 0);
-    if (signal == SIGKILL) processes_.at(id)->Wait();
-  }
-
-  // Stops every process still running with SIGTERM and expects a clean exit.
-  void StopAll() {
-    for (auto& [id, process] : processes_) {
-      if (process->Exited()) continue;
-      kill(process->pid(), SIGTERM);
-      EXPECT_EQ(process->Wait(), 0) << id << ":\n" << process->output();
-    }
   }
 
   // Reads what the running processes wrote so far, so that no pipe fills up.
@@ -207,51 +116,6 @@ class FaultsTest : public ::testing::Test {
         timeout);
   }
 
-  std::vector<std::string> Children(const std::string& path) {
-    std::vector<std::string> children;
-    observer_->GetChildren(path, &children, nullptr);
-    return children;
-  }
-
-  std::set<std::string> Instances() {
-    std::vector<std::string> children = Children(JobPath() + "/instances");
-    return {children.begin(), children.end()};
-  }
-
-  // The instance id of every election candidate, lowest sequence first.
-  std::vector<std::string> Candidates() {
-    std::vector<std::string> names = Children(JobPath() + "/leader");
-    std::sort(names.begin(), names.end());
-    std::vector<std::string> ids;
-    for (const std::string& name : names) {
-      std::string id;
-      if (observer_->Get(JobPath() + "/leader/" + name, &id, nullptr, nullptr) ==
-          registry::Code::kOk) {
-        ids.push_back(id);
-      }
-    }
-    return ids;
-  }
-
-  std::string Leader() {
-    std::vector<std::string> candidates = Candidates();
-    return candidates.empty() ? "" : candidates[0];
-  }
-
-  std::map<std::string, std::vector<int>> Assignment() {
-    std::string data;
-    std::map<std::string, std::vector<int>> assignment;
-    if (observer_->Get(JobPath() + "/assignment", &data, nullptr, nullptr) != registry::Code::kOk) {
-      return assignment;
-    }
-    Json json = Json::parse(data, nullptr, false);
-    if (!json.is_object() || !json.contains("instances")) return assignment;
-    for (auto& [instance, items] : json["instances"].items()) {
-      assignment[instance] = items.get<std::vector<int>>();
-    }
-    return assignment;
-  }
-
   // The assignment hands each of the 4 items to exactly one instance, and exactly `instances`
   // hold items.
   ::testing::AssertionResult Covers(const std::set<std::string>& instances) {
@@ -268,21 +132,6 @@ class FaultsTest : public ::testing::Test {
     return ::testing::AssertionFailure()
            << "assignment " << ::testing::PrintToString(assignment) << ", expected the items over "
            << ::testing::PrintToString(instances);
-  }
-
-  Json State(int item) {
-    std::string data;
-    observer_->Get(JobPath() + "/shards/" + std::to_string(item) + "/state", &data, nullptr,
-                   nullptr);
-    return Json::parse(data, nullptr, false);
-  }
-
-  std::string Trigger() {
-    std::string created;
-    EXPECT_EQ(observer_->Create(JobPath() + "/triggers/trigger-", "",
-                                registry::NodeMode::kPersistentSequential, &created),
-              registry::Code::kOk);
-    return created.substr(created.rfind('/') + 1);
   }
 
   // The instances that finished a task of a scheduled fire at or after `since_ms`.
@@ -345,42 +194,8 @@ class FaultsTest : public ::testing::Test {
         registered_ms, MsSince(restarted_at), same_session, ids.size());
   }
 
-  // From cluster_test. G2: no task is committed twice. The recording listener's "after" line,
-  // written after the commit, names the items the instance ran and those that failed or were
-  // refused.
-  void ExpectNoTaskCommittedTwice() {
-    std::map<std::pair<std::string, int>, std::vector<std::string>> committers;
-    for (const std::string& line : ReadLines(record_)) {
-      std::istringstream in(line);
-      std::string event, fire, failed, items, instance;
-      in >> event >> fire >> failed >> items >> instance;
-      if (event != "after") continue;
-      std::set<int> refused = ParseItems(failed.substr(failed.find('=') + 1));
-      for (int item : ParseItems(items.substr(items.find('=') + 1))) {
-        if (refused.count(item) == 0) committers[{fire, item}].push_back(instance);
-      }
-    }
-    EXPECT_FALSE(committers.empty());
-    for (const auto& [task, instances] : committers) {
-      EXPECT_EQ(instances.size(), 1u) << "fire " << task.first << " shard " << task.second
-                                      << " committed by " << ::testing::PrintToString(instances);
-    }
-  }
-
-  static ZookeeperServer* shared_server_;
-  static int counter_;
-  TempDir dir_;
-  std::string record_ = dir_.File("record.txt");
-  std::string namespace_;
-  // Destroyed in reverse: the processes, the observer, then the test's own server.
   std::unique_ptr<ZookeeperServer> own_server_;
-  ZookeeperServer* server_ = nullptr;
-  std::unique_ptr<registry::ZookeeperRegistry> observer_;
-  std::map<std::string, std::unique_ptr<ChildProcess>> processes_;
 };
-
-ZookeeperServer* FaultsTest::shared_server_ = nullptr;
-int FaultsTest::counter_ = 0;
 
 // T16: all of ZooKeeper goes away for longer than the session timeout, then comes back. No
 // instance shuts itself down (EJ#1857/#2383/#1807): every one is registered again, a live
