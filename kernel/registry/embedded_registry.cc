@@ -69,6 +69,8 @@ class EmbeddedStore::State {
     event_thread_.join();
   }
 
+  void SetClockOffset(std::int64_t offset_ms) { clock_offset_ms_ = offset_ms; }
+
   std::int64_t OpenSession() {
     std::lock_guard<std::mutex> lock(mutex_);
     std::int64_t id = ++last_session_id_;
@@ -341,7 +343,7 @@ class EmbeddedStore::State {
     Node node;
     node.data = data;
     node.stat.czxid = node.stat.mzxid = last_zxid_;
-    node.stat.ctime_ms = node.stat.mtime_ms = NowMs();
+    node.stat.ctime_ms = node.stat.mtime_ms = NowMs() + clock_offset_ms_;
     if (IsEphemeral(mode)) {
       node.stat.ephemeral_owner = session;
       sessions_[session].ephemerals.insert(path);
@@ -405,7 +407,7 @@ class EmbeddedStore::State {
     }
     node.data = data;
     node.stat.mzxid = last_zxid_;
-    node.stat.mtime_ms = NowMs();
+    node.stat.mtime_ms = NowMs() + clock_offset_ms_;
     ++node.stat.version;
     if (stat != nullptr) *stat = node.stat;
     data_watches_.Fire(path, EventType::kDataChanged, notifications, undo);
@@ -440,6 +442,7 @@ class EmbeddedStore::State {
   WatchTable data_watches_;
   WatchTable child_watches_;
   std::int64_t last_zxid_ = 0;
+  std::atomic<std::int64_t> clock_offset_ms_{0};
   std::int64_t last_session_id_ = 0;
 
   std::mutex events_mutex_;
@@ -503,6 +506,10 @@ EmbeddedStore::EmbeddedStore() : state_(std::make_shared<State>()) {}
 EmbeddedStore::~EmbeddedStore() = default;
 
 std::unique_ptr<Registry> EmbeddedStore::OpenSession() { return std::make_unique<Session>(state_); }
+
+void EmbeddedStore::SetClockOffsetForTest(std::chrono::milliseconds offset) {
+  state_->SetClockOffset(offset.count());
+}
 
 void EmbeddedStore::ExpireSession(std::int64_t session_id) {
   state_->EndSession(session_id, SessionState::kExpired);

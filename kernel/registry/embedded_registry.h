@@ -5,6 +5,7 @@
 // shardjob process run sharded jobs with no server, and runs the same coordination code as
 // ZooKeeper does.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -24,6 +25,9 @@ class EmbeddedStore {
   // Ends a session as ZooKeeper's expiry does: its ephemeral nodes go, watches on them fire, and
   // the session reports kExpired; every later call on it returns kSessionExpired.
   void ExpireSession(std::int64_t session_id);
+  // Stamps node times `offset` ahead of this host's clock, as a registry whose clock is skewed
+  // would (tests of max_time_diff_seconds).
+  void SetClockOffsetForTest(std::chrono::milliseconds offset);
 
  private:
   class State;

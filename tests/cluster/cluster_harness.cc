@@ -58,7 +58,8 @@ void ClusterHarness::TearDownTestSuite() {
 }
 
 void ClusterHarness::SetUp() {
-  namespace_ = namespace_prefix_ + "-" + std::to_string(++counter_) + "-" + std::to_string(getpid());
+  namespace_ =
+      namespace_prefix_ + "-" + std::to_string(++counter_) + "-" + std::to_string(getpid());
   ConnectObserver(shared_server_);
 }
 
@@ -72,8 +73,8 @@ void ClusterHarness::ConnectObserver(ZookeeperServer* server) {
   ASSERT_NE(observer_, nullptr) << error;
 }
 
-ChildProcess& ClusterHarness::Start(const std::string& id, const std::string& schedule,
-                                    int work_ms, bool failover) {
+ChildProcess& ClusterHarness::Start(const std::string& id, const std::string& schedule, int work_ms,
+                                    bool failover) {
   std::string path = dir_.File(id + ".yaml");
   WriteFile(path, "instance_id: " + id +
                       "\n"
@@ -166,8 +167,7 @@ std::map<std::string, std::vector<int>> ClusterHarness::Assignment() {
 
 Json ClusterHarness::State(int item) {
   std::string data;
-  observer_->Get(JobPath() + "/shards/" + std::to_string(item) + "/state", &data, nullptr,
-                 nullptr);
+  observer_->Get(JobPath() + "/shards/" + std::to_string(item) + "/state", &data, nullptr, nullptr);
   return Json::parse(data, nullptr, false);
 }
 

@@ -3,6 +3,7 @@
 
 #include "coordination/job_coordinator.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -718,6 +719,31 @@ TEST_F(CoordinationTest, AClaimWithAnUnknownOutcomeIsAdoptedOrDropped) {
   EXPECT_TRUE(a.coordinator->ClaimFire("f2").empty());
   EXPECT_EQ(LeaseOf(0, nullptr, nullptr), Code::kNoNode);
   EXPECT_EQ(ItemsOf(a.coordinator->ClaimFire("f3")), Range(2));
+}
+
+// max_time_diff_seconds: an instance whose clock differs from the registry's by more than the
+// limit refuses to start the job, and says by how much.
+TEST_F(CoordinationTest, AClockTooFarFromTheRegistrysRefusesToStart) {
+  registry::EmbeddedStore store;
+  auto session = store.OpenSession();
+  EventLoop loop;
+  config::JobConfig job;
+  job.name = "clocked";
+  job.sharding_total_count = 1;
+  job.max_time_diff_seconds = 2;
+  store.SetClockOffsetForTest(std::chrono::seconds(30));
+  auto skewed = std::make_shared<JobCoordinator>(*session, loop, kRoot, job, strategy_, "x");
+  try {
+    skewed->Start();
+    FAIL() << "a clock 30 s off must not start with a 2 s limit";
+  } catch (const CoordinationError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("max_time_diff_seconds=2"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("clocked"));
+  }
+  store.SetClockOffsetForTest(std::chrono::milliseconds(500));
+  auto close_enough = std::make_shared<JobCoordinator>(*session, loop, kRoot, job, strategy_, "y");
+  EXPECT_NO_THROW(close_enough->Start());
+  close_enough->Stop();
 }
 
 TEST_F(CoordinationTest, AnUncommittedLeaseOfThisInstanceIsReleasedNotSkipped) {
