@@ -26,6 +26,8 @@ constexpr std::size_t kOnceNodesKept = 16;
 // Guarded increments of a once node that lose a race retry; each loss means another instance
 // progressed, so this bounds nothing in practice but a runaway loop.
 constexpr int kOnceAttempts = 100;
+// A leader whose assignment write failed tries again after this long.
+constexpr std::chrono::milliseconds kReshardRetry{1000};
 
 std::string Describe(Code code) { return registry::CodeName(code); }
 
@@ -556,9 +558,14 @@ void JobCoordinator::Reshard() {
         &results);
   }
   if (code != Code::kOk) {
-    spdlog::error("job={} cannot write the assignment: {}", job_name_, Describe(code));
-    std::lock_guard<std::mutex> lock(mutex_);
-    planned_inputs_.clear();  // try again on the next event or reconcile
+    spdlog::error("job={} cannot write the assignment: {}; trying again in {} ms", job_name_,
+                  Describe(code), kReshardRetry.count());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      planned_inputs_.clear();
+    }
+    // Once a second at most: a registry in trouble gets no busy loop from us.
+    PostStep(&JobCoordinator::Reshard, kReshardRetry);
     return;
   }
   spdlog::info("job={} assignment {}", job_name_, plan_json.dump());
