@@ -72,6 +72,48 @@ TEST_F(ClusterTest, ScaleOutFromOneToThreeReshardsAtTheNextFire) {
   ExpectNoTaskCommittedTwice();
 }
 
+// T3: instances join and the leader leaves while shards run (each takes most of a second, so
+// fires overlap the reshards). No shard of a fire is started twice, none committed twice.
+TEST_F(ClusterTest, ReshardingWhileShardsRunNeverRunsATaskTwice) {
+  Start("a", kEverySecond, 800);
+  Start("b", kEverySecond, 800);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 2; }, kWait));
+  auto ended_by = [&](const std::string& id) {
+    for (const Record& record : ReadRecords(record_)) {
+      if (record.event == "end" && record.instance == id) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return ended_by("a") && ended_by("b"); }, kWait));
+  Start("c", kEverySecond, 800);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 3 && ended_by("c"); }, kWait));
+  // The leader leaves gracefully right after finishing its shards.
+  ASSERT_EQ(Leader(), "a");
+  Kill("a", SIGTERM);
+  EXPECT_EQ(processes_.at("a")->Wait(), 0);
+  ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 2 && Leader() == "b"; }, kWait));
+  std::size_t after_leave = ReadRecords(record_).size();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto records = ReadRecords(record_);
+        std::set<std::string> enders;
+        for (std::size_t i = after_leave; i < records.size(); ++i) {
+          if (records[i].event == "end") enders.insert(records[i].instance);
+        }
+        return enders == std::set<std::string>{"b", "c"};
+      },
+      kWait));
+  StopAll();
+  std::map<std::pair<std::string, int>, int> starts;
+  for (const Record& record : ReadRecords(record_)) {
+    if (record.event == "start") ++starts[{record.fire, record.item}];
+  }
+  for (const auto& [task, count] : starts) {
+    EXPECT_EQ(count, 1) << "fire " << task.first << " shard " << task.second;
+  }
+  ExpectNoTaskCommittedTwice();
+}
+
 TEST_F(ClusterTest, KillNineMovesTheShardsToTheSurvivors) {
   Start("a", kEverySecond, 100);
   Start("b", kEverySecond, 100);
