@@ -1,15 +1,18 @@
 // Prints what a fire costs in ZooKeeper requests, for jobs of 1, 4 and 64 shards on one
 // instance against a real ZooKeeper server the benchmark starts itself (as the tests do):
-// the instance's own request count, and the server's packets received (`mntr`), per fire.
+// the instance's own request count, and the server's packets received (`mntr`), per fire; and
+// how late the shards started (scheduled instant to Execute(), claim round trip included).
 //
 //   build/bin/registry_cost_bench [seconds-per-case=4]
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "shardjob/shardjob.h"
 #include "support/test_support.h"
@@ -28,28 +31,55 @@ long long PacketsReceived(const shardjob::testing::ZookeeperServer& server) {
 
 std::uint64_t Fires(const shardjob::Instance& instance) { return instance.Stats("cost").fires; }
 
+std::vector<long long> ReadLateness(const std::string& path) {
+  std::vector<long long> micros;
+  std::ifstream in(path);
+  for (long long value; in >> value;) micros.push_back(value);
+  return micros;
+}
+
+// p50, p99 and max of the lateness the LATENESS_JOB recorded after the first `skip` tasks (the
+// warm-up), in milliseconds.
+std::string LatenessSummary(const std::string& path, std::size_t skip) {
+  std::vector<long long> micros = ReadLateness(path);
+  micros.erase(micros.begin(), micros.begin() + std::min(skip, micros.size()));
+  if (micros.empty()) return "-";
+  std::sort(micros.begin(), micros.end());
+  auto at = [&](double p) {
+    return micros[std::min(micros.size() - 1, static_cast<std::size_t>(p * micros.size()))] /
+           1000.0;
+  };
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.2f / %.2f / %.2f", at(0.5), at(0.99), at(1.0));
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int seconds = argc > 1 ? std::stoi(argv[1]) : 4;
   shardjob::testing::ZookeeperServer server;
   shardjob::testing::TempDir dir;
-  std::printf("%-7s %-6s %-22s %-22s\n", "shards", "fires", "instance requests/fire",
-              "server packets/fire");
+  std::printf("%-7s %-6s %-22s %-20s %s\n", "shards", "fires", "instance requests/fire",
+              "server packets/fire", "lateness ms p50 / p99 / max");
   for (int shards : {1, 4, 64}) {
     std::string config = dir.File("cost-" + std::to_string(shards) + ".yaml");
+    std::string lateness = dir.File("late-" + std::to_string(shards));
     shardjob::testing::WriteFile(
         config, "registry:\n  type: zookeeper\n  zookeeper: {servers: " + server.connect_string() +
                     ", namespace: cost-" + std::to_string(shards) +
-                    "}\nlog_level: error\nplugins: {dirs: [" SHARDJOB_PLUGIN_DIR
-                    "]}\njobs:\n"
-                    "  - name: cost\n    class: EXAMPLE_ORDER_SYNC\n    fixed_rate: 100ms\n"
+                    "}\nlog_level: error\n"
+                    "plugins: {dirs: [" SHARDJOB_PLUGIN_DIR ", " SHARDJOB_BENCH_PLUGIN_DIR
+                    "]}\n"
+                    "jobs:\n"
+                    "  - name: cost\n    class: LATENESS_JOB\n    fixed_rate: 100ms\n"
                     "    sharding_total_count: " +
-                    std::to_string(shards) + "\n");
+                    std::to_string(shards) + "\n    props: {record.file: " + lateness + "}\n");
     auto instance = shardjob::Instance::Start(config);
     // Warm up: the first fires read the shard states the instance has not written yet.
     shardjob::testing::WaitUntil([&] { return Fires(*instance) >= 3; });
     std::uint64_t fires_before = Fires(*instance);
+    std::size_t warm_up_tasks = ReadLateness(lateness).size();
     std::uint64_t requests_before = instance->RegistryRequests();
     long long packets_before = PacketsReceived(server);
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
@@ -57,9 +87,10 @@ int main(int argc, char** argv) {
     std::uint64_t requests = instance->RegistryRequests() - requests_before;
     long long packets = PacketsReceived(server) - packets_before - 1;  // less this mntr
     instance->Stop();
-    std::printf("%-7d %-6llu %-22.2f %-22.2f\n", shards, static_cast<unsigned long long>(fires),
+    std::printf("%-7d %-6llu %-22.2f %-20.2f %s\n", shards, static_cast<unsigned long long>(fires),
                 fires ? static_cast<double>(requests) / fires : 0.0,
-                fires ? static_cast<double>(packets) / fires : 0.0);
+                fires ? static_cast<double>(packets) / fires : 0.0,
+                LatenessSummary(lateness, warm_up_tasks).c_str());
   }
   return 0;
 }
