@@ -5,36 +5,20 @@
 #include <utility>
 
 #include <spdlog/spdlog.h>
-#include <nlohmann/json.hpp>
+
+#include "coordination/registry_json.h"
 
 namespace shardjob::coordination {
 
 using registry::Code;
 using registry::NodeMode;
 using registry::Op;
-using Json = nlohmann::json;
 
 namespace {
 
 // How long a read after an unknown outcome keeps retrying while the connection comes back.
 constexpr int kRereadAttempts = 30;
 constexpr auto kRereadPause = std::chrono::milliseconds(100);
-
-Json ParseObject(const std::string& text) {
-  Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return parsed.is_object() ? parsed : Json::object();
-}
-
-// The field when it is a string, else "": nodes may hold anything another writer put there.
-std::string StringField(const Json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::int64_t IntField(const Json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
 
 // Retries a read while the connection is down, for a bounded time.
 template <typename Read>
