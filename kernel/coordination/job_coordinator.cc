@@ -114,13 +114,16 @@ void JobCoordinator::CheckClock() {
   }
 }
 
-void JobCoordinator::Register() {
-  config::JobConfig job = Job();
+std::string JobCoordinator::RegistrationData(const config::JobConfig& job) {
   Json me = {
       {"pid", static_cast<long>(getpid())}, {"disabled", job.disabled}, {"label", job.label}};
+  return me.dump();
+}
+
+void JobCoordinator::Register() {
   std::int64_t session = registry_.SessionId();
   std::string path = JobPath() + "/instances/" + instance_id_;
-  Code code = registry_.Create(path, me.dump(), NodeMode::kEphemeral, nullptr);
+  Code code = registry_.Create(path, RegistrationData(Job()), NodeMode::kEphemeral, nullptr);
   if (code == Code::kNodeExists) {
     registry::Stat stat;
     // Our own node from this same session (a rejoin that raced an earlier one) is fine.

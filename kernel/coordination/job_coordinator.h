@@ -134,6 +134,8 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   void OnSessionState(registry::SessionState state, std::int64_t session_id);
   void CheckDisconnected(std::uint64_t disconnect_epoch);
   void CheckClock();
+  // What instances/<id> holds: the pid, whether this instance is disabled, its label.
+  static std::string RegistrationData(const config::JobConfig& job);
 
   void EnsurePathQuietly(const std::string& path);
   void PruneOnceNodes();

@@ -3,8 +3,6 @@
 
 #include "coordination/job_coordinator.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -149,11 +147,13 @@ void JobCoordinator::UpdateConfig(const config::JobConfig& job,
     strategy_ = std::move(strategy);
     leader = leader_;
   }
-  // The instance's own `disabled` may have changed: registration carries it.
-  Json me = {
-      {"pid", static_cast<long>(getpid())}, {"disabled", job.disabled}, {"label", job.label}};
-  registry_.Set(JobPath() + "/instances/" + instance_id_, me.dump(), registry::kAnyVersion,
-                nullptr);
+  // The instance's own `disabled` may have changed: its registration carries it.
+  code = registry_.Set(JobPath() + "/instances/" + instance_id_, RegistrationData(job),
+                       registry::kAnyVersion, nullptr);
+  if (code != Code::kOk) {
+    spdlog::warn("job={} cannot update this instance's registration: {}", job_name_,
+                 Describe(code));
+  }
   if (leader) Reshard();
 }
 
