@@ -18,69 +18,13 @@
 #include <vector>
 
 #include "registry/registry.h"
+#include "registry_conformance.h"
 
 namespace shardjob::registry {
 namespace {
 
-constexpr auto kTimeout = std::chrono::seconds(5);
-
-// Collects watch events and session states as they are delivered, and waits for them (bounded).
-class Recorder {
- public:
-  struct Record {
-    std::string tag;
-    WatchEvent event;
-    std::thread::id thread;
-  };
-
-  Watcher Watch(std::string tag) {
-    return [this, tag](const WatchEvent& event) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      records_.push_back(Record{tag, event, std::this_thread::get_id()});
-      changed_.notify_all();
-    };
-  }
-
-  SessionListener Listen() {
-    return [this](SessionState state) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      states_.push_back(state);
-      changed_.notify_all();
-    };
-  }
-
-  bool WaitForEvents(std::size_t count) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, kTimeout, [&] { return records_.size() >= count; });
-  }
-
-  bool WaitForStates(std::size_t count) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, kTimeout, [&] { return states_.size() >= count; });
-  }
-
-  std::vector<Record> Events() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return records_;
-  }
-
-  std::size_t CountOf(const std::string& tag) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return static_cast<std::size_t>(std::count_if(records_.begin(), records_.end(),
-                                                  [&](const Record& r) { return r.tag == tag; }));
-  }
-
-  std::vector<SessionState> States() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return states_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<Record> records_;
-  std::vector<SessionState> states_;
-};
+using conformance::kTimeout;
+using conformance::Recorder;
 
 class RegistryTest : public ::testing::Test {
  protected:
