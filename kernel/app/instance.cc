@@ -164,6 +164,7 @@ class Instance::Impl {
     stats.failover_fires = counters.failover_fires;
     stats.tasks_succeeded = counters.tasks_succeeded;
     stats.tasks_failed = counters.tasks_failed;
+    stats.tasks_released = counters.tasks_released;
     stats.commits_fenced = counters.commits_fenced;
     stats.commits_unknown = counters.commits_unknown;
     stats.claims_lost = counters.claims_lost;

@@ -366,13 +366,18 @@ void JobCoordinator::RefreshInstances() {
 }
 
 std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id,
-                                             const std::optional<std::vector<int>>& items) {
+                                             const std::optional<std::vector<int>>& items,
+                                             bool failover) {
   if (!IsConnected()) {
     spdlog::warn("job={} fire={} instance={} not claimed: the registry is unreachable", job_name_,
                  fire_id, instance_id_);
     return {};
   }
-  return ledger_.ClaimFire(fire_id, items ? *items : LocalItems());
+  return ledger_.ClaimFire(fire_id, items ? *items : LocalItems(), failover);
+}
+
+void JobCoordinator::Release(const std::vector<Claim>& claims) {
+  if (!claims.empty()) ledger_.Release(claims);
 }
 
 CommitResult JobCoordinator::Commit(const std::string& fire_id,

@@ -87,11 +87,14 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   // to expire. No step runs once it returns.
   void Stop();
 
-  // Claims this instance's items (or `items`, for a failover) for a fire. Empty while the
-  // registry is unreachable.
+  // Claims this instance's items (or `items`) for a fire. A `failover` claim takes an item only
+  // while its state still shows this fire unfinished. Empty while the registry is unreachable.
   std::vector<Claim> ClaimFire(const std::string& fire_id,
-                               const std::optional<std::vector<int>>& items = std::nullopt);
+                               const std::optional<std::vector<int>>& items = std::nullopt,
+                               bool failover = false);
   CommitResult Commit(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
+  // Gives up claims whose tasks did not run to the end (see ShardLedger::Release).
+  void Release(const std::vector<Claim>& claims);
 
   // Cluster-once listeners (`<job>/once/<fire>`, holding how many shards of the fire are
   // committed). BeginFireOnce is true for the one instance that reaches the fire first;

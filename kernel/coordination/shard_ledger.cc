@@ -1,6 +1,8 @@
 #include "coordination/shard_ledger.h"
 
 #include <chrono>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -19,6 +21,46 @@ namespace {
 // How long a read after an unknown outcome keeps retrying while the connection comes back.
 constexpr int kRereadAttempts = 30;
 constexpr auto kRereadPause = std::chrono::milliseconds(100);
+
+// Fire ids come in two families that each grow: scheduled fires (the scheduled instant in epoch
+// milliseconds) and one-off triggers ("trigger-<sequence>"). A shard's state keeps the highest
+// committed fire of each, so that no fire at or below it is ever claimed again (G2), whatever
+// was committed in between.
+constexpr const char* kScheduledWatermark = "done_scheduled";
+constexpr const char* kTriggerWatermark = "done_trigger";
+constexpr std::string_view kTriggerPrefix = "trigger-";
+
+struct FireOrder {
+  const char* watermark = nullptr;  // null: the id is in neither family
+  std::int64_t position = 0;
+};
+
+FireOrder OrderOf(const std::string& fire_id) {
+  auto digits_from = [&](std::size_t start) -> std::optional<std::int64_t> {
+    if (start >= fire_id.size() || fire_id.size() - start > 18) return std::nullopt;
+    std::int64_t value = 0;
+    for (std::size_t i = start; i < fire_id.size(); ++i) {
+      if (fire_id[i] < '0' || fire_id[i] > '9') return std::nullopt;
+      value = value * 10 + (fire_id[i] - '0');
+    }
+    return value;
+  };
+  if (auto scheduled = digits_from(0)) return FireOrder{kScheduledWatermark, *scheduled};
+  if (fire_id.rfind(kTriggerPrefix, 0) == 0) {
+    if (auto sequence = digits_from(kTriggerPrefix.size())) {
+      return FireOrder{kTriggerWatermark, *sequence};
+    }
+  }
+  return FireOrder{};
+}
+
+// True when `fire_id` was committed on the shard, or a later fire of its family was.
+bool AlreadyDone(const Json& state, const std::string& fire_id) {
+  if (StringField(state, "committed_fire") == fire_id) return true;
+  FireOrder order = OrderOf(fire_id);
+  return order.watermark != nullptr && state.contains(order.watermark) &&
+         IntField(state, order.watermark) >= order.position;
+}
 
 // Retries a read while the connection is down, for a bounded time.
 template <typename Read>
@@ -55,9 +97,46 @@ Code ShardLedger::CreateStates(int total) {
   return Code::kOk;
 }
 
-void ShardLedger::Forget() {
+void ShardLedger::Forget() { ++forget_epoch_; }
+
+void ShardLedger::CatchUpLocked() {
+  std::uint64_t epoch = forget_epoch_.load();
+  if (epoch != seen_forget_epoch_) {
+    states_.clear();
+    seen_forget_epoch_ = epoch;
+  }
+  // Leases whose fate a lost reply left unknown: if this session holds one, no task of ours
+  // runs under it (one fire at a time per job), so it goes, and the shard is claimable again.
+  for (auto it = unresolved_.begin(); it != unresolved_.end();) {
+    std::string path = ShardPath(*it) + "/lease";
+    registry::Stat stat;
+    Code code = registry_.Exists(path, &stat, nullptr);
+    if (code == Code::kOk && stat.ephemeral_owner == registry_.SessionId()) {
+      code = registry_.Delete(path, stat.version);
+    }
+    if (code == Code::kOk || code == Code::kNoNode) {
+      it = unresolved_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ShardLedger::Release(const std::vector<Claim>& claims) {
   std::lock_guard<std::mutex> lock(mutex_);
-  states_.clear();
+  for (const Claim& claim : claims) {
+    // Only while nobody re-claimed since (the state still has our claim's version) is the lease
+    // ours to delete: after a session change another runner's lease may sit at the same path.
+    std::string path = ShardPath(claim.item);
+    std::vector<registry::OpResult> results;
+    Code code = registry_.Multi(
+        {Op::Check(path + "/state", claim.state_version), Op::Delete(path + "/lease")}, &results);
+    states_.erase(claim.item);
+    spdlog::info(
+        "job={} shard={} claim released without a commit ({}): it is failed over, or run "
+        "at the next fire",
+        job_name_, claim.item, registry::CodeName(code));
+  }
 }
 
 std::optional<ShardLedger::ShardState> ShardLedger::ReadState(int item) {
@@ -84,8 +163,14 @@ std::optional<ShardLedger::ShardState> ShardLedger::ReadState(int item) {
   return state;
 }
 
-std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vector<int> items) {
+std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vector<int> items,
+                                          bool failover) {
   std::lock_guard<std::mutex> lock(mutex_);
+  CatchUpLocked();
+  if (failover) {
+    // Read afresh: a failover claim stands only while the state still shows the unfinished fire.
+    for (int item : items) states_.erase(item);
+  }
   // Each failed attempt drops, refreshes or releases the one item that failed, so this ends.
   for (std::size_t attempt = 0; attempt <= 2 * items.size() + 1 && !items.empty(); ++attempt) {
     std::vector<Op> ops;
@@ -101,11 +186,27 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
         cached = states_.emplace(*it, std::move(*state)).first;
       }
       Json state = ParseObject(cached->second.data);
-      if (StringField(state, "committed_fire") == fire_id) {
-        spdlog::info("job={} fire={} shard={} already committed; not run again", job_name_, fire_id,
-                     *it);
+      if (AlreadyDone(state, fire_id)) {
+        spdlog::info(
+            "job={} fire={} shard={} already committed (or a later fire was); not run "
+            "again",
+            job_name_, fire_id, *it);
         it = items.erase(it);
         continue;
+      }
+      std::string unfinished = StringField(state, "claimed_fire");
+      if (failover && unfinished != fire_id) {
+        spdlog::info("job={} fire={} shard={} no longer needs a failover (the state shows {})",
+                     job_name_, fire_id, *it, unfinished.empty() ? "no open claim" : unfinished);
+        it = items.erase(it);
+        continue;
+      }
+      if (!unfinished.empty() && unfinished != fire_id &&
+          unfinished != StringField(state, "committed_fire")) {
+        // An orphaned claim nobody failed over (failover off, or the new owner was late): this
+        // fire supersedes it. Said, not silent; the misfire policies decide more.
+        spdlog::warn("job={} shard={} fire {} was never finished; fire {} supersedes it", job_name_,
+                     *it, unfinished, fire_id);
       }
       std::string nonce = instance_id_ + "#" + std::to_string(++claim_counter_);
       state["claimed_fire"] = fire_id;
@@ -187,6 +288,7 @@ CommitResult ShardLedger::Commit(const std::string& fire_id,
   CommitResult result;
   if (outcomes.empty()) return result;
   std::lock_guard<std::mutex> lock(mutex_);
+  CatchUpLocked();
   Code batch = CommitBatch(fire_id, outcomes);
   if (batch == Code::kOk) return result;
   // The batch may have landed with its reply lost: then each task is already committed, and a
@@ -209,6 +311,7 @@ CommitResult ShardLedger::Commit(const std::string& fire_id,
         spdlog::error("job={} fire={} shard={} commit outcome unknown: the registry did not answer",
                       job_name_, fire_id, item);
         result.unknown.push_back(item);
+        unresolved_.insert(item);  // its lease may still be ours: released once we can
         continue;
       }
     }
@@ -222,12 +325,23 @@ CommitResult ShardLedger::Commit(const std::string& fire_id,
 Code ShardLedger::CommitBatch(const std::string& fire_id,
                               const std::vector<TaskOutcome>& outcomes) {
   std::vector<Op> ops;
+  FireOrder order = OrderOf(fire_id);
   for (const TaskOutcome& outcome : outcomes) {
     int item = outcome.claim.item;
+    // The claim wrote the state this commit replaces, and the cache holds what it wrote: carry
+    // its watermarks forward.
+    auto claimed = states_.find(item);
+    Json previous = claimed == states_.end() ? Json::object() : ParseObject(claimed->second.data);
     Json state = {{"committed_fire", fire_id},
                   {"committed_token", outcome.claim.fencing_token},
                   {"committed_by", instance_id_},
                   {"success", outcome.success}};
+    for (const char* watermark : {kScheduledWatermark, kTriggerWatermark}) {
+      if (previous.contains(watermark)) state[watermark] = IntField(previous, watermark);
+    }
+    if (order.watermark != nullptr) {
+      state[order.watermark] = std::max(IntField(previous, order.watermark), order.position);
+    }
     ops.push_back(
         Op::SetData(ShardPath(item) + "/state", state.dump(), outcome.claim.state_version));
     ops.push_back(Op::Delete(ShardPath(item) + "/lease"));

@@ -14,10 +14,12 @@
 // The versions this instance's own writes produced are cached, so the steady state costs two
 // requests per fire and no reads; a stale cache costs one failed guard and a re-read.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,14 +56,25 @@ class ShardLedger {
   // Claims `items` for a fire. Items already committed for it, or leased by another runner, are
   // left out (and logged). A lease this session holds is a leftover of a commit that never
   // landed (a job runs one fire at a time per instance): it is released, not skipped.
-  std::vector<Claim> ClaimFire(const std::string& fire_id, std::vector<int> items);
+  //
+  // A fire at or below the highest committed fire of its family (scheduled instants; triggers)
+  // is never claimed again. With `failover`, an item is claimed only while its state still shows
+  // this fire claimed and unfinished: a queued failover that the shard has moved past is dropped.
+  std::vector<Claim> ClaimFire(const std::string& fire_id, std::vector<int> items,
+                               bool failover = false);
   CommitResult Commit(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
 
   // Claims whose runner is gone: the state says "F claimed", F is not committed and no lease
   // exists. Returns fire -> items, read afresh from the registry.
   std::map<std::string, std::vector<int>> FindOrphans(const std::vector<int>& items);
 
-  // Forgets the cached versions: after a session change they prove nothing.
+  // Gives claims up without committing: the tasks did not run (cancelled before they started, or
+  // stopped by their cancellation flag), so they must run again — failed over, or at the next
+  // fire. Each lease is deleted only if nobody re-claimed the shard since.
+  void Release(const std::vector<Claim>& claims);
+
+  // Forgets the cached versions: after a session change they prove nothing. Never blocks (it is
+  // called on the event loop while a claim may hold the ledger across retries).
   void Forget();
 
  private:
@@ -72,6 +85,8 @@ class ShardLedger {
   };
 
   std::string ShardPath(int item) const;
+  // REQUIRES: mutex_ held. Applies a pending Forget() and releases leases left unresolved.
+  void CatchUpLocked();
   std::optional<ShardState> ReadState(int item);
   registry::Code CommitBatch(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
   bool ReleaseOwnStaleLease(int item);
@@ -87,8 +102,11 @@ class ShardLedger {
   const std::string job_name_;
   const std::string instance_id_;
 
+  std::atomic<std::uint64_t> forget_epoch_{0};
   std::mutex mutex_;  // held across a claim's or commit's round trips
+  std::uint64_t seen_forget_epoch_ = 0;
   std::map<int, ShardState> states_;
+  std::set<int> unresolved_;  // items whose lease a lost reply may have left behind
   std::uint64_t claim_counter_ = 0;
 };
 

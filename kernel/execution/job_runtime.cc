@@ -46,7 +46,8 @@ struct JobRuntime::FireRun {
 
   std::mutex mutex;
   std::size_t remaining = 0;
-  std::vector<coordination::TaskOutcome> outcomes;
+  std::vector<coordination::TaskOutcome> outcomes;  // committed
+  std::vector<coordination::Claim> released;        // stopped by cancellation: not committed
 };
 
 JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
@@ -138,7 +139,8 @@ void JobRuntime::RunFire(std::shared_ptr<FireRun> run) {
   auto lateness = schedule::NowMs() - run->fire.scheduled;
   spdlog::debug("job={} fire={} instance={} started {} ms after its scheduled time", job_name_,
                 run->fire.fire_id, instance_id_, lateness.count());
-  run->claims = coordinator_->ClaimFire(run->fire.fire_id, run->items);
+  run->claims = coordinator_->ClaimFire(run->fire.fire_id, run->items,
+                                        run->source == spi::ExecutionSource::kFailover);
   PostStatus(*run, spi::TaskState::kStaging,
              "Job '" + job_name_ + "' execute begin, shards " + ItemList(run->claims));
   if (run->claims.empty()) {
@@ -228,7 +230,13 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
   bool last;
   {
     std::lock_guard<std::mutex> lock(run->mutex);
-    run->outcomes.push_back(coordination::TaskOutcome{claim, status.ok()});
+    // A task its cancellation stopped did not do its work: it is not committed, so it runs
+    // again (failed over, or at the next fire): committed once, executed at least once.
+    if (!status.ok() && run->cancellation.IsCancelled()) {
+      run->released.push_back(claim);
+    } else {
+      run->outcomes.push_back(coordination::TaskOutcome{claim, status.ok()});
+    }
     last = --run->remaining == 0;
   }
   if (last) FinishFire(run);
@@ -236,7 +244,9 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
 
 void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
   coordination::CommitResult committed = coordinator_->Commit(run->fire.fire_id, run->outcomes);
+  coordinator_->Release(run->released);
   std::vector<int> failed = committed.fenced;
+  for (const auto& claim : run->released) failed.push_back(claim.item);
   failed.insert(failed.end(), committed.unknown.begin(), committed.unknown.end());
   std::uint64_t succeeded = 0;
   for (const auto& outcome : run->outcomes) {
@@ -269,6 +279,7 @@ void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
     std::lock_guard<std::mutex> lock(mutex_);
     counters_.tasks_succeeded += succeeded;
     counters_.tasks_failed += run->outcomes.size() - succeeded;
+    counters_.tasks_released += run->released.size();
     counters_.commits_fenced += committed.fenced.size();
     counters_.commits_unknown += committed.unknown.size();
     running_.reset();

@@ -53,6 +53,7 @@ struct JobCounters {
   std::uint64_t failover_fires = 0;
   std::uint64_t tasks_succeeded = 0;
   std::uint64_t tasks_failed = 0;
+  std::uint64_t tasks_released = 0;   // stopped by cancellation: not committed, to run again
   std::uint64_t commits_fenced = 0;   // tasks whose commit was refused: the claim was lost
   std::uint64_t commits_unknown = 0;  // tasks whose commit outcome could not be learnt
   std::uint64_t claims_lost = 0;      // times running tasks were cancelled for a lost session

@@ -746,6 +746,63 @@ TEST_F(CoordinationTest, AClockTooFarFromTheRegistrysRefusesToStart) {
   close_enough->Stop();
 }
 
+// G2 across fires: once a fire is committed on a shard, no earlier fire of the same family
+// (scheduled instants; triggers) is claimed there again, whatever was committed in between.
+TEST_F(CoordinationTest, AFireOlderThanTheLastCommittedOneIsNeverClaimed) {
+  Member& a = Join("a", 1);
+  ExpectConverged({"a"}, 1, "a");
+  std::vector<Claim> claims = a.coordinator->ClaimFire("2000");
+  ASSERT_TRUE(a.coordinator->Commit("2000", Succeeded(claims)).fenced.empty());
+  claims = a.coordinator->ClaimFire("trigger-0000000005");
+  ASSERT_TRUE(a.coordinator->Commit("trigger-0000000005", Succeeded(claims)).fenced.empty());
+  EXPECT_TRUE(a.coordinator->ClaimFire("1000").empty());  // older than 2000
+  EXPECT_TRUE(a.coordinator->ClaimFire("trigger-0000000003").empty());
+  EXPECT_TRUE(a.coordinator->ClaimFire("2000").empty());
+  EXPECT_EQ(ItemsOf(a.coordinator->ClaimFire("3000")), std::vector<int>{0});
+}
+
+// A queued failover of a fire the shard has moved past (a later fire claimed or committed) is
+// dropped, not run a second time.
+TEST_F(CoordinationTest, AFailoverClaimNeedsTheFireStillUnfinished) {
+  Member& a = Join("a", 1);
+  ExpectConverged({"a"}, 1, "a");
+  const std::vector<int> item0 = {0};
+  std::vector<Claim> claims = a.coordinator->ClaimFire("1000");
+  a.coordinator->Release(claims);  // its runner stopped: 1000 is unfinished, no lease
+  EXPECT_EQ(LeaseOf(0, nullptr, nullptr), Code::kNoNode);
+  EXPECT_EQ(StateOf(0)["claimed_fire"], "1000");
+  // While unfinished, a failover claim takes it...
+  std::vector<Claim> failover = a.coordinator->ClaimFire("1000", item0, /*failover=*/true);
+  ASSERT_EQ(ItemsOf(failover), item0);
+  a.coordinator->Release(failover);
+  // ...but not once a later fire superseded it.
+  claims = a.coordinator->ClaimFire("2000");
+  ASSERT_TRUE(a.coordinator->Commit("2000", Succeeded(claims)).fenced.empty());
+  EXPECT_TRUE(a.coordinator->ClaimFire("1000", item0, /*failover=*/true).empty());
+  // And a failover claim never takes a shard whose claim is a different fire.
+  claims = a.coordinator->ClaimFire("3000");
+  a.coordinator->Release(claims);
+  EXPECT_TRUE(a.coordinator->ClaimFire("2500", item0, /*failover=*/true).empty());
+}
+
+// A released claim whose lease another runner took since is left alone.
+TEST_F(CoordinationTest, ReleaseNeverDeletesAnotherRunnersLease) {
+  Member& a = Join("a", 1, LoopMode::kOwn);
+  Member& b = Join("b", 1, LoopMode::kOwn);
+  ExpectConverged({"a", "b"}, 1, "a");
+  const std::vector<int> item0 = {0};
+  std::vector<Claim> first = a.coordinator->ClaimFire("1000", item0);
+  ASSERT_EQ(ItemsOf(first), item0);
+  ASSERT_EQ(observer_->Delete(JobPath() + "/shards/0/lease", registry::kAnyVersion), Code::kOk);
+  std::vector<Claim> second = b.coordinator->ClaimFire("1000", item0, /*failover=*/true);
+  ASSERT_EQ(ItemsOf(second), item0);
+  a.coordinator->Release(first);
+  Json lease;
+  ASSERT_EQ(LeaseOf(0, &lease, nullptr), Code::kOk);
+  EXPECT_EQ(lease["instance"], "b");
+  EXPECT_TRUE(b.coordinator->Commit("1000", Succeeded(second)).fenced.empty());
+}
+
 TEST_F(CoordinationTest, AnUncommittedLeaseOfThisInstanceIsReleasedNotSkipped) {
   Member& a = Join("a", 2);
   ExpectConverged({"a"}, 2, "a");

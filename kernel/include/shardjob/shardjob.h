@@ -26,6 +26,7 @@ struct JobStats {
   std::uint64_t failover_fires = 0;  // fires run for shards whose runner was gone
   std::uint64_t tasks_succeeded = 0;
   std::uint64_t tasks_failed = 0;
+  std::uint64_t tasks_released = 0;   // stopped by cancellation: not committed, to run again
   std::uint64_t commits_fenced = 0;   // refused: the claim was lost
   std::uint64_t commits_unknown = 0;  // the registry did not answer
   std::uint64_t claims_lost = 0;      // times the session was lost while a fire ran
