@@ -264,9 +264,13 @@ class Instance::Impl {
         job, std::move(plugins), running->coordinator, *pool_, *traces_, id_, Hostname(),
         std::move(on_fire_end));
     RunningJob* raw = running.get();
-    jobs_.emplace(job.name, std::move(running));
-    raw->coordinator->Start();
+    if (!jobs_.emplace(job.name, std::move(running)).second) {
+      throw std::runtime_error(config_.path + ": two jobs are named '" + job.name + "'");
+    }
+    // The timer first: once the coordinator starts, a config change may re-arm it from the
+    // event loop.
     ArmTimer(*raw, job);
+    raw->coordinator->Start();
   }
 
   void ArmTimer(RunningJob& running, const config::JobConfig& job) {
@@ -288,12 +292,18 @@ class Instance::Impl {
     try {
       execution::JobPlugins plugins = Assemble(job);
       std::shared_ptr<spi::ShardingStrategy> strategy = plugins.strategy;
-      running->schedule = MakeSchedule(job);
+      config::JobConfig previous = running->runtime->config();
       running->runtime->Update(job, std::move(plugins));
       // Not here: UpdateConfig waits for the coordinator step that is calling us.
       events_->Post([coordinator = running->coordinator, job, strategy] {
         coordinator->UpdateConfig(job, strategy);
       });
+      // Re-arming cancels the pending fire: only when the schedule itself changed.
+      bool same_schedule = job.cron == previous.cron && job.time_zone == previous.time_zone &&
+                           job.fixed_rate == previous.fixed_rate &&
+                           job.fixed_delay == previous.fixed_delay && job.jitter == previous.jitter;
+      if (same_schedule) return;
+      running->schedule = MakeSchedule(job);
       ArmTimer(*running, job);
     } catch (const std::exception& e) {
       spdlog::error("job={} keeps its previous config: {}", job.name, e.what());

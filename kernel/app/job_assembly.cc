@@ -28,7 +28,9 @@ struct PluginContexts {
 template <typename Interface>
 std::shared_ptr<Interface> Build(const config::JobConfig& job, const std::string& key,
                                  const std::string& type, const plugin::PluginRegistry& plugins,
-                                 PluginContexts* contexts, std::vector<std::string>* problems) {
+                                 const std::shared_ptr<PluginContexts>& contexts_owner,
+                                 std::vector<std::string>* problems) {
+  PluginContexts* contexts = contexts_owner.get();
   const char* kind = plugin::KindOf<Interface>::value;
   std::string where = job.location.ToString() + ": job '" + job.name + "': " + key + ": ";
   if (!plugins.Has(kind, type)) {
@@ -40,7 +42,16 @@ std::shared_ptr<Interface> Build(const config::JobConfig& job, const std::string
       std::make_unique<logging::PluginLogger>("[" + type + " job=" + job.name + "]"));
   spi::PluginContext context{*contexts->props, *contexts->loggers.back(), job.name};
   try {
-    return plugins.Create<Interface>(type, context);
+    std::shared_ptr<Interface> object = plugins.Create<Interface>(type, context);
+    // The SPI promises the props and logger outlive the object: whoever holds the object (the
+    // coordinator holds the strategy) holds them too. The object is declared last, so it goes
+    // first.
+    struct Kept {
+      std::shared_ptr<PluginContexts> contexts;
+      std::shared_ptr<Interface> object;
+    };
+    auto kept = std::make_shared<Kept>(Kept{contexts_owner, std::move(object)});
+    return std::shared_ptr<Interface>(kept, kept->object.get());
   } catch (const plugin::PluginError& e) {
     problems->push_back(where + e.what());
     return nullptr;
@@ -66,7 +77,7 @@ bool AssembleJob(const config::JobConfig& job, const plugin::PluginRegistry& plu
 
   if (!job.job_class.empty()) {
     built.job_object =
-        Build<spi::JobObject>(job, "class", job.job_class, plugins, contexts.get(), problems);
+        Build<spi::JobObject>(job, "class", job.job_class, plugins, contexts, problems);
     if (built.job_object) {
       std::string job_interface = built.job_object->Interface();
       std::string executor_type = ExecutorForInterface(job_interface);
@@ -75,12 +86,12 @@ bool AssembleJob(const config::JobConfig& job, const plugin::PluginRegistry& plu
                             "', which no executor drives");
       } else {
         built.executor = Build<spi::JobExecutor>(job, "class (executor " + executor_type + ")",
-                                                 executor_type, plugins, contexts.get(), problems);
+                                                 executor_type, plugins, contexts, problems);
       }
     }
   } else {
     built.executor =
-        Build<spi::JobExecutor>(job, "type", job.executor_type, plugins, contexts.get(), problems);
+        Build<spi::JobExecutor>(job, "type", job.executor_type, plugins, contexts, problems);
     if (built.executor && built.executor->JobInterface() != nullptr) {
       problems->push_back(where + "type '" + job.executor_type + "' drives " +
                           built.executor->JobInterface() +
@@ -88,12 +99,12 @@ bool AssembleJob(const config::JobConfig& job, const plugin::PluginRegistry& plu
     }
   }
   built.strategy = Build<spi::ShardingStrategy>(job, "sharding_strategy", job.sharding_strategy,
-                                                plugins, contexts.get(), problems);
+                                                plugins, contexts, problems);
   built.error_handler = Build<spi::ErrorHandler>(job, "error_handler", job.error_handler, plugins,
-                                                 contexts.get(), problems);
+                                                 contexts, problems);
   for (std::size_t i = 0; i < job.listeners.size(); ++i) {
     auto listener = Build<spi::JobListener>(job, "listeners[" + std::to_string(i) + "]",
-                                            job.listeners[i], plugins, contexts.get(), problems);
+                                            job.listeners[i], plugins, contexts, problems);
     if (listener) built.listeners.push_back(std::move(listener));
   }
   if (problems->size() != problems_before) return false;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.h"
@@ -87,7 +88,14 @@ int Run(const Options& options) {
   }
   int received = 0;
   sigwait(&stop_signals, &received);
-  std::cerr << "shardjob: received " << strsignal(received) << ", stopping gracefully\n";
+  std::cerr << "shardjob: received " << strsignal(received)
+            << ", stopping gracefully (a second signal exits at once)\n";
+  std::thread([stop_signals] {
+    int again = 0;
+    sigwait(&stop_signals, &again);
+    std::cerr << "shardjob: received " << strsignal(again) << " again, exiting now\n";
+    std::_Exit(130);
+  }).detach();
   if (!instance->Stop()) {
     std::cerr << "shardjob: a task ignored its cancellation; exiting without waiting for it\n";
     std::_Exit(1);

@@ -58,7 +58,9 @@ void JobCoordinator::Start() {
   registry_.AddSessionListener([weak, loop = &loop_](registry::SessionState state) {
     auto self = weak.lock();
     if (!self) return;
-    std::int64_t session = self->registry_.SessionId();
+    // Only a live session has an id worth reading: a closed one may be gone already.
+    std::int64_t session =
+        state == registry::SessionState::kConnected ? self->registry_.SessionId() : 0;
     if (state == registry::SessionState::kExpired || state == registry::SessionState::kClosed) {
       // Said at once, not on the loop: from now on this instance leads nothing.
       std::lock_guard<std::mutex> lock(self->mutex_);
@@ -137,12 +139,14 @@ void JobCoordinator::Register() {
         "': " + Describe(code) +
         (code == Code::kNodeExists ? " (another live process uses this instance id)" : ""));
   }
-  std::string candidate;
-  code = registry_.Create(JobPath() + "/leader/candidate-", instance_id_,
-                          NodeMode::kEphemeralSequential, &candidate);
-  if (code != Code::kOk) {
-    throw CoordinationError("job '" + job_name_ +
-                            "': cannot join the leader election: " + Describe(code));
+  std::string candidate = OwnCandidate(session);
+  if (candidate.empty()) {
+    code = registry_.Create(JobPath() + "/leader/candidate-", instance_id_,
+                            NodeMode::kEphemeralSequential, &candidate);
+    if (code != Code::kOk) {
+      throw CoordinationError("job '" + job_name_ +
+                              "': cannot join the leader election: " + Describe(code));
+    }
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -156,6 +160,23 @@ void JobCoordinator::Register() {
   RefreshInstances();
   Elect();
   RefreshAssignment();
+}
+
+std::string JobCoordinator::OwnCandidate(std::int64_t session) {
+  // A candidate this session already created (an earlier try whose reply was lost) must be
+  // reused: a second one would sit after the first, watching it for ever, and nobody would lead.
+  std::vector<std::string> candidates;
+  if (registry_.GetChildren(JobPath() + "/leader", &candidates, nullptr) != Code::kOk) return "";
+  for (const std::string& name : candidates) {
+    std::string path = JobPath() + "/leader/" + name;
+    std::string data;
+    registry::Stat stat;
+    if (registry_.Get(path, &data, &stat, nullptr) == Code::kOk && data == instance_id_ &&
+        stat.ephemeral_owner == session) {
+      return path;
+    }
+  }
+  return "";
 }
 
 void JobCoordinator::Stop() {
@@ -252,10 +273,14 @@ void JobCoordinator::OnSessionState(registry::SessionState state, std::int64_t s
       if (same_session) {
         spdlog::info("job={} instance={} registry connection back, same session", job_name_,
                      instance_id_);
-        // The ephemerals and watches survived, but leadership was given up when the session
-        // timeout passed without contact: take it back if the candidate node is still first.
-        Elect();
+        // The ephemerals survived, but leadership was given up when the session timeout passed
+        // without contact (take it back if the candidate node is still first), and a step that
+        // failed while the connection was down did not re-arm its watch: re-read everything.
+        RefreshConfig();
+        RefreshTriggers();
+        RefreshNextInstance();
         RefreshInstances();
+        Elect();
         RefreshAssignment();
         return;
       }
@@ -269,10 +294,11 @@ void JobCoordinator::OnSessionState(registry::SessionState state, std::int64_t s
         spdlog::error("{}; will retry", e.what());
         std::weak_ptr<JobCoordinator> weak = weak_from_this();
         loop_.PostAfter(std::chrono::seconds(1), [weak, session_id] {
-          if (auto self = weak.lock()) {
-            std::lock_guard<std::mutex> steps(self->steps_mutex_);
-            self->OnSessionState(registry::SessionState::kConnected, session_id);
-          }
+          auto self = weak.lock();
+          // A retry for a session that is gone since is moot: the new one has its own.
+          if (!self || self->registry_.SessionId() != session_id) return;
+          std::lock_guard<std::mutex> steps(self->steps_mutex_);
+          self->OnSessionState(registry::SessionState::kConnected, session_id);
         });
       }
       break;

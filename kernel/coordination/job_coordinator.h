@@ -118,6 +118,8 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   // The steps. Each runs on the event loop (or in Start) under steps_mutex_ and re-arms its own
   // watch.
   void Register();
+  // This session's existing candidate node, or "" when it has none.
+  std::string OwnCandidate(std::int64_t session);
   void Elect();
   void RefreshInstances();
   void RefreshAssignment();
@@ -178,9 +180,8 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   bool assignment_malformed_ = false;  // the stored one is not ours: assignment_ is the last good
   std::string planned_inputs_;         // what the last plan this leader computed depended on
   std::string next_instance_;          // who runs a rotating single shard next
-  std::string config_json_;
-  bool triggers_seen_ = false;   // the triggers present at registration were listed
-  long long last_trigger_ = -1;  // the highest trigger sequence handled
+  bool triggers_seen_ = false;         // the triggers present at registration were listed
+  long long last_trigger_ = -1;        // the highest trigger sequence handled
 };
 
 }  // namespace shardjob::coordination

@@ -115,16 +115,12 @@ void JobCoordinator::RefreshConfig() {
     }
     return;
   }
-  bool changed;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    changed = !config_json_.empty() && data != config_json_;
-    config_json_ = data;
-  }
-  if (!changed) return;
   try {
     config::JobConfig job = config::JobConfigFromJson(data, "registry:" + JobPath() + "/config");
     if (job.name != job_name_) throw config::ConfigError("the name may not change");
+    // Compared by meaning, not text: the first read after start-up catches a change made
+    // between SeedConfig and now, and a rewrite with the same content is no change.
+    if (config::JobConfigToJson(job) == config::JobConfigToJson(Job())) return;
     spdlog::info("job={} config changed in the registry; it applies from the next fire", job_name_);
     if (events_) events_->OnConfigChanged(job);
   } catch (const config::ConfigError& e) {
@@ -135,24 +131,33 @@ void JobCoordinator::RefreshConfig() {
 
 void JobCoordinator::UpdateConfig(const config::JobConfig& job,
                                   std::shared_ptr<spi::ShardingStrategy> strategy) {
-  Code code = ledger_.CreateStates(job.sharding_total_count);
-  if (code != Code::kOk) {
-    spdlog::error("job={} cannot create the new shards' states: {}", job_name_, Describe(code));
-  }
   std::lock_guard<std::mutex> steps(steps_mutex_);
+  config::JobConfig previous;
   bool leader;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_) return;  // posted before Stop: the registry may be gone by now
+    previous = job_;
     job_ = job;
     strategy_ = std::move(strategy);
     leader = leader_;
   }
-  // The instance's own `disabled` may have changed: its registration carries it.
-  code = registry_.Set(JobPath() + "/instances/" + instance_id_, RegistrationData(job),
-                       registry::kAnyVersion, nullptr);
+  Code code = ledger_.CreateStates(job.sharding_total_count);
   if (code != Code::kOk) {
-    spdlog::warn("job={} cannot update this instance's registration: {}", job_name_,
-                 Describe(code));
+    spdlog::error("job={} cannot create the new shards' states: {}", job_name_, Describe(code));
+  }
+  if (job.disabled != previous.disabled || job.label != previous.label) {
+    // The leader watches the instance list, not each instance's data: leave and join again so
+    // that it sees this instance's new `disabled` at once.
+    std::string path = JobPath() + "/instances/" + instance_id_;
+    code = registry_.Delete(path, registry::kAnyVersion);
+    if (code == Code::kOk || code == Code::kNoNode) {
+      code = registry_.Create(path, RegistrationData(job), NodeMode::kEphemeral, nullptr);
+    }
+    if (code != Code::kOk) {
+      spdlog::error("job={} cannot update this instance's registration: {}", job_name_,
+                    Describe(code));
+    }
   }
   if (leader) Reshard();
 }
@@ -193,8 +198,7 @@ bool JobCoordinator::EndFireOnce(const std::string& fire_id, int committed) {
       continue;
     }
     if (code != Code::kOk) break;
-    Json count = ParseObject(data);
-    long long before = count.value("committed", 0LL);
+    long long before = IntField(ParseObject(data), "committed");
     long long after = before + committed;
     code = registry_.Set(path, Json({{"committed", after}}).dump(), stat.version, nullptr);
     if (code == Code::kBadVersion) continue;

@@ -1,6 +1,7 @@
 #include "execution/job_runtime.h"
 
 #include <random>
+#include <set>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -245,15 +246,15 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
 void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
   coordination::CommitResult committed = coordinator_->Commit(run->fire.fire_id, run->outcomes);
   coordinator_->Release(run->released);
-  std::vector<int> failed = committed.fenced;
-  for (const auto& claim : run->released) failed.push_back(claim.item);
-  failed.insert(failed.end(), committed.unknown.begin(), committed.unknown.end());
+  std::set<int> failed(committed.fenced.begin(), committed.fenced.end());
+  for (const auto& claim : run->released) failed.insert(claim.item);
+  failed.insert(committed.unknown.begin(), committed.unknown.end());
   std::uint64_t succeeded = 0;
   for (const auto& outcome : run->outcomes) {
     if (outcome.success) {
       ++succeeded;
     } else {
-      failed.push_back(outcome.claim.item);
+      failed.insert(outcome.claim.item);
     }
   }
   if (!run->claims.empty()) {
@@ -263,9 +264,10 @@ void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
         static_cast<int>(run->outcomes.size() - committed.fenced.size() - committed.unknown.size());
     bool completes_fire = HasClusterOnceListener(*run->setup) &&
                           coordinator_->EndFireOnce(run->fire.fire_id, committed_here);
+    std::vector<int> failed_items(failed.begin(), failed.end());
     for (const auto& listener : run->setup->plugins.listeners) {
       if (listener->ClusterOnce() && !completes_fire) continue;
-      listener->AfterFire(info, failed);
+      listener->AfterFire(info, failed_items);
     }
   }
   if (failed.empty()) {
@@ -295,7 +297,8 @@ void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
   }
   if (!next) idle_.notify_all();
   if (on_fire_end_) on_fire_end_(schedule::NowMs());
-  if (next) RunFire(next);
+  // Through the pool, not a call: a long queue of fires with nothing to claim must not nest.
+  if (next) pool_.Submit([self = shared_from_this(), next] { self->RunFire(next); });
 }
 
 bool JobRuntime::ReportError(const FireRun& run, int item, const std::string& message) {
@@ -331,6 +334,12 @@ void JobRuntime::OnClaimsLost() {
 void JobRuntime::StopAccepting() {
   std::lock_guard<std::mutex> lock(mutex_);
   accepting_ = false;
+  if (!queued_.empty() || pending_misfire_) {
+    // Not run here; their claims were never made, so a failover fire's shards stay claimable
+    // by the instances that take them over.
+    spdlog::warn("job={} instance={} stopping with {} queued fire(s) and {} misfire(s) not run",
+                 job_name_, instance_id_, queued_.size(), pending_misfire_ ? 1 : 0);
+  }
   pending_misfire_.reset();
   queued_.clear();
 }

@@ -1,5 +1,6 @@
 #include "execution/worker_pool.h"
 
+#include <system_error>
 #include <utility>
 
 namespace shardjob::execution {
@@ -22,8 +23,14 @@ void WorkerPool::Submit(std::function<void()> task) {
     return;
   }
   ++threads_;
-  // Detached, but never outlives the pool: the destructor waits until threads_ is zero.
-  std::thread([this] { Work(); }).detach();
+  try {
+    // Detached, but never outlives the pool: the destructor waits until threads_ is zero.
+    std::thread([this] { Work(); }).detach();
+  } catch (const std::system_error&) {
+    // No thread to be had (resource limits): the task stays queued for the threads there are.
+    --threads_;
+    if (threads_ == 0) throw;  // nobody would ever run it
+  }
 }
 
 std::size_t WorkerPool::ThreadCount() const {

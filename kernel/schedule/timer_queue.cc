@@ -26,6 +26,7 @@ class TimerQueue::Impl {
            std::chrono::milliseconds jitter, FireHandler handler) {
     asio::post(io_, [this, job_name, schedule = std::move(schedule), jitter,
                      handler = std::move(handler)]() mutable {
+      if (stopped_) return;  // an Add that raced Stop must not give the loop work again
       auto entry = std::make_shared<Entry>(io_);
       entry->job_name = job_name;
       entry->schedule = std::move(schedule);
@@ -40,6 +41,7 @@ class TimerQueue::Impl {
 
   void FireCompleted(const std::string& job_name, TimePoint completed) {
     asio::post(io_, [this, job_name, completed] {
+      if (stopped_) return;
       auto it = entries_.find(job_name);
       if (it != entries_.end() && it->second->schedule->CountsFromCompletion()) {
         Arm(it->second, completed);
@@ -60,6 +62,7 @@ class TimerQueue::Impl {
     std::lock_guard<std::mutex> lock(stop_mutex_);
     if (!thread_.joinable()) return;
     asio::post(io_, [this] {
+      stopped_ = true;
       for (auto& [name, entry] : entries_) entry->timer.cancel();
       entries_.clear();
       work_.reset();
@@ -86,15 +89,21 @@ class TimerQueue::Impl {
       return;
     }
     TimePoint scheduled = *next;
-    TimePoint start = scheduled + RandomJitter(entry->jitter);
-    entry->timer.expires_at(start);
+    std::chrono::milliseconds jitter = RandomJitter(entry->jitter);
+    entry->timer.expires_at(scheduled + jitter);
     std::weak_ptr<Entry> weak = entry;
-    entry->timer.async_wait([this, weak, scheduled](const boost::system::error_code& error) {
+    entry->timer.async_wait([this, weak, scheduled,
+                             jitter](const boost::system::error_code& error) {
       std::shared_ptr<Entry> live = weak.lock();
-      if (error || !live) return;  // cancelled: removed, replaced or stopping
+      if (error || !live || stopped_) return;  // cancelled: removed, replaced or stopping
       Fire fire{live->job_name, scheduled, std::to_string(scheduled.time_since_epoch().count())};
-      // Arm before handing the fire over, so a slow handler never delays the next fire.
-      if (!live->schedule->CountsFromCompletion()) Arm(live, std::max(scheduled, NowMs()));
+      // Arm before handing the fire over, so a slow handler never delays the next fire. The next
+      // instant counts from this one, less the jitter this start was delayed by (or instants
+      // within the jitter would be skipped); instants the process missed altogether (it was
+      // suspended, the clock jumped) are not fired in a burst.
+      if (!live->schedule->CountsFromCompletion()) {
+        Arm(live, std::max(scheduled, NowMs() - jitter));
+      }
       live->handler(fire);
     });
   }
@@ -109,6 +118,7 @@ class TimerQueue::Impl {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::map<std::string, std::shared_ptr<Entry>> entries_;  // touched on the timer thread only
   std::mt19937_64 random_{std::random_device{}()};
+  bool stopped_ = false;  // touched on the timer thread only
   std::mutex stop_mutex_;
   std::thread thread_;  // last: starts once the members it uses exist
 };

@@ -803,6 +803,20 @@ TEST_F(CoordinationTest, ReleaseNeverDeletesAnotherRunnersLease) {
   EXPECT_TRUE(b.coordinator->Commit("1000", Succeeded(second)).fenced.empty());
 }
 
+// An instance disabled by a config change at run time leaves the assignment at once.
+TEST_F(CoordinationTest, DisablingAnInstanceAtRunTimeMovesItsItems) {
+  Member& a = Join("a", 4);
+  Member& b = Join("b", 4);
+  ExpectConverged({"a", "b"}, 4, "a");
+  config::JobConfig job;
+  job.name = "job";
+  job.sharding_total_count = 4;
+  job.disabled = true;
+  b.coordinator->UpdateConfig(job, strategy_);
+  ASSERT_TRUE(WaitUntil([&] { return a.coordinator->LocalItems() == Range(4); }));
+  EXPECT_TRUE(b.coordinator->LocalItems().empty());
+}
+
 TEST_F(CoordinationTest, AnUncommittedLeaseOfThisInstanceIsReleasedNotSkipped) {
   Member& a = Join("a", 2);
   ExpectConverged({"a"}, 2, "a");

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -82,6 +83,32 @@ TEST(TimerQueueTest, JitterDelaysTheStartButKeepsTheFireId) {
   timers.Stop();
   for (const Fire& fire : recorder.fires()) {
     EXPECT_EQ(fire.scheduled.time_since_epoch().count() % 20, 0);
+  }
+}
+
+TEST(TimerQueueTest, JitterLongerThanThePeriodSkipsNoInstant) {
+  TimerQueue timers;
+  Recorder recorder;
+  timers.Add("job", MakeFixedRateSchedule(milliseconds(20)), milliseconds(50), recorder.Handler());
+  ASSERT_TRUE(WaitUntil([&] { return recorder.count() >= 8; }));
+  timers.Stop();
+  auto fires = recorder.fires();
+  for (std::size_t i = 1; i < fires.size(); ++i) {
+    EXPECT_EQ((fires[i].scheduled - fires[i - 1].scheduled).count(), 20)
+        << "instant skipped after " << fires[i - 1].fire_id;
+  }
+}
+
+TEST(TimerQueueTest, StopRacingAddStillStops) {
+  for (int round = 0; round < 50; ++round) {
+    TimerQueue timers;
+    Recorder recorder;
+    timers.Add("a", MakeFixedRateSchedule(milliseconds(1)), milliseconds(0), recorder.Handler());
+    std::thread adder([&] {
+      timers.Add("b", MakeFixedRateSchedule(milliseconds(1)), milliseconds(0), recorder.Handler());
+    });
+    timers.Stop();  // must return: an Add landing after it gives the loop no work again
+    adder.join();
   }
 }
 
