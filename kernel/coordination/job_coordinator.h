@@ -127,6 +127,7 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   void RefreshTriggers();
   void RefreshConfig();
   void Reshard();
+  void RetryReshard();
   // REQUIRES: mutex_ held.
   bool AssignmentIsValidLocked(const std::vector<std::string>& instances,
                                const std::vector<int>& disabled_shards, int total) const;
@@ -178,10 +179,11 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   std::map<std::string, std::vector<int>> assignment_;
   std::string assignment_json_;
   bool assignment_malformed_ = false;  // the stored one is not ours: assignment_ is the last good
-  std::string planned_inputs_;         // what the last plan this leader computed depended on
-  std::string next_instance_;          // who runs a rotating single shard next
-  bool triggers_seen_ = false;         // the triggers present at registration were listed
-  long long last_trigger_ = -1;        // the highest trigger sequence handled
+  std::string planned_inputs_;
+  bool reshard_retry_pending_ = false;  // what the last plan this leader computed depended on
+  std::string next_instance_;           // who runs a rotating single shard next
+  bool triggers_seen_ = false;          // the triggers present at registration were listed
+  long long last_trigger_ = -1;         // the highest trigger sequence handled
 };
 
 }  // namespace shardjob::coordination

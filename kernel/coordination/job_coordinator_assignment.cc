@@ -144,15 +144,26 @@ void JobCoordinator::Reshard() {
   if (code != Code::kOk) {
     spdlog::error("job={} cannot write the assignment: {}; trying again in {} ms", job_name_,
                   Describe(code), kReshardRetry.count());
+    bool retry_pending;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       planned_inputs_.clear();
+      retry_pending = reshard_retry_pending_;
+      reshard_retry_pending_ = true;
     }
-    // Once a second at most: a registry in trouble gets no busy loop from us.
-    PostStep(&JobCoordinator::Reshard, kReshardRetry);
+    // Once a second at most, one retry at a time: a registry in trouble gets no busy loop.
+    if (!retry_pending) PostStep(&JobCoordinator::RetryReshard, kReshardRetry);
     return;
   }
   spdlog::info("job={} assignment {}", job_name_, plan_json.dump());
+}
+
+void JobCoordinator::RetryReshard() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reshard_retry_pending_ = false;
+  }
+  Reshard();
 }
 
 void JobCoordinator::Reconcile() {
