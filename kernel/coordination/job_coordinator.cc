@@ -123,6 +123,9 @@ std::string JobCoordinator::RegistrationData(const config::JobConfig& job) {
 }
 
 void JobCoordinator::Register() {
+  // Triggers first: the ones listed now are older than this registration (for the instances
+  // alive then); any trigger written once this instance can hold shards comes after the list.
+  RefreshTriggers();
   std::int64_t session = registry_.SessionId();
   std::string path = JobPath() + "/instances/" + instance_id_;
   Code code = registry_.Create(path, RegistrationData(Job()), NodeMode::kEphemeral, nullptr);
@@ -155,7 +158,6 @@ void JobCoordinator::Register() {
     connected_ = true;
   }
   RefreshConfig();
-  RefreshTriggers();
   RefreshNextInstance();
   RefreshInstances();
   Elect();
