@@ -126,15 +126,21 @@ class Instance::Impl {
     timers_->Stop();
     for (auto& [name, job] : jobs_) job->runtime->StopAccepting();
     auto deadline = std::chrono::steady_clock::now() + config_.shutdown_grace;
+    std::vector<std::pair<std::string, RunningJob*>> overdue;
     for (auto& [name, job] : jobs_) {
-      if (job->runtime->WaitIdle(deadline)) continue;
+      if (!job->runtime->WaitIdle(deadline)) overdue.emplace_back(name, job.get());
+    }
+    // Cancel every overdue job at once, then give them one shared wait.
+    for (auto& [name, job] : overdue) {
       spdlog::warn("job={} instance={} still running after the {} ms grace period; cancelling",
                    name, id_, config_.shutdown_grace.count());
       job->runtime->CancelRunning();
-      if (!job->runtime->WaitIdle(std::chrono::steady_clock::now() + kCancelWait)) {
-        spdlog::error("job={} instance={} ignored cancellation; leaving it behind", name, id_);
-        stopped_cleanly_ = false;
-      }
+    }
+    auto cancel_deadline = std::chrono::steady_clock::now() + kCancelWait;
+    for (auto& [name, job] : overdue) {
+      if (job->runtime->WaitIdle(cancel_deadline)) continue;
+      spdlog::error("job={} instance={} ignored cancellation; leaving it behind", name, id_);
+      stopped_cleanly_ = false;
     }
     for (auto& [name, job] : jobs_) job->coordinator->Stop();
     spdlog::info("instance={} stopped", id_);

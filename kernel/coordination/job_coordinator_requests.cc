@@ -21,6 +21,7 @@ namespace {
 
 // Trigger and once nodes kept; older ones are deleted.
 constexpr std::size_t kTriggersKept = 16;
+constexpr std::chrono::milliseconds kTriggerMinAge{10 * 60 * 1000};
 constexpr std::size_t kOnceNodesKept = 16;
 // Guarded increments of a once node that lose a race retry; each loss means another instance
 // progressed, so this bounds nothing in practice but a runaway loop.
@@ -99,8 +100,17 @@ void JobCoordinator::RefreshTriggers() {
     if (events_) events_->OnTrigger(trigger);
   }
   if (leader && children.size() > kTriggersKept) {
+    // The oldest beyond the newest few, and only once old enough that every instance has seen
+    // them: a burst must not lose a trigger a slow instance has yet to list.
+    std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
     for (std::size_t i = 0; i + kTriggersKept < children.size(); ++i) {
-      registry_.Delete(JobPath() + "/triggers/" + children[i], registry::kAnyVersion);
+      std::string path = JobPath() + "/triggers/" + children[i];
+      registry::Stat stat;
+      if (registry_.Exists(path, &stat, nullptr) != Code::kOk) continue;
+      if (now_ms - stat.ctime_ms < kTriggerMinAge.count()) break;  // the rest are newer
+      registry_.Delete(path, registry::kAnyVersion);
     }
   }
 }
@@ -158,6 +168,10 @@ void JobCoordinator::UpdateConfig(const config::JobConfig& job,
       spdlog::error("job={} cannot update this instance's registration: {}", job_name_,
                     Describe(code));
     }
+  }
+  if (previous.reconcile_interval_minutes <= 0 && job.reconcile_interval_minutes > 0) {
+    // The periodic check was off: start it (a running one picks the new interval up itself).
+    PostStep(&JobCoordinator::Reconcile, std::chrono::minutes(job.reconcile_interval_minutes));
   }
   if (leader) Reshard();
 }

@@ -244,11 +244,19 @@ TEST_F(ClusterTest, ADoubleCrashDuringFailoverLosesNothingAndRunsNothingTwice) {
       std::chrono::seconds(60)))
       << "records:\n"
       << ::testing::PrintToString(ReadLines(record_));
+  // A task ends (its record) just before it commits: wait for the commits themselves.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (int item = 0; item < 4; ++item) {
+          Json state = State(item);
+          if (!state.is_object() || state.value("committed_fire", "") != fire) return false;
+        }
+        return true;
+      },
+      kWait));
   auto ends = Ends(ReadRecords(record_));
   for (int item = 0; item < 4; ++item) {
     ASSERT_EQ(ends[fire][item].size(), 1u) << "shard " << item;
-    Json state = State(item);
-    EXPECT_EQ(state["committed_fire"], fire) << "shard " << item;
   }
   // The shards the two dead instances held ended on the last one.
   EXPECT_EQ(ends[fire][0][0], last);
@@ -410,15 +418,27 @@ TEST_F(ClusterTest, APausedOwnerIsReplacedAndItsCommitRefused) {
       },
       kWait))
       << a.output();
-  for (int item : a_items) {
-    Json state = State(item);
-    EXPECT_EQ(state["committed_fire"], fire);
-    EXPECT_EQ(state["committed_by"], "b");
-  }
+  // A task ends (its record) just before it commits: wait for b's commits themselves.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (int item : a_items) {
+          Json state = State(item);
+          if (!state.is_object() || state.value("committed_fire", "") != fire ||
+              state.value("committed_by", "") != "b") {
+            return false;
+          }
+        }
+        return true;
+      },
+      kWait));
   // a may well have finished its work after it resumed (it did it: "executed at least once"),
-  // but only b's commits stand.
+  // or been stopped by its cancellation flag first; either way its claim does not stand.
   StopAll();
-  EXPECT_THAT(processes_.at("a")->output(), HasSubstr("commit refused"));
+  const std::string& a_output = processes_.at("a")->output();
+  EXPECT_TRUE(a_output.find("commit refused") != std::string::npos ||
+              a_output.find("released without a commit") != std::string::npos)
+      << a_output;
+  for (int item : a_items) EXPECT_EQ(State(item)["committed_by"], "b");
   ExpectNoTaskCommittedTwice();
 }
 
