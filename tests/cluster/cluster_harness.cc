@@ -168,7 +168,26 @@ std::map<std::string, std::vector<int>> ClusterHarness::Assignment() {
 Json ClusterHarness::State(int item) {
   std::string data;
   observer_->Get(JobPath() + "/shards/" + std::to_string(item) + "/state", &data, nullptr, nullptr);
-  return Json::parse(data, nullptr, false);
+  Json state = Json::parse(data, nullptr, false);
+  return state.is_object() ? state : Json::object();
+}
+
+std::set<int> ClusterHarness::StartedItems(const std::string& fire) {
+  std::set<int> started;
+  for (const Record& record : ReadRecords(record_)) {
+    if (record.event == "start" && record.fire == fire) started.insert(record.item);
+  }
+  return started;
+}
+
+bool ClusterHarness::Committed(const std::string& fire, const std::vector<int>& items,
+                               const std::string& by) {
+  for (int item : items) {
+    Json state = State(item);
+    if (state.value("committed_fire", "") != fire) return false;
+    if (!by.empty() && state.value("committed_by", "") != by) return false;
+  }
+  return true;
 }
 
 std::string ClusterHarness::Trigger() {

@@ -78,7 +78,14 @@ class ClusterHarness : public ::testing::Test {
   std::vector<std::string> Candidates();
   std::string Leader();
   std::map<std::string, std::vector<int>> Assignment();
+  // The shard's state node as a JSON object (empty when missing or not an object).
   nlohmann::json State(int item);
+  // The shards some instance started for `fire` ("start" records).
+  std::set<int> StartedItems(const std::string& fire);
+  // True once every one of `items` has `fire` committed (by `by`, when given). Tasks write their
+  // "end" record just before they commit: tests that check commits wait for this.
+  bool Committed(const std::string& fire, const std::vector<int>& items,
+                 const std::string& by = "");
   // Writes a trigger node; returns its name (the fire id).
   std::string Trigger();
 

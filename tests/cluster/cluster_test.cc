@@ -202,15 +202,7 @@ TEST_F(ClusterTest, ADoubleCrashDuringFailoverLosesNothingAndRunsNothingTwice) {
   ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 3; }, kWait));
   std::string fire = Trigger();
   // Every shard started somewhere.
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        std::set<int> started;
-        for (const Record& record : ReadRecords(record_)) {
-          if (record.event == "start" && record.fire == fire) started.insert(record.item);
-        }
-        return started.size() == 4;
-      },
-      kWait));
+  ASSERT_TRUE(WaitUntil([&] { return StartedItems(fire).size() == 4; }, kWait));
   std::map<int, std::string> runner;
   for (const Record& record : ReadRecords(record_)) {
     if (record.event == "start" && record.fire == fire) runner[record.item] = record.instance;
@@ -245,15 +237,7 @@ TEST_F(ClusterTest, ADoubleCrashDuringFailoverLosesNothingAndRunsNothingTwice) {
       << "records:\n"
       << ::testing::PrintToString(ReadLines(record_));
   // A task ends (its record) just before it commits: wait for the commits themselves.
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        for (int item = 0; item < 4; ++item) {
-          Json state = State(item);
-          if (!state.is_object() || state.value("committed_fire", "") != fire) return false;
-        }
-        return true;
-      },
-      kWait));
+  ASSERT_TRUE(WaitUntil([&] { return Committed(fire, {0, 1, 2, 3}); }, kWait));
   auto ends = Ends(ReadRecords(record_));
   for (int item = 0; item < 4; ++item) {
     ASSERT_EQ(ends[fire][item].size(), 1u) << "shard " << item;
@@ -387,15 +371,7 @@ TEST_F(ClusterTest, APausedOwnerIsReplacedAndItsCommitRefused) {
   Start("b", "", 3000);
   ASSERT_TRUE(WaitUntil([&] { return Assignment().size() == 2; }, kWait));
   std::string fire = Trigger();
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        std::set<int> started;
-        for (const Record& record : ReadRecords(record_)) {
-          if (record.event == "start" && record.fire == fire) started.insert(record.item);
-        }
-        return started.size() == 4;
-      },
-      kWait));
+  ASSERT_TRUE(WaitUntil([&] { return StartedItems(fire).size() == 4; }, kWait));
   std::vector<int> a_items = Assignment()["a"];
   ASSERT_FALSE(a_items.empty());
   Kill("a", SIGSTOP);
@@ -419,18 +395,7 @@ TEST_F(ClusterTest, APausedOwnerIsReplacedAndItsCommitRefused) {
       kWait))
       << a.output();
   // A task ends (its record) just before it commits: wait for b's commits themselves.
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        for (int item : a_items) {
-          Json state = State(item);
-          if (!state.is_object() || state.value("committed_fire", "") != fire ||
-              state.value("committed_by", "") != "b") {
-            return false;
-          }
-        }
-        return true;
-      },
-      kWait));
+  ASSERT_TRUE(WaitUntil([&] { return Committed(fire, a_items, "b"); }, kWait));
   // a may well have finished its work after it resumed (it did it: "executed at least once"),
   // or been stopped by its cancellation flag first; either way its claim does not stand.
   StopAll();

@@ -291,9 +291,7 @@ TEST_F(FaultsTest, KillingAnIdleInstanceFailsNothingOver) {
   std::string fire = Trigger();
   // Every shard committed, and both instances are past their commit ("after" comes after it).
   ASSERT_TRUE(Await([&] {
-    for (int item : kAllItems) {
-      if (State(item).value("committed_fire", "") != fire) return false;
-    }
+    if (!Committed(fire, {kAllItems.begin(), kAllItems.end()})) return false;
     std::set<std::string> after;
     for (const std::string& line : ReadLines(record_)) {
       std::istringstream in(line);
