@@ -10,6 +10,7 @@
 
 #include "app/job_assembly.h"
 #include "app/registry_factory.h"
+#include "config/job_config_json.h"
 #include "coordination/event_loop.h"
 #include "coordination/job_coordinator.h"
 #include "cron/cron_expression.h"
@@ -80,15 +81,10 @@ class Instance::Impl {
   void Start() {
     logging::Configure(config_.log_level);
     std::vector<std::string> problems;
-    LoadPlugins(config_, &plugins_, &problems);
-    if (problems.empty()) AssembleTracer(&problems);
-    if (problems.empty()) {
-      // Each job's file config is checked before anything touches the registry.
-      for (const auto& job : config_.jobs) {
-        execution::JobPlugins ignored;
-        app::AssembleJob(job, plugins_, &ignored, &problems);
-      }
-    }
+    // Each job's file config is checked before anything touches the registry; its plugins are
+    // kept for the job unless the registry holds another config.
+    std::map<std::string, execution::JobPlugins> file_plugins;
+    Check(&problems, &file_plugins);
     if (!problems.empty()) {
       throw std::runtime_error("cannot start from " + config_.path + ":" + JoinLines(problems));
     }
@@ -113,7 +109,7 @@ class Instance::Impl {
     traces_ = std::make_unique<execution::TraceDispatcher>(tracer_, kTraceQueueCapacity);
     timers_ = std::make_unique<schedule::TimerQueue>();
 
-    for (const auto& job : config_.jobs) StartJob(job);
+    for (const auto& job : config_.jobs) StartJob(job, std::move(file_plugins[job.name]));
     spdlog::info("instance={} started {} job(s) on the {} registry", id_, config_.jobs.size(),
                  config_.registry.type == config::RegistryConfig::Type::kEmbedded ? "embedded"
                                                                                   : "ZooKeeper");
@@ -189,13 +185,17 @@ class Instance::Impl {
 
   const std::string& id() const { return id_; }
 
-  // For validation: loads plugins and builds every object, collecting problems.
-  void Check(std::vector<std::string>* problems) {
+  // Loads the plugins and builds every object, collecting problems; what was built goes to
+  // *assembled (by job name) when it is given.
+  void Check(std::vector<std::string>* problems,
+             std::map<std::string, execution::JobPlugins>* assembled = nullptr) {
     LoadPlugins(config_, &plugins_, problems);
     AssembleTracer(problems);
     for (const auto& job : config_.jobs) {
-      execution::JobPlugins ignored;
-      app::AssembleJob(job, plugins_, &ignored, problems);
+      execution::JobPlugins plugins;
+      if (app::AssembleJob(job, plugins_, &plugins, problems) && assembled != nullptr) {
+        (*assembled)[job.name] = std::move(plugins);
+      }
     }
   }
 
@@ -251,9 +251,11 @@ class Instance::Impl {
     return plugins;
   }
 
-  void StartJob(const config::JobConfig& file_job) {
+  void StartJob(const config::JobConfig& file_job, execution::JobPlugins file_plugins) {
     config::JobConfig job = coordination::JobCoordinator::SeedConfig(*registry_, root_, file_job);
-    execution::JobPlugins plugins = Assemble(job);
+    execution::JobPlugins plugins =
+        config::JobConfigToJson(job) == config::JobConfigToJson(file_job) ? std::move(file_plugins)
+                                                                          : Assemble(job);
     auto running = std::make_unique<RunningJob>();
     running->owner = this;
     running->name = job.name;
