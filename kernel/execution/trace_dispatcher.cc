@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 namespace shardjob::execution {
 
 TraceDispatcher::TraceDispatcher(std::shared_ptr<spi::Tracer> tracer, std::size_t capacity)
@@ -27,6 +29,11 @@ void TraceDispatcher::Enqueue(Event event) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (events_.size() >= capacity_) {
       ++dropped_;
+      // Said, not silent; at growing intervals (1, 2, 4, ...) so a dead store cannot flood the log.
+      if ((dropped_ & (dropped_ - 1)) == 0) {
+        spdlog::warn("trace queue full ({} events): {} trace event(s) dropped so far", capacity_,
+                     dropped_);
+      }
       return;
     }
     events_.push_back(std::move(event));
