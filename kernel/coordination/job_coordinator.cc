@@ -202,9 +202,9 @@ void JobCoordinator::Stop() {
   }
 }
 
-void JobCoordinator::PostStep(void (JobCoordinator::*step)(), std::chrono::milliseconds delay) {
+std::function<void()> JobCoordinator::StepTask(void (JobCoordinator::*step)()) {
   std::weak_ptr<JobCoordinator> weak = weak_from_this();
-  auto run = [weak, step] {
+  return [weak, step] {
     auto self = weak.lock();
     if (!self) return;
     std::lock_guard<std::mutex> steps(self->steps_mutex_);
@@ -214,10 +214,13 @@ void JobCoordinator::PostStep(void (JobCoordinator::*step)(), std::chrono::milli
     }
     ((*self).*step)();
   };
+}
+
+void JobCoordinator::PostStep(void (JobCoordinator::*step)(), std::chrono::milliseconds delay) {
   if (delay.count() > 0) {
-    loop_.PostAfter(delay, std::move(run));
+    loop_.PostAfter(delay, StepTask(step));
   } else {
-    loop_.Post(std::move(run));
+    loop_.Post(StepTask(step));
   }
 }
 
@@ -225,7 +228,13 @@ registry::Watcher JobCoordinator::PostToLoop(void (JobCoordinator::*step)()) {
   std::weak_ptr<JobCoordinator> weak = weak_from_this();
   // Captures no `this`: a watch may fire after the coordinator is gone.
   return [weak, step](const registry::WatchEvent&) {
-    if (auto self = weak.lock()) self->PostStep(step, std::chrono::milliseconds(0));
+    auto self = weak.lock();
+    if (!self) return;
+    // Posting under mutex_ means that once Stop() has returned no watch posts to the loop, so the
+    // loop may be destroyed right after Stop() while the registry still delivers watches.
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    if (self->stopped_) return;
+    self->loop_.Post(self->StepTask(step));
   };
 }
 
@@ -236,16 +245,14 @@ void JobCoordinator::OnSessionState(registry::SessionState state, std::int64_t s
   }
   switch (state) {
     case registry::SessionState::kConnecting: {
-      std::uint64_t epoch;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        connected_ = false;
-        epoch = ++disconnect_epoch_;
-      }
       spdlog::warn(
           "job={} instance={} lost the registry connection; no new claims until it is "
           "back",
           job_name_, instance_id_);
+      std::lock_guard<std::mutex> lock(mutex_);  // see PostToLoop: no post once stopped
+      if (stopped_) return;
+      connected_ = false;
+      std::uint64_t epoch = ++disconnect_epoch_;
       std::weak_ptr<JobCoordinator> weak = weak_from_this();
       loop_.PostAfter(options_.session_timeout, [weak, epoch] {
         if (auto self = weak.lock()) {

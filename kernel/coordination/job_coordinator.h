@@ -147,7 +147,9 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   void PruneOnceNodes();
 
   registry::Watcher PostToLoop(void (JobCoordinator::*step)());
-  // Runs `step` on the loop under steps_mutex_, unless the coordinator stopped or is gone.
+  // A task that runs `step` on the loop under steps_mutex_, unless the coordinator is gone or
+  // stopped by then.
+  std::function<void()> StepTask(void (JobCoordinator::*step)());
   void PostStep(void (JobCoordinator::*step)(), std::chrono::milliseconds delay);
   config::JobConfig Job() const;
 

@@ -724,9 +724,10 @@ TEST_F(CoordinationTest, AClaimWithAnUnknownOutcomeIsAdoptedOrDropped) {
 // max_time_diff_seconds: an instance whose clock differs from the registry's by more than the
 // limit refuses to start the job, and says by how much.
 TEST_F(CoordinationTest, AClockTooFarFromTheRegistrysRefusesToStart) {
+  // The loop outlives the store: a watch still being delivered may post to it.
+  EventLoop loop;
   registry::EmbeddedStore store;
   auto session = store.OpenSession();
-  EventLoop loop;
   config::JobConfig job;
   job.name = "clocked";
   job.sharding_total_count = 1;
