@@ -814,8 +814,10 @@ TEST_F(CoordinationTest, DisablingAnInstanceAtRunTimeMovesItsItems) {
   job.sharding_total_count = 4;
   job.disabled = true;
   b.coordinator->UpdateConfig(job, strategy_);
-  ASSERT_TRUE(WaitUntil([&] { return a.coordinator->LocalItems() == Range(4); }));
-  EXPECT_TRUE(b.coordinator->LocalItems().empty());
+  // Each member reads the new assignment on its own watch: wait for both.
+  EXPECT_TRUE(WaitUntil([&] {
+    return a.coordinator->LocalItems() == Range(4) && b.coordinator->LocalItems().empty();
+  }));
 }
 
 TEST_F(CoordinationTest, AnUncommittedLeaseOfThisInstanceIsReleasedNotSkipped) {
