@@ -17,6 +17,7 @@
 #include "execution/job_runtime.h"
 #include "execution/trace_dispatcher.h"
 #include "execution/worker_pool.h"
+#include "failpoint/failpoint.h"
 #include "instance/instance_id.h"
 #include "logging/log.h"
 #include "plugin/plugin_registry.h"
@@ -80,6 +81,7 @@ class Instance::Impl {
 
   void Start() {
     logging::Configure(config_.log_level);
+    failpoint::LogState();
     std::vector<std::string> problems;
     // Each job's file config is checked before anything touches the registry; its plugins are
     // kept for the job unless the registry holds another config.
@@ -161,11 +163,17 @@ class Instance::Impl {
     execution::JobCounters counters = it->second->runtime->Counters();
     JobStats stats;
     stats.fires = counters.fires;
-    stats.misfires = counters.misfires;
-    stats.skipped_fires = counters.skipped_fires;
     stats.failover_fires = counters.failover_fires;
+    stats.overlaps = counters.overlaps;
+    stats.skipped_tasks = counters.skipped_tasks;
+    stats.buffered_tasks = counters.buffered_tasks;
+    stats.coalesced_tasks = counters.coalesced_tasks;
+    stats.missed_tasks = counters.missed_tasks;
+    stats.missed_fires = counters.missed_fires;
     stats.tasks_succeeded = counters.tasks_succeeded;
     stats.tasks_failed = counters.tasks_failed;
+    stats.tasks_timed_out = counters.tasks_timed_out;
+    stats.task_retries = counters.task_retries;
     stats.tasks_released = counters.tasks_released;
     stats.commits_fenced = counters.commits_fenced;
     stats.commits_unknown = counters.commits_unknown;
@@ -219,6 +227,7 @@ class Instance::Impl {
                       spi::ExecutionSource::kManualTrigger);
     }
     void OnConfigChanged(const config::JobConfig& job) override { owner->ApplyConfig(this, job); }
+    void OnItemsGained(const std::vector<int>& items) override { runtime->CatchUp(items); }
   };
 
   void AssembleTracer(std::vector<std::string>* problems) {
@@ -269,8 +278,8 @@ class Instance::Impl {
           timers->FireCompleted(name, ended);
         };
     running->runtime = std::make_shared<execution::JobRuntime>(
-        job, std::move(plugins), running->coordinator, *pool_, *traces_, id_, Hostname(),
-        std::move(on_fire_end));
+        job, std::move(plugins), running->schedule, running->coordinator, *pool_, *events_,
+        *traces_, id_, Hostname(), std::move(on_fire_end));
     RunningJob* raw = running.get();
     if (!jobs_.emplace(job.name, std::move(running)).second) {
       throw std::runtime_error(config_.path + ": two jobs are named '" + job.name + "'");
@@ -279,6 +288,7 @@ class Instance::Impl {
     // event loop.
     ArmTimer(*raw, job);
     raw->coordinator->Start();
+    raw->runtime->StartWatchdog();
   }
 
   void ArmTimer(RunningJob& running, const config::JobConfig& job) {
@@ -301,17 +311,17 @@ class Instance::Impl {
       execution::JobPlugins plugins = Assemble(job);
       std::shared_ptr<spi::ShardingStrategy> strategy = plugins.strategy;
       config::JobConfig previous = running->runtime->config();
-      running->runtime->Update(job, std::move(plugins));
+      bool same_schedule = job.cron == previous.cron && job.time_zone == previous.time_zone &&
+                           job.fixed_rate == previous.fixed_rate &&
+                           job.fixed_delay == previous.fixed_delay && job.jitter == previous.jitter;
+      if (!same_schedule) running->schedule = MakeSchedule(job);
+      running->runtime->Update(job, std::move(plugins), running->schedule);
       // Not here: UpdateConfig waits for the coordinator step that is calling us.
       events_->Post([coordinator = running->coordinator, job, strategy] {
         coordinator->UpdateConfig(job, strategy);
       });
       // Re-arming cancels the pending fire: only when the schedule itself changed.
-      bool same_schedule = job.cron == previous.cron && job.time_zone == previous.time_zone &&
-                           job.fixed_rate == previous.fixed_rate &&
-                           job.fixed_delay == previous.fixed_delay && job.jitter == previous.jitter;
       if (same_schedule) return;
-      running->schedule = MakeSchedule(job);
       ArmTimer(*running, job);
     } catch (const std::exception& e) {
       spdlog::error("job={} keeps its previous config: {}", job.name, e.what());

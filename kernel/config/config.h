@@ -53,6 +53,11 @@ struct TracingConfig {
   std::map<std::string, std::string> props;
 };
 
+enum class OverlapPolicy { kSkip, kBufferOne, kBufferAll, kAllow };
+enum class MisfirePolicy { kRunOnce, kRunAll, kSkip };
+const char* OverlapPolicyName(OverlapPolicy policy);
+const char* MisfirePolicyName(MisfirePolicy policy);
+
 struct JobConfig {
   SourceLocation location;  // of the job's entry in the list
   std::string name;
@@ -75,7 +80,26 @@ struct JobConfig {
 
   bool monitor_execution = true;
   bool failover = false;
+  // ElasticJob's switch, kept as shorthand: true means overlap buffer_one and misfire_policy
+  // run_once (the defaults), false means skip for both. `overlap` and `misfire_policy` win.
   bool misfire = true;
+  // A fire arrives for a shard whose previous fire still runs on this instance.
+  OverlapPolicy overlap = OverlapPolicy::kBufferOne;
+  // Fires of a shard that nobody ran in time (its owner died, the registry was down, the clock
+  // stepped), found when an instance takes the shard on or catches up.
+  MisfirePolicy misfire_policy = MisfirePolicy::kRunOnce;
+  // Missed fires older than this are skipped (and counted), whatever the policy.
+  std::chrono::milliseconds misfire_window{std::chrono::minutes(10)};
+  // A task running longer is told to stop (cancellation flag) and counts as failed. 0: none.
+  std::chrono::milliseconds timeout{0};
+  // A failed task runs again up to this many times, after retry_backoff, doubling up to
+  // retry_backoff_max.
+  int max_retries = 0;
+  std::chrono::milliseconds retry_backoff{1000};
+  std::chrono::milliseconds retry_backoff_max{60000};
+  // A scheduled fire that has not started this long after its instant is counted and logged
+  // (the missed-fire watchdog). 0: off.
+  std::chrono::milliseconds watchdog_tolerance{10000};
   int max_time_diff_seconds = -1;  // -1: no clock check
   int reconcile_interval_minutes = 10;
   std::string sharding_strategy = "AVG_ALLOCATION";

@@ -224,7 +224,7 @@ TracingConfig ParseTracing(const Value& value) {
 
 // ---- jobs ----
 
-constexpr std::array<std::string_view, 25> kJobKeys = {
+constexpr std::array<std::string_view, 34> kJobKeys = {
     "name",
     "class",
     "type",
@@ -239,6 +239,14 @@ constexpr std::array<std::string_view, 25> kJobKeys = {
     "monitor_execution",
     "failover",
     "misfire",
+    "overlap",
+    "misfire_policy",
+    "misfire_window",
+    "timeout",
+    "max_retries",
+    "retry_backoff",
+    "retry_backoff_max",
+    "watchdog_tolerance",
     "max_time_diff_seconds",
     "reconcile_interval_minutes",
     "sharding_strategy",
@@ -357,6 +365,86 @@ void ParseExecutorThreads(const Value& value, JobConfig& job) {
   }
 }
 
+template <typename Policy, std::size_t N>
+Policy ParseChoice(const Value& value,
+                   const std::array<std::pair<std::string_view, Policy>, N>& choices) {
+  std::string text = value.String();
+  std::string names;
+  for (const auto& [name, policy] : choices) {
+    if (text == name) return policy;
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  }
+  value.Fail("expected one of " + names + ", got '" + text + "'");
+}
+
+constexpr std::array<std::pair<std::string_view, OverlapPolicy>, 4> kOverlapPolicies = {{
+    {"skip", OverlapPolicy::kSkip},
+    {"buffer_one", OverlapPolicy::kBufferOne},
+    {"buffer_all", OverlapPolicy::kBufferAll},
+    {"allow", OverlapPolicy::kAllow},
+}};
+constexpr std::array<std::pair<std::string_view, MisfirePolicy>, 3> kMisfirePolicies = {{
+    {"run_once", MisfirePolicy::kRunOnce},
+    {"run_all", MisfirePolicy::kRunAll},
+    {"skip", MisfirePolicy::kSkip},
+}};
+
+void ParsePolicies(const Map& map, JobConfig& job) {
+  if (const auto flag = map.Find("misfire")) {
+    job.misfire = flag->Bool();
+    job.overlap = job.misfire ? OverlapPolicy::kBufferOne : OverlapPolicy::kSkip;
+    job.misfire_policy = job.misfire ? MisfirePolicy::kRunOnce : MisfirePolicy::kSkip;
+  }
+  if (const auto overlap = map.Find("overlap")) {
+    job.overlap = ParseChoice(*overlap, kOverlapPolicies);
+    if (job.overlap == OverlapPolicy::kAllow) {
+      // Two fires of one shard at once need a lease per (shard, fire); the ledger keeps one per
+      // shard, which is what fences a zombie. Refused rather than run unfenced.
+      overlap->Fail(
+          "'allow' (two fires of a shard at once) is not supported yet: it needs a lease per "
+          "shard and fire; use skip, buffer_one or buffer_all");
+    }
+  }
+  if (const auto policy = map.Find("misfire_policy")) {
+    job.misfire_policy = ParseChoice(*policy, kMisfirePolicies);
+  }
+  if (const auto window = map.Find("misfire_window")) {
+    job.misfire_window = window->Duration(/*positive=*/true);
+  }
+  if (const auto timeout = map.Find("timeout")) job.timeout = timeout->Duration(/*positive=*/false);
+  if (const auto retries = map.Find("max_retries")) job.max_retries = retries->Int(0, 1000);
+  if (const auto backoff = map.Find("retry_backoff")) {
+    job.retry_backoff = backoff->Duration(/*positive=*/true);
+  }
+  if (const auto cap = map.Find("retry_backoff_max")) {
+    job.retry_backoff_max = cap->Duration(/*positive=*/true);
+    if (job.retry_backoff_max < job.retry_backoff) {
+      cap->Fail("retry_backoff_max must be at least retry_backoff");
+    }
+  }
+  if (const auto tolerance = map.Find("watchdog_tolerance")) {
+    job.watchdog_tolerance = tolerance->Duration(/*positive=*/false);
+  }
+}
+
+}  // namespace
+
+const char* OverlapPolicyName(OverlapPolicy policy) {
+  for (const auto& [name, value] : kOverlapPolicies) {
+    if (value == policy) return name.data();
+  }
+  return "?";
+}
+
+const char* MisfirePolicyName(MisfirePolicy policy) {
+  for (const auto& [name, value] : kMisfirePolicies) {
+    if (value == policy) return name.data();
+  }
+  return "?";
+}
+
+namespace {
+
 std::vector<std::string> ParseListeners(const Value& value) {
   std::vector<std::string> listeners;
   std::set<std::string, std::less<>> seen;
@@ -401,7 +489,7 @@ ParsedJob ParseJob(const Value& value) {
 
   if (const auto flag = map.Find("monitor_execution")) job.monitor_execution = flag->Bool();
   if (const auto flag = map.Find("failover")) job.failover = flag->Bool();
-  if (const auto flag = map.Find("misfire")) job.misfire = flag->Bool();
+  ParsePolicies(map, job);
   if (const auto seconds = map.Find("max_time_diff_seconds")) {
     job.max_time_diff_seconds = seconds->Int(-1, kIntMax);
   }

@@ -43,6 +43,14 @@ std::string JobConfigToJson(const JobConfig& job) {
   json["monitor_execution"] = job.monitor_execution;
   json["failover"] = job.failover;
   json["misfire"] = job.misfire;
+  json["overlap"] = OverlapPolicyName(job.overlap);
+  json["misfire_policy"] = MisfirePolicyName(job.misfire_policy);
+  json["misfire_window"] = Milliseconds(job.misfire_window);
+  json["timeout"] = Milliseconds(job.timeout);
+  json["max_retries"] = job.max_retries;
+  json["retry_backoff"] = Milliseconds(job.retry_backoff);
+  json["retry_backoff_max"] = Milliseconds(job.retry_backoff_max);
+  json["watchdog_tolerance"] = Milliseconds(job.watchdog_tolerance);
   json["max_time_diff_seconds"] = job.max_time_diff_seconds;
   json["reconcile_interval_minutes"] = job.reconcile_interval_minutes;
   json["sharding_strategy"] = Escape(job.sharding_strategy);

@@ -17,6 +17,7 @@ using registry::NodeMode;
 using registry::Op;
 
 JobEvents::~JobEvents() = default;
+void JobEvents::OnItemsGained(const std::vector<int>&) {}
 
 JobCoordinator::JobCoordinator(registry::Registry& registry, EventLoop& loop, std::string root,
                                const config::JobConfig& job,
@@ -252,6 +253,7 @@ void JobCoordinator::OnSessionState(registry::SessionState state, std::int64_t s
       std::lock_guard<std::mutex> lock(mutex_);  // see PostToLoop: no post once stopped
       if (stopped_) return;
       connected_ = false;
+      reported_items_.clear();  // after the outage every local item may have missed fires
       std::uint64_t epoch = ++disconnect_epoch_;
       std::weak_ptr<JobCoordinator> weak = weak_from_this();
       loop_.PostAfter(options_.session_timeout, [weak, epoch] {
@@ -409,6 +411,11 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id,
     return {};
   }
   return ledger_.ClaimFire(fire_id, items ? *items : LocalItems(), failover);
+}
+
+std::map<int, std::int64_t> JobCoordinator::ScheduledWatermarks(const std::vector<int>& items,
+                                                                bool cached_only) {
+  return ledger_.ScheduledWatermarks(items, cached_only);
 }
 
 void JobCoordinator::Release(const std::vector<Claim>& claims) {

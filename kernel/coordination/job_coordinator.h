@@ -58,6 +58,9 @@ class JobEvents {
   virtual void OnTrigger(const std::string& fire_id) = 0;
   // The job's config in the registry changed.
   virtual void OnConfigChanged(const config::JobConfig& job) = 0;
+  // This instance took shards on: at start, from a new assignment, or after the registry was
+  // out of reach. Their fires that nobody ran may be due (the misfire policy decides).
+  virtual void OnItemsGained(const std::vector<int>& items);
 };
 
 struct CoordinatorOptions {
@@ -95,6 +98,9 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   CommitResult Commit(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
   // Gives up claims whose tasks did not run to the end (see ShardLedger::Release).
   void Release(const std::vector<Claim>& claims);
+  // item -> the highest scheduled fire committed on it (epoch ms), for items that have one.
+  // `cached_only`: from what this instance last read or wrote, without a request.
+  std::map<int, std::int64_t> ScheduledWatermarks(const std::vector<int>& items, bool cached_only);
 
   // Cluster-once listeners (`<job>/once/<fire>`, holding how many shards of the fire are
   // committed). BeginFireOnce is true for the one instance that reaches the fire first;
@@ -137,6 +143,8 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   void RefreshNextInstance();
   void PassSingleShardOn();
   void RecoverOrphans();
+  // Tells JobEvents of the local items it was not told of since the last outage.
+  void ReportGainedItems();
   void OnSessionState(registry::SessionState state, std::int64_t session_id);
   void CheckDisconnected(std::uint64_t disconnect_epoch);
   void CheckClock();
@@ -179,6 +187,7 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   std::vector<int> disabled_shards_;
   std::vector<std::string> disabled_instances_;
   std::map<std::string, std::vector<int>> assignment_;
+  std::vector<int> reported_items_;  // local items JobEvents was told of (OnItemsGained)
   std::string assignment_json_;
   bool assignment_malformed_ = false;  // the stored one is not ours: assignment_ is the last good
   std::string planned_inputs_;

@@ -229,6 +229,24 @@ void JobCoordinator::RefreshAssignment() {
   // write from a deposed leader): Reshard writes only when they differ.
   if (leader) Reshard();
   RecoverOrphans();
+  ReportGainedItems();
+}
+
+void JobCoordinator::ReportGainedItems() {
+  if (!IsConnected()) return;
+  std::vector<int> items = LocalItems();
+  std::vector<int> gained;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (int item : items) {
+      if (std::find(reported_items_.begin(), reported_items_.end(), item) ==
+          reported_items_.end()) {
+        gained.push_back(item);
+      }
+    }
+    reported_items_ = items;
+  }
+  if (!gained.empty() && events_) events_->OnItemsGained(gained);
 }
 
 void JobCoordinator::RecoverOrphans() {

@@ -73,6 +73,10 @@ class ShardLedger {
   // fire. Each lease is deleted only if nobody re-claimed the shard since.
   void Release(const std::vector<Claim>& claims);
 
+  // item -> its "done_scheduled" watermark (see ClaimFire), for the items that have one: from
+  // the cache without a request, or (`cached_only` false) read afresh.
+  std::map<int, std::int64_t> ScheduledWatermarks(const std::vector<int>& items, bool cached_only);
+
   // Forgets the cached versions: after a session change they prove nothing. Never blocks (it is
   // called on the event loop while a claim may hold the ledger across retries).
   void Forget();
@@ -94,6 +98,10 @@ class ShardLedger {
   // state was written by the same transaction are ours.
   std::vector<Claim> AdoptAfterUnknownOutcome(const std::vector<int>& items,
                                               const std::vector<std::string>& nonces);
+  // The `unguarded_commit` failpoint: a commit as a broken build would send it (no version
+  // guard, no lease delete, on whatever session is current), for the fault tests' checker.
+  void CommitUnguardedForTests(const std::string& fire_id,
+                               const std::vector<TaskOutcome>& outcomes);
   // After a commit whose outcome is unknown: true when the state shows this very commit.
   bool CommittedAfterUnknownOutcome(const std::string& fire_id, const TaskOutcome& outcome);
 

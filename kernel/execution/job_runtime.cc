@@ -1,7 +1,7 @@
 #include "execution/job_runtime.h"
 
+#include <algorithm>
 #include <random>
-#include <set>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -9,7 +9,14 @@
 namespace shardjob::execution {
 namespace {
 
+using config::MisfirePolicy;
+using config::OverlapPolicy;
+
 std::int64_t EpochMs(schedule::TimePoint time) { return time.time_since_epoch().count(); }
+
+// At most this many missed instants of one shard are looked at in one catch-up; older ones count
+// as skipped (a 1 s schedule down for a day must not enqueue 86,400 fires).
+constexpr std::size_t kMaxCatchUpInstants = 10000;
 
 std::string RandomId() {
   thread_local std::mt19937_64 random{std::random_device{}()};
@@ -24,52 +31,81 @@ std::string Describe(const spi::Status& status) {
   return status.code() == spi::Status::Code::kFailed ? status.message() : status.ToString();
 }
 
-std::string ItemList(const std::vector<coordination::Claim>& claims) {
+std::string ItemList(const std::vector<int>& items) {
   std::string list = "[";
-  for (std::size_t i = 0; i < claims.size(); ++i) {
+  for (std::size_t i = 0; i < items.size(); ++i) {
     if (i > 0) list += ", ";
-    list += std::to_string(claims[i].item);
+    list += std::to_string(items[i]);
   }
   return list + "]";
 }
 
+std::vector<int> ItemsOf(const std::vector<coordination::Claim>& claims) {
+  std::vector<int> items;
+  for (const auto& claim : claims) items.push_back(claim.item);
+  return items;
+}
+
+bool IsScheduled(spi::ExecutionSource source) {
+  return source == spi::ExecutionSource::kNormalTrigger;
+}
+
 }  // namespace
 
-struct JobRuntime::FireRun {
+// One shard of a run.
+struct JobRuntime::Task {
+  coordination::Claim claim;
+  std::atomic<int> attempt{0};
+  // Replaced for each attempt; the flag of the attempt that runs is the one raised.
+  std::shared_ptr<spi::Cancellation> cancellation = std::make_shared<spi::Cancellation>();
+  std::atomic<bool> timed_out{false};
+  std::atomic<bool> claim_lost{false};  // cancelled because the claim is lost, or at shutdown
+  bool done = false;                    // under mutex_
+};
+
+// One fire on this instance, for the items it reserved.
+struct JobRuntime::Run {
   schedule::Fire fire;
   spi::ExecutionSource source = spi::ExecutionSource::kNormalTrigger;
-  std::optional<std::vector<int>> items;
+  std::vector<int> items;              // reserved when the run was made
   std::shared_ptr<const Setup> setup;  // the config and plugins this fire runs with
   std::string task_id;                 // of the fire on this instance, for status events
-  spi::Cancellation cancellation;
-  std::vector<coordination::Claim> claims;
   std::atomic<bool> abandoned{false};  // the error handler escalated
+  // Finished tasks of earlier fires on these items, committed before this run claims them.
+  std::vector<std::pair<std::string, coordination::TaskOutcome>> handed_over;
 
-  std::mutex mutex;
+  // Under mutex_:
+  std::vector<coordination::Claim> claims;
+  std::map<int, std::shared_ptr<Task>> tasks;
   std::size_t remaining = 0;
-  std::vector<coordination::TaskOutcome> outcomes;  // committed
-  std::vector<coordination::Claim> released;        // stopped by cancellation: not committed
+  std::map<int, coordination::TaskOutcome> uncommitted;  // finished, not handed over
+  std::vector<coordination::Claim> released;             // stopped by cancellation
+  std::vector<int> failed;                               // for the listeners' AfterFire
+  std::uint64_t succeeded = 0;
 };
 
 JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
+                       std::shared_ptr<const schedule::Schedule> schedule,
                        std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
-                       TraceDispatcher& traces, std::string instance_id, std::string hostname,
-                       FireEndHandler on_fire_end)
+                       coordination::EventLoop& timers, TraceDispatcher& traces,
+                       std::string instance_id, std::string hostname, FireEndHandler on_fire_end)
     : job_name_(job.name),
       coordinator_(std::move(coordinator)),
       traces_(traces),
+      timers_(timers),
       instance_id_(std::move(instance_id)),
       hostname_(std::move(hostname)),
       on_fire_end_(std::move(on_fire_end)),
       pool_(pool),
-      setup_(MakeSetup(std::move(job), std::move(plugins))) {}
+      setup_(MakeSetup(std::move(job), std::move(plugins), std::move(schedule))) {}
 
-std::shared_ptr<const JobRuntime::Setup> JobRuntime::MakeSetup(config::JobConfig job,
-                                                               JobPlugins plugins) {
+std::shared_ptr<const JobRuntime::Setup> JobRuntime::MakeSetup(
+    config::JobConfig job, JobPlugins plugins, std::shared_ptr<const schedule::Schedule> schedule) {
   auto setup = std::make_shared<Setup>();
   setup->lane = std::make_shared<TaskLane>(pool_, static_cast<std::size_t>(job.executor_threads));
   setup->job = std::move(job);
   setup->plugins = std::move(plugins);
+  setup->schedule = std::move(schedule);
   return setup;
 }
 
@@ -80,8 +116,9 @@ bool JobRuntime::HasClusterOnceListener(const Setup& setup) {
   return false;
 }
 
-void JobRuntime::Update(config::JobConfig job, JobPlugins plugins) {
-  auto setup = MakeSetup(std::move(job), std::move(plugins));
+void JobRuntime::Update(config::JobConfig job, JobPlugins plugins,
+                        std::shared_ptr<const schedule::Schedule> schedule) {
+  auto setup = MakeSetup(std::move(job), std::move(plugins), std::move(schedule));
   std::lock_guard<std::mutex> lock(mutex_);
   setup_ = std::move(setup);
 }
@@ -91,67 +128,216 @@ config::JobConfig JobRuntime::config() const {
   return setup_->job;
 }
 
+// ---- fires arriving ----
+
 void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source,
                         std::optional<std::vector<int>> items) {
-  std::shared_ptr<FireRun> run;
+  std::vector<int> targets = items ? std::move(*items) : coordinator_->LocalItems();
+  std::vector<int> behind;
+  if (IsScheduled(source)) {
+    // An idle shard whose last committed scheduled fire, and the last one this instance dealt
+    // with, are older than the instant before this one missed fires (the process was paused):
+    // found from the cache, no request.
+    std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks(targets, true);
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_scheduled_ = std::max(last_scheduled_.value_or(0), EpochMs(fire.scheduled));
+    const schedule::Schedule* schedule = setup_->schedule.get();
+    for (const auto& [item, done] : watermarks) {
+      if (!schedule || schedule->CountsFromCompletion() || !IdleLocked(item)) continue;
+      std::int64_t seen = done;
+      if (auto decided = last_decided_.find(item); decided != last_decided_.end()) {
+        seen = std::max(seen, decided->second);
+      }
+      auto next = schedule->NextAfter(schedule::TimePoint(std::chrono::milliseconds(seen)));
+      if (next && *next < fire.scheduled) behind.push_back(item);
+    }
+  }
+  if (!behind.empty()) CatchUp(behind);
+  Starts starts;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!accepting_) return;
-    if (running_) {
-      if (source != spi::ExecutionSource::kNormalTrigger) {
-        queued_.push_back(QueuedFire{fire, source, std::move(items)});
-        return;
-      }
-      ++counters_.misfires;
-      if (setup_->job.misfire) {
-        if (pending_misfire_) ++counters_.skipped_fires;  // coalesced into the newer one
-        pending_misfire_ = fire;
-        spdlog::warn(
-            "job={} fire={} instance={} arrived while fire {} still runs; it runs next "
-            "(misfire)",
-            job_name_, fire.fire_id, instance_id_, running_->fire.fire_id);
-      } else {
-        ++counters_.skipped_fires;
-        spdlog::warn("job={} fire={} instance={} skipped: fire {} still runs and misfire is off",
-                     job_name_, fire.fire_id, instance_id_, running_->fire.fire_id);
-      }
-      return;
-    }
-    run = BeginLocked(QueuedFire{fire, source, std::move(items)});
+    DispatchLocked(fire, source, targets, &starts);
   }
-  pool_.Submit([self = shared_from_this(), run] { self->RunFire(run); });
+  Launch(std::move(starts));
 }
 
-std::shared_ptr<JobRuntime::FireRun> JobRuntime::BeginLocked(QueuedFire queued) {
-  auto run = std::make_shared<FireRun>();
-  run->fire = std::move(queued.fire);
-  run->source = queued.source;
-  run->items = std::move(queued.items);
+void JobRuntime::DispatchLocked(const schedule::Fire& fire, spi::ExecutionSource source,
+                                const std::vector<int>& items, Starts* starts) {
+  const OverlapPolicy overlap = setup_->job.overlap;
+  std::vector<int> free, skipped, buffered;
+  for (int item : items) {
+    if (source == spi::ExecutionSource::kNormalTrigger ||
+        source == spi::ExecutionSource::kMisfire) {
+      std::int64_t& decided = last_decided_[item];
+      decided = std::max(decided, EpochMs(fire.scheduled));
+    }
+    const bool running = running_.count(item) > 0;
+    // Briefly busy (a commit in flight, a catch-up being computed), not running: always wait.
+    const bool held = committing_.count(item) > 0 || catching_up_.count(item) > 0;
+    if (!running && !held) {
+      free.push_back(item);
+      continue;
+    }
+    std::deque<Waiting>& queue = waiting_[item];
+    if (running) ++counters_.overlaps;
+    if (running && IsScheduled(source) && overlap == OverlapPolicy::kSkip) {
+      ++counters_.skipped_tasks;
+      skipped.push_back(item);
+      continue;
+    }
+    if (IsScheduled(source) && overlap == OverlapPolicy::kBufferOne) {
+      // The newest scheduled fire replaces an older one still waiting; other fires stay.
+      auto older = std::find_if(queue.begin(), queue.end(),
+                                [](const Waiting& waiting) { return IsScheduled(waiting.source); });
+      if (older != queue.end()) {
+        ++counters_.coalesced_tasks;
+        PostDropped(older->fire, {item}, "coalesced into fire " + fire.fire_id + " (buffer_one)");
+        queue.erase(older);
+      }
+    }
+    ++counters_.buffered_tasks;
+    buffered.push_back(item);
+    queue.push_back(Waiting{fire, source});
+  }
+  if (!skipped.empty()) {
+    spdlog::warn(
+        "job={} fire={} instance={} skipped on shards {}: their previous fire still runs "
+        "(overlap: skip)",
+        job_name_, fire.fire_id, instance_id_, ItemList(skipped));
+    PostDropped(fire, skipped, "skipped: the previous fire still runs (overlap: skip)");
+  }
+  if (!buffered.empty()) {
+    spdlog::info("job={} fire={} instance={} waits on shards {} for their previous fire", job_name_,
+                 fire.fire_id, instance_id_, ItemList(buffered));
+  }
+  // A fire with no item to run still makes a run when it names no items: its listeners and
+  // status events say the instance had nothing to do.
+  if (!free.empty() || (items.empty() && IsScheduled(source))) {
+    starts->push_back(NewRunLocked(fire, source, std::move(free)));
+  }
+}
+
+std::shared_ptr<JobRuntime::Run> JobRuntime::NewRunLocked(const schedule::Fire& fire,
+                                                          spi::ExecutionSource source,
+                                                          std::vector<int> items) {
+  auto run = std::make_shared<Run>();
+  run->fire = fire;
+  run->source = source;
   run->setup = setup_;
-  run->task_id = job_name_ + "@-@" + run->fire.fire_id + "@-@" + instance_id_;
-  running_ = run;
+  run->task_id = job_name_ + "@-@" + fire.fire_id + "@-@" + instance_id_;
+  for (int item : items) {
+    running_[item] = run;
+    auto finished = finished_.find(item);
+    if (finished != finished_.end()) {
+      Run& earlier = *finished->second;
+      auto outcome = earlier.uncommitted.find(item);
+      if (outcome != earlier.uncommitted.end()) {
+        run->handed_over.emplace_back(earlier.fire.fire_id, outcome->second);
+        earlier.uncommitted.erase(outcome);
+      }
+      finished_.erase(finished);
+    }
+  }
+  run->items = std::move(items);
+  runs_.insert(run);
   ++counters_.fires;
-  if (run->source == spi::ExecutionSource::kFailover) ++counters_.failover_fires;
+  if (source == spi::ExecutionSource::kFailover) ++counters_.failover_fires;
   return run;
 }
 
-void JobRuntime::RunFire(std::shared_ptr<FireRun> run) {
+bool JobRuntime::IdleLocked(int item) const {
+  return !running_.count(item) && !finished_.count(item) && !committing_.count(item) &&
+         !catching_up_.count(item) && !waiting_.count(item);
+}
+
+bool JobRuntime::HereLocked(int item, const std::string& fire_id) const {
+  auto running = running_.find(item);
+  if (running != running_.end() && running->second->fire.fire_id == fire_id) return true;
+  auto queue = waiting_.find(item);
+  if (queue == waiting_.end()) return false;
+  return std::any_of(queue->second.begin(), queue->second.end(),
+                     [&](const Waiting& waiting) { return waiting.fire.fire_id == fire_id; });
+}
+
+void JobRuntime::StartWaitingLocked(const std::vector<int>& items, Starts* starts) {
+  if (!accepting_) return;
+  // Items whose first waiting fire is the same start together, as one run.
+  std::map<std::string, std::pair<Waiting, std::vector<int>>> by_fire;
+  for (int item : items) {
+    if (running_.count(item) || committing_.count(item) || catching_up_.count(item)) continue;
+    auto queue = waiting_.find(item);
+    if (queue == waiting_.end() || queue->second.empty()) continue;
+    Waiting next = queue->second.front();
+    queue->second.pop_front();
+    if (queue->second.empty()) waiting_.erase(queue);
+    auto [entry, inserted] = by_fire.try_emplace(next.fire.fire_id, next, std::vector<int>{});
+    entry->second.second.push_back(item);
+  }
+  for (auto& [fire_id, entry] : by_fire) {
+    starts->push_back(NewRunLocked(entry.first.fire, entry.first.source, entry.second));
+  }
+}
+
+void JobRuntime::Launch(Starts starts) {
+  for (auto& run : starts) {
+    pool_.Submit([self = shared_from_this(), run] { self->RunFire(run); });
+  }
+}
+
+// ---- a run ----
+
+void JobRuntime::CountCommit(const coordination::CommitResult& result) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  counters_.commits_fenced += result.fenced.size();
+  counters_.commits_unknown += result.unknown.size();
+}
+
+void JobRuntime::CommitHandedOver(Run& run) {
+  std::map<std::string, std::vector<coordination::TaskOutcome>> by_fire;
+  for (auto& [fire_id, outcome] : run.handed_over) by_fire[fire_id].push_back(outcome);
+  for (const auto& [fire_id, outcomes] : by_fire) {
+    CountCommit(coordinator_->Commit(fire_id, outcomes));
+  }
+  run.handed_over.clear();
+}
+
+void JobRuntime::RunFire(std::shared_ptr<Run> run) {
   const Setup& setup = *run->setup;
-  auto lateness = schedule::NowMs() - run->fire.scheduled;
-  spdlog::debug("job={} fire={} instance={} started {} ms after its scheduled time", job_name_,
-                run->fire.fire_id, instance_id_, lateness.count());
-  run->claims = coordinator_->ClaimFire(run->fire.fire_id, run->items,
-                                        run->source == spi::ExecutionSource::kFailover);
+  if (!run->handed_over.empty()) CommitHandedOver(*run);
+  std::vector<coordination::Claim> claims;
+  if (!run->items.empty()) {
+    claims = coordinator_->ClaimFire(run->fire.fire_id, run->items,
+                                     run->source == spi::ExecutionSource::kFailover);
+  }
+  std::vector<int> claimed = ItemsOf(claims);
+  Starts starts;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    run->claims = claims;
+    std::vector<int> unclaimed;
+    for (int item : run->items) {
+      if (std::find(claimed.begin(), claimed.end(), item) != claimed.end()) continue;
+      auto reserved = running_.find(item);
+      if (reserved != running_.end() && reserved->second == run) running_.erase(reserved);
+      unclaimed.push_back(item);
+    }
+    for (const auto& claim : claims) {
+      auto task = std::make_shared<Task>();
+      task->claim = claim;
+      run->tasks[claim.item] = task;
+    }
+    run->remaining = claims.size();
+    StartWaitingLocked(unclaimed, &starts);
+  }
+  Launch(std::move(starts));
   PostStatus(*run, spi::TaskState::kStaging,
-             "Job '" + job_name_ + "' execute begin, shards " + ItemList(run->claims));
-  if (run->claims.empty()) {
-    spdlog::debug("job={} fire={} instance={} has no shards to run", job_name_, run->fire.fire_id,
-                  instance_id_);
-    FinishFire(run);
+             "Job '" + job_name_ + "' execute begin, shards " + ItemList(claimed));
+  if (claims.empty()) {
+    FinishRun(run);
     return;
   }
-  spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, {}};
-  for (const auto& claim : run->claims) info.sharding_items.push_back(claim.item);
+  spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, claimed};
   bool first_in_cluster =
       HasClusterOnceListener(setup) && coordinator_->BeginFireOnce(run->fire.fire_id);
   for (const auto& listener : setup.plugins.listeners) {
@@ -162,14 +348,22 @@ void JobRuntime::RunFire(std::shared_ptr<FireRun> run) {
     }
   }
   PostStatus(*run, spi::TaskState::kRunning, "");
-  run->remaining = run->claims.size();
-  for (const auto& claim : run->claims) {
-    setup.lane->Submit([self = shared_from_this(), run, claim] { self->RunTask(run, claim); });
+  std::vector<std::shared_ptr<Task>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [item, task] : run->tasks) tasks.push_back(task);
   }
+  for (auto& task : tasks) StartTask(run, task);
 }
 
-void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim) {
+void JobRuntime::StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
+  run->setup->lane->Submit([self = shared_from_this(), run, task] { self->RunTask(run, task); });
+}
+
+void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   const config::JobConfig& job = run->setup->job;
+  const coordination::Claim& claim = task->claim;
+  std::shared_ptr<spi::Cancellation> cancellation = task->cancellation;
   spi::ShardingContext context;
   context.job_name = job_name_;
   context.fire_id = run->fire.fire_id;
@@ -184,7 +378,7 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
   }
   context.job_parameter = job.job_parameter;
   context.fencing_token = claim.fencing_token;
-  context.cancellation = &run->cancellation;
+  context.cancellation = cancellation.get();
 
   spi::ExecutionEvent event;
   event.id = RandomId();
@@ -199,75 +393,143 @@ void JobRuntime::RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim
   event.fencing_token = claim.fencing_token;
   traces_.Post(event);
 
+  if (job.timeout.count() > 0) {
+    std::weak_ptr<Task> weak = task;
+    timers_.PostAfter(job.timeout, [weak, cancellation, attempt = task->attempt.load()] {
+      auto live = weak.lock();
+      if (!live || live->attempt != attempt) return;  // that attempt is over
+      live->timed_out = true;
+      cancellation->Cancel();
+    });
+  }
+
   spi::Status status;
   const bool abandoned = run->abandoned;
   if (abandoned) {
     status = spi::Status::Failed("not run: an earlier error of this fire was escalated");
-  } else if (run->cancellation.IsCancelled()) {
+  } else if (cancellation->IsCancelled()) {
     status = spi::Status::Cancelled("not run: the fire was cancelled before this shard started");
   } else {
-    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={} started", job_name_,
-                 context.fire_id, claim.item, job.sharding_total_count, instance_id_,
-                 claim.fencing_token, context.sharding_parameter.value_or(""));
+    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={} started{}",
+                 job_name_, context.fire_id, claim.item, job.sharding_total_count, instance_id_,
+                 claim.fencing_token, context.sharding_parameter.value_or(""),
+                 task->attempt > 0 ? " (retry " + std::to_string(task->attempt.load()) + ")" : "");
     status = run->setup->plugins.executor->Execute(run->setup->plugins.job_object.get(), context);
+  }
+  if (task->timed_out && !task->claim_lost) {
+    status = spi::Status::Failed("timed out after " + std::to_string(job.timeout.count()) +
+                                 " ms (" + Describe(status) + ")");
   }
   event.complete_time_ms = EpochMs(schedule::NowMs());
   event.success = status.ok();
+  if (!status.ok()) event.failure_cause = Describe(status);
+  traces_.Post(event);
+
+  const bool retry =
+      !status.ok() && !abandoned && !task->claim_lost && task->attempt < job.max_retries;
+  if (retry) {
+    task->attempt++;
+    auto backoff = job.retry_backoff;
+    for (int i = 1; i < task->attempt && backoff < job.retry_backoff_max; ++i) backoff *= 2;
+    backoff = std::min(backoff, job.retry_backoff_max);
+    spdlog::warn("job={} fire={} shard={} instance={} failed: {}; retry {} of {} in {} ms",
+                 job_name_, context.fire_id, claim.item, instance_id_, Describe(status),
+                 task->attempt.load(), job.max_retries, backoff.count());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++counters_.task_retries;
+      if (task->timed_out) ++counters_.tasks_timed_out;
+      task->timed_out = false;
+      task->cancellation = std::make_shared<spi::Cancellation>();
+    }
+    std::weak_ptr<JobRuntime> weak = shared_from_this();
+    timers_.PostAfter(backoff, [weak, run, task] {
+      if (auto self = weak.lock()) self->StartTask(run, task);
+    });
+    return;
+  }
+  FinishTask(std::move(run), std::move(task), std::move(status));
+}
+
+void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task,
+                            spi::Status status) {
+  const int item = task->claim.item;
+  const bool abandoned = run->abandoned;
   if (status.ok()) {
-    spdlog::info("job={} fire={} shard={} instance={} succeeded in {} ms", job_name_,
-                 context.fire_id, claim.item, instance_id_,
-                 event.complete_time_ms - event.start_time_ms);
+    spdlog::info("job={} fire={} shard={} instance={} succeeded", job_name_, run->fire.fire_id,
+                 item, instance_id_);
   } else {
-    event.failure_cause = Describe(status);
-    spdlog::error("job={} fire={} shard={} instance={} failed: {}", job_name_, context.fire_id,
-                  claim.item, instance_id_, event.failure_cause);
-    // A shard abandoned after an escalation is its consequence, not a new error to report.
-    if (!abandoned && ReportError(*run, claim.item, event.failure_cause)) {
+    spdlog::error("job={} fire={} shard={} instance={} failed: {}", job_name_, run->fire.fire_id,
+                  item, instance_id_, Describe(status));
+    // A shard abandoned after an escalation is its consequence, not a new error to report; a
+    // task whose claim is lost is not failed: it runs again elsewhere or later.
+    if (!abandoned && !task->claim_lost && ReportError(*run, item, Describe(status))) {
       run->abandoned = true;
     }
   }
-  traces_.Post(std::move(event));
-
   bool last;
+  Starts starts;
   {
-    std::lock_guard<std::mutex> lock(run->mutex);
-    // A task its cancellation stopped did not do its work: it is not committed, so it runs
+    std::lock_guard<std::mutex> lock(mutex_);
+    task->done = true;
+    // A task its claim's loss stopped did not do its work: it is not committed, so it runs
     // again (failed over, or at the next fire): committed once, executed at least once.
-    if (!status.ok() && run->cancellation.IsCancelled()) {
-      run->released.push_back(claim);
+    if (!status.ok() && task->claim_lost) {
+      run->released.push_back(task->claim);
+      ++counters_.tasks_released;
+      run->failed.push_back(item);
     } else {
-      run->outcomes.push_back(coordination::TaskOutcome{claim, status.ok()});
+      run->uncommitted[item] = coordination::TaskOutcome{task->claim, status.ok()};
+      finished_[item] = run;
+      if (status.ok()) {
+        ++counters_.tasks_succeeded;
+        ++run->succeeded;
+      } else {
+        ++counters_.tasks_failed;
+        if (task->timed_out) ++counters_.tasks_timed_out;
+        run->failed.push_back(item);
+      }
     }
+    auto reserved = running_.find(item);
+    if (reserved != running_.end() && reserved->second == run) running_.erase(reserved);
     last = --run->remaining == 0;
+    if (!last) StartWaitingLocked({item}, &starts);
   }
-  if (last) FinishFire(run);
+  Launch(std::move(starts));
+  if (last) FinishRun(run);
 }
 
-void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
-  coordination::CommitResult committed = coordinator_->Commit(run->fire.fire_id, run->outcomes);
-  coordinator_->Release(run->released);
-  std::set<int> failed(committed.fenced.begin(), committed.fenced.end());
-  for (const auto& claim : run->released) failed.insert(claim.item);
-  failed.insert(committed.unknown.begin(), committed.unknown.end());
-  std::uint64_t succeeded = 0;
-  for (const auto& outcome : run->outcomes) {
-    if (outcome.success) {
-      ++succeeded;
-    } else {
-      failed.insert(outcome.claim.item);
+void JobRuntime::FinishRun(std::shared_ptr<Run> run) {
+  std::vector<coordination::TaskOutcome> outcomes;
+  std::vector<coordination::Claim> released;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [item, outcome] : run->uncommitted) {
+      outcomes.push_back(outcome);
+      auto finished = finished_.find(item);
+      if (finished != finished_.end() && finished->second == run) finished_.erase(finished);
+      committing_.insert(item);
     }
+    run->uncommitted.clear();
+    released = run->released;
   }
+  coordination::CommitResult committed = coordinator_->Commit(run->fire.fire_id, outcomes);
+  coordinator_->Release(released);
+  CountCommit(committed);
+  std::vector<int> failed = run->failed;
+  failed.insert(failed.end(), committed.fenced.begin(), committed.fenced.end());
+  failed.insert(failed.end(), committed.unknown.begin(), committed.unknown.end());
+  std::sort(failed.begin(), failed.end());
+  failed.erase(std::unique(failed.begin(), failed.end()), failed.end());
   if (!run->claims.empty()) {
-    spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, {}};
-    for (const auto& claim : run->claims) info.sharding_items.push_back(claim.item);
+    spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, ItemsOf(run->claims)};
     int committed_here =
-        static_cast<int>(run->outcomes.size() - committed.fenced.size() - committed.unknown.size());
+        static_cast<int>(outcomes.size() - committed.fenced.size() - committed.unknown.size());
     bool completes_fire = HasClusterOnceListener(*run->setup) &&
                           coordinator_->EndFireOnce(run->fire.fire_id, committed_here);
-    std::vector<int> failed_items(failed.begin(), failed.end());
     for (const auto& listener : run->setup->plugins.listeners) {
       if (listener->ClusterOnce() && !completes_fire) continue;
-      listener->AfterFire(info, failed_items);
+      listener->AfterFire(info, failed);
     }
   }
   if (failed.empty()) {
@@ -276,32 +538,171 @@ void JobRuntime::FinishFire(std::shared_ptr<FireRun> run) {
     PostStatus(*run, spi::TaskState::kError, std::to_string(failed.size()) + " shard(s) failed");
   }
 
-  std::shared_ptr<FireRun> next;
+  Starts starts;
+  bool idle;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    counters_.tasks_succeeded += succeeded;
-    counters_.tasks_failed += run->outcomes.size() - succeeded;
-    counters_.tasks_released += run->released.size();
-    counters_.commits_fenced += committed.fenced.size();
-    counters_.commits_unknown += committed.unknown.size();
-    running_.reset();
-    if (accepting_) {
-      if (!queued_.empty()) {
-        next = BeginLocked(std::move(queued_.front()));
-        queued_.pop_front();
-      } else if (pending_misfire_) {
-        next = BeginLocked(QueuedFire{*pending_misfire_, spi::ExecutionSource::kMisfire, {}});
-        pending_misfire_.reset();
-      }
+    std::vector<int> freed;
+    for (const auto& outcome : outcomes) {
+      committing_.erase(outcome.claim.item);
+      freed.push_back(outcome.claim.item);
     }
+    for (const auto& claim : released) freed.push_back(claim.item);
+    runs_.erase(run);
+    StartWaitingLocked(freed, &starts);
+    idle = runs_.empty();
   }
-  if (!next) idle_.notify_all();
+  if (idle) idle_.notify_all();
   if (on_fire_end_) on_fire_end_(schedule::NowMs());
   // Through the pool, not a call: a long queue of fires with nothing to claim must not nest.
-  if (next) pool_.Submit([self = shared_from_this(), next] { self->RunFire(next); });
+  Launch(std::move(starts));
 }
 
-bool JobRuntime::ReportError(const FireRun& run, int item, const std::string& message) {
+// ---- missed fires ----
+
+void JobRuntime::CatchUp(std::vector<int> items) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!accepting_ || !setup_->schedule || setup_->schedule->CountsFromCompletion()) return;
+    for (int item : items) catching_up_.insert(item);
+  }
+  pool_.Submit([self = shared_from_this(), items = std::move(items)] { self->RunCatchUp(items); });
+}
+
+std::vector<std::int64_t> JobRuntime::InstantsBetween(const schedule::Schedule& schedule,
+                                                      std::int64_t after, std::int64_t until,
+                                                      std::size_t limit) const {
+  std::vector<std::int64_t> instants;
+  schedule::TimePoint cursor{std::chrono::milliseconds(after)};
+  while (instants.size() < limit) {
+    auto next = schedule.NextAfter(cursor);
+    if (!next || EpochMs(*next) > until) break;
+    instants.push_back(EpochMs(*next));
+    cursor = *next;
+  }
+  return instants;
+}
+
+void JobRuntime::RunCatchUp(std::vector<int> items) {
+  std::shared_ptr<const Setup> setup;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    setup = setup_;
+  }
+  const config::JobConfig& job = setup->job;
+  // Every instant up to now that the shard has not committed is missed. One the timer is firing
+  // at this moment may be among them: whichever claims it second finds it done.
+  std::int64_t now = EpochMs(schedule::NowMs());
+  std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks(items, false);
+  std::int64_t window_start = now - job.misfire_window.count();
+  std::map<std::int64_t, std::vector<int>> to_run;  // instant -> items
+  std::uint64_t missed = 0, skipped = 0, coalesced = 0;
+  for (const auto& [item, done] : watermarks) {
+    // Looked at from the window's start: anything older is skipped, whatever the policy.
+    std::int64_t from = std::max(done, window_start);
+    std::vector<std::int64_t> instants =
+        InstantsBetween(*setup->schedule, from, now, kMaxCatchUpInstants);
+    std::vector<std::int64_t> too_old = InstantsBetween(*setup->schedule, done, from, 1000);
+    missed += instants.size() + too_old.size();
+    skipped += too_old.size();
+    if (instants.empty()) continue;
+    switch (job.misfire_policy) {
+      case MisfirePolicy::kRunAll:
+        for (std::int64_t instant : instants) to_run[instant].push_back(item);
+        break;
+      case MisfirePolicy::kRunOnce:
+        coalesced += instants.size() - 1;
+        to_run[instants.back()].push_back(item);
+        break;
+      case MisfirePolicy::kSkip:
+        skipped += instants.size();
+        break;
+    }
+  }
+  if (missed > 0) {
+    spdlog::warn(
+        "job={} instance={} shards {} missed {} fire(s) nobody ran in time; misfire_policy {}: "
+        "{} to run, {} coalesced, {} skipped (misfire_window {} ms)",
+        job_name_, instance_id_, ItemList(items), missed,
+        config::MisfirePolicyName(job.misfire_policy), missed - skipped - coalesced, coalesced,
+        skipped, job.misfire_window.count());
+    schedule::Fire summary{job_name_, schedule::NowMs(), "catch-up"};
+    if (skipped + coalesced > 0) {
+      PostDropped(summary, items,
+                  std::to_string(skipped) + " missed fire(s) skipped and " +
+                      std::to_string(coalesced) + " coalesced (misfire_policy " +
+                      config::MisfirePolicyName(job.misfire_policy) + ")");
+    }
+  }
+  Starts starts;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    counters_.missed_tasks += missed;
+    counters_.skipped_tasks += skipped;
+    counters_.coalesced_tasks += coalesced;
+    // Missed fires go ahead of anything that waits on the same items, oldest first; a fire that
+    // is already running or waiting here was not missed.
+    for (auto it = to_run.rbegin(); it != to_run.rend(); ++it) {
+      schedule::TimePoint instant{std::chrono::milliseconds(it->first)};
+      schedule::Fire fire{job_name_, instant, std::to_string(it->first)};
+      for (int item : it->second) {
+        if (HereLocked(item, fire.fire_id)) continue;
+        waiting_[item].push_front(Waiting{fire, spi::ExecutionSource::kMisfire});
+      }
+    }
+    for (int item : items) catching_up_.erase(item);
+    StartWaitingLocked(items, &starts);
+  }
+  Launch(std::move(starts));
+}
+
+void JobRuntime::StartWatchdog() {
+  std::chrono::milliseconds period;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const Setup& setup = *setup_;
+    if (!accepting_ || !setup.schedule || setup.schedule->CountsFromCompletion() ||
+        setup.job.watchdog_tolerance.count() <= 0) {
+      return;
+    }
+    period = std::max(setup.job.watchdog_tolerance / 2, std::chrono::milliseconds(100));
+    if (!watchdog_checked_) watchdog_checked_ = EpochMs(schedule::NowMs());
+  }
+  std::weak_ptr<JobRuntime> weak = shared_from_this();
+  timers_.PostAfter(period, [weak] {
+    if (auto self = weak.lock()) self->CheckWatchdog();
+  });
+}
+
+void JobRuntime::CheckWatchdog() {
+  std::vector<std::int64_t> late;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!accepting_) return;
+    const Setup& setup = *setup_;
+    if (setup.schedule && !setup.schedule->CountsFromCompletion() &&
+        setup.job.watchdog_tolerance.count() > 0) {
+      // Instants that should have arrived by now, less the tolerance, and did not.
+      std::int64_t judged_until = EpochMs(schedule::NowMs()) - setup.job.watchdog_tolerance.count();
+      std::int64_t from =
+          std::max(watchdog_checked_.value_or(judged_until), last_scheduled_.value_or(0));
+      late = InstantsBetween(*setup.schedule, from, judged_until, 1000);
+      watchdog_checked_ = std::max(from, judged_until);
+      counters_.missed_fires += late.size();
+    }
+  }
+  if (!late.empty()) {
+    spdlog::error(
+        "job={} instance={} missed-fire watchdog: {} scheduled fire(s) did not start within the "
+        "tolerance (first {}); the timer is late or stopped",
+        job_name_, instance_id_, late.size(), late.front());
+  }
+  StartWatchdog();
+}
+
+// ---- reporting ----
+
+bool JobRuntime::ReportError(const Run& run, int item, const std::string& message) {
   spi::JobError error{job_name_, run.fire.fire_id, item, instance_id_, message};
   spi::Status status = run.setup->plugins.error_handler->Handle(error);
   if (status.ok()) return false;
@@ -312,46 +713,73 @@ bool JobRuntime::ReportError(const FireRun& run, int item, const std::string& me
   return true;
 }
 
-void JobRuntime::PostStatus(const FireRun& run, spi::TaskState state, const std::string& message) {
+void JobRuntime::PostStatus(const Run& run, spi::TaskState state, const std::string& message) {
   spi::StatusEvent event;
   event.id = RandomId();
   event.job_name = job_name_;
   event.task_id = run.task_id;
   event.slave_id = instance_id_;
-  event.sharding_items = ItemList(run.claims);
+  event.sharding_items = ItemList(ItemsOf(run.claims));
   event.state = state;
   event.message = message;
   event.creation_time_ms = EpochMs(schedule::NowMs());
   traces_.Post(std::move(event));
 }
 
+void JobRuntime::PostDropped(const schedule::Fire& fire, const std::vector<int>& items,
+                             const std::string& why) {
+  spi::StatusEvent event;
+  event.id = RandomId();
+  event.job_name = job_name_;
+  event.task_id = job_name_ + "@-@" + fire.fire_id + "@-@" + instance_id_;
+  event.slave_id = instance_id_;
+  event.sharding_items = ItemList(items);
+  event.state = spi::TaskState::kDropped;
+  event.message = why;
+  event.creation_time_ms = EpochMs(schedule::NowMs());
+  traces_.Post(std::move(event));
+}
+
+// ---- claims lost, shutdown ----
+
 void JobRuntime::OnClaimsLost() {
   std::lock_guard<std::mutex> lock(mutex_);
   ++counters_.claims_lost;
-  if (running_) running_->cancellation.Cancel();
+  CancelAllLocked();
+}
+
+void JobRuntime::CancelAllLocked() {
+  for (const auto& run : runs_) {
+    for (auto& [item, task] : run->tasks) {
+      if (task->done) continue;
+      task->claim_lost = true;
+      task->cancellation->Cancel();
+    }
+  }
 }
 
 void JobRuntime::StopAccepting() {
   std::lock_guard<std::mutex> lock(mutex_);
   accepting_ = false;
-  if (!queued_.empty() || pending_misfire_) {
-    // Not run here; their claims were never made, so a failover fire's shards stay claimable
-    // by the instances that take them over.
-    spdlog::warn("job={} instance={} stopping with {} queued fire(s) and {} misfire(s) not run",
-                 job_name_, instance_id_, queued_.size(), pending_misfire_ ? 1 : 0);
+  std::size_t waiting = 0;
+  for (const auto& [item, queue] : waiting_) waiting += queue.size();
+  if (waiting > 0) {
+    // Not run here; their claims were never made, so the shards stay claimable by the instances
+    // that take them over (which find the missed fires from the shards' watermarks).
+    spdlog::warn("job={} instance={} stopping with {} waiting task(s) not run", job_name_,
+                 instance_id_, waiting);
   }
-  pending_misfire_.reset();
-  queued_.clear();
+  waiting_.clear();
 }
 
 bool JobRuntime::WaitIdle(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mutex_);
-  return idle_.wait_until(lock, deadline, [this] { return running_ == nullptr; });
+  return idle_.wait_until(lock, deadline, [this] { return runs_.empty(); });
 }
 
 void JobRuntime::CancelRunning() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (running_) running_->cancellation.Cancel();
+  CancelAllLocked();
 }
 
 JobCounters JobRuntime::Counters() const {

@@ -4,10 +4,17 @@
 // task through the executor plugin on the shared worker pool, reports errors to the job's error
 // handler, calls the listeners, sends trace events and commits the fire.
 //
-// A job never runs two fires at once on one instance. A scheduled fire that arrives while the
-// previous one still runs is a misfire: with `misfire: true` the latest such fire runs right
-// after the current one ends (several coalesce into one), otherwise it is skipped; both are
-// logged and counted. Failover and triggered fires are never dropped: they queue.
+// Per shard, never two fires at once on this instance. A fire that arrives for a shard whose
+// previous fire still runs follows the job's `overlap` policy: skip, buffer_one (the newest
+// waiting fire replaces an older waiting one) or buffer_all. Failover, triggered and catch-up
+// fires are never dropped: they wait. A shard whose task has finished is free for the next fire
+// even while its siblings still run: its result is committed first, by the next fire.
+//
+// Fires nobody ran in time (the owner died, the registry was out of reach, the process was
+// paused) are found from each shard's committed watermark when the instance takes a shard on,
+// and at each scheduled fire; `misfire_policy` runs them all (within `misfire_window`), once
+// (coalesced) or not at all. Every skipped, buffered, coalesced or missed fire is counted, logged
+// and traced (TASK_DROPPED).
 
 #include <atomic>
 #include <chrono>
@@ -15,16 +22,20 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "coordination/event_loop.h"
 #include "coordination/job_coordinator.h"
 #include "execution/trace_dispatcher.h"
 #include "execution/worker_pool.h"
+#include "schedule/schedule.h"
 #include "schedule/timer_queue.h"
 #include "shardjob/spi/cancellation.h"
 #include "shardjob/spi/error_handler.h"
@@ -46,13 +57,20 @@ struct JobPlugins {
   std::shared_ptr<spi::ShardingStrategy> strategy;
 };
 
+// Counted per task, a task being (fire, shard), unless the name says fires.
 struct JobCounters {
-  std::uint64_t fires = 0;          // fires this instance started
-  std::uint64_t misfires = 0;       // scheduled fires that arrived while the previous one ran
-  std::uint64_t skipped_fires = 0;  // misfires dropped (misfire: false) or coalesced
-  std::uint64_t failover_fires = 0;
+  std::uint64_t fires = 0;            // runs this instance started (a fire on some shards)
+  std::uint64_t failover_fires = 0;   // of which for shards whose runner was gone
+  std::uint64_t overlaps = 0;         // arrived while the shard's previous fire still ran
+  std::uint64_t skipped_tasks = 0;    // dropped: overlap skip, misfire skip, misfire_window
+  std::uint64_t buffered_tasks = 0;   // waited for the shard to be free
+  std::uint64_t coalesced_tasks = 0;  // replaced by a newer fire (buffer_one, run_once)
+  std::uint64_t missed_tasks = 0;     // found not run in time (then run, coalesced or skipped)
+  std::uint64_t missed_fires = 0;     // scheduled fires that did not start within the tolerance
   std::uint64_t tasks_succeeded = 0;
   std::uint64_t tasks_failed = 0;
+  std::uint64_t tasks_timed_out = 0;  // of the failed ones
+  std::uint64_t task_retries = 0;
   std::uint64_t tasks_released = 0;   // stopped by cancellation: not committed, to run again
   std::uint64_t commits_fenced = 0;   // tasks whose commit was refused: the claim was lost
   std::uint64_t commits_unknown = 0;  // tasks whose commit outcome could not be learnt
@@ -61,27 +79,35 @@ struct JobCounters {
 
 class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
  public:
-  // Called when a fire has ended on this instance, with the time it ended.
+  // Called when a run has ended on this instance, with the time it ended.
   using FireEndHandler = std::function<void(schedule::TimePoint)>;
 
+  // `timers` runs timeouts, retry backoffs and the watchdog; `schedule` may be null (a job that
+  // only runs when triggered).
   JobRuntime(config::JobConfig job, JobPlugins plugins,
+             std::shared_ptr<const schedule::Schedule> schedule,
              std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
-             TraceDispatcher& traces, std::string instance_id, std::string hostname,
-             FireEndHandler on_fire_end);
+             coordination::EventLoop& timers, TraceDispatcher& traces, std::string instance_id,
+             std::string hostname, FireEndHandler on_fire_end);
   JobRuntime(const JobRuntime&) = delete;
   JobRuntime& operator=(const JobRuntime&) = delete;
 
-  // Never blocks: the fire runs on the worker pool. `items` names the shards of a failover fire;
-  // otherwise the instance's assigned shards run.
+  // Never blocks: the fire runs on the worker pool. `items` names the shards of a failover or
+  // catch-up fire; otherwise the instance's assigned shards run.
   void OnFire(const schedule::Fire& fire, spi::ExecutionSource source,
               std::optional<std::vector<int>> items = std::nullopt);
-  // A new config and its plugins, used from the next fire on; the running fire keeps its own.
-  void Update(config::JobConfig job, JobPlugins plugins);
-  // The claims of the running fire are lost: raise its tasks' cancellation flag.
+  // Shards this instance took on: their missed fires are run per misfire_policy. Never blocks.
+  void CatchUp(std::vector<int> items);
+  // A new config and its plugins, used from the next fire on; running fires keep their own.
+  void Update(config::JobConfig job, JobPlugins plugins,
+              std::shared_ptr<const schedule::Schedule> schedule);
+  // The claims of the running fires are lost: raise their tasks' cancellation flags.
   void OnClaimsLost();
+  // Starts the missed-fire watchdog (a no-op for jobs without a schedule or a tolerance).
+  void StartWatchdog();
 
-  // Shutdown, in this order: refuse new fires; wait for the running fire; cancel it if the wait
-  // ran out.
+  // Shutdown, in this order: refuse new fires; wait for the running ones; cancel them if the
+  // wait ran out.
   void StopAccepting();
   bool WaitIdle(std::chrono::steady_clock::time_point deadline);
   void CancelRunning();
@@ -90,45 +116,81 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   JobCounters Counters() const;
 
  private:
-  // A config with its plugins and its concurrency limit: what one fire runs with.
   struct Setup {
     config::JobConfig job;
     JobPlugins plugins;
     std::shared_ptr<TaskLane> lane;
+    std::shared_ptr<const schedule::Schedule> schedule;
   };
-  struct FireRun;
-  struct QueuedFire {
+  struct Task;
+  struct Run;
+  struct Waiting {
     schedule::Fire fire;
     spi::ExecutionSource source;
-    std::optional<std::vector<int>> items;
   };
+  // What a lock-holding step decided to start once the lock is released.
+  using Starts = std::vector<std::shared_ptr<Run>>;
 
-  // REQUIRES: mutex_ held and no fire running.
-  std::shared_ptr<FireRun> BeginLocked(QueuedFire queued);
-  void RunFire(std::shared_ptr<FireRun> run);
-  void RunTask(std::shared_ptr<FireRun> run, coordination::Claim claim);
-  void FinishFire(std::shared_ptr<FireRun> run);
-  // Tells the error handler; true when it escalates.
-  bool ReportError(const FireRun& run, int item, const std::string& message);
-  void PostStatus(const FireRun& run, spi::TaskState state, const std::string& message);
-  std::shared_ptr<const Setup> MakeSetup(config::JobConfig job, JobPlugins plugins);
+  // REQUIRES: mutex_ held. Starts the fire on the free items, applies the policies to the busy
+  // ones.
+  void DispatchLocked(const schedule::Fire& fire, spi::ExecutionSource source,
+                      const std::vector<int>& items, Starts* starts);
+  // REQUIRES: mutex_ held. Starts what waits for `items`, now free.
+  void StartWaitingLocked(const std::vector<int>& items, Starts* starts);
+  // REQUIRES: mutex_ held. Nothing of `item` runs, waits or awaits its commit here.
+  bool IdleLocked(int item) const;
+  // REQUIRES: mutex_ held. `fire_id` runs or waits here for `item`.
+  bool HereLocked(int item, const std::string& fire_id) const;
+  std::shared_ptr<Run> NewRunLocked(const schedule::Fire& fire, spi::ExecutionSource source,
+                                    std::vector<int> items);
+  void Launch(Starts starts);
+  void RunFire(std::shared_ptr<Run> run);
+  void StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
+  void RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
+  void FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, spi::Status status);
+  void FinishRun(std::shared_ptr<Run> run);
+  // Commits finished tasks of earlier fires handed to `run` with its items.
+  void CommitHandedOver(Run& run);
+  void CountCommit(const coordination::CommitResult& result);
+  void RunCatchUp(std::vector<int> items);
+  // Scheduled instants after `after` up to `until`, at most `limit` of them.
+  std::vector<std::int64_t> InstantsBetween(const schedule::Schedule& schedule, std::int64_t after,
+                                            std::int64_t until, std::size_t limit) const;
+  void CheckWatchdog();
+  // REQUIRES: mutex_ held. Raises every running task's flag; their claims count as lost.
+  void CancelAllLocked();
+  bool ReportError(const Run& run, int item, const std::string& message);
+  void PostStatus(const Run& run, spi::TaskState state, const std::string& message);
+  void PostDropped(const schedule::Fire& fire, const std::vector<int>& items,
+                   const std::string& why);
+  std::shared_ptr<const Setup> MakeSetup(config::JobConfig job, JobPlugins plugins,
+                                         std::shared_ptr<const schedule::Schedule> schedule);
   static bool HasClusterOnceListener(const Setup& setup);
 
   const std::string job_name_;
   const std::shared_ptr<coordination::JobCoordinator> coordinator_;
   TraceDispatcher& traces_;
+  coordination::EventLoop& timers_;
   const std::string instance_id_;
   const std::string hostname_;
   const FireEndHandler on_fire_end_;
   WorkerPool& pool_;
 
-  mutable std::mutex mutex_;
+  mutable std::mutex mutex_;  // everything below
   std::condition_variable idle_;
   std::shared_ptr<const Setup> setup_;
   bool accepting_ = true;
-  std::shared_ptr<FireRun> running_;
-  std::deque<QueuedFire> queued_;                  // failover and triggered fires, in order
-  std::optional<schedule::Fire> pending_misfire_;  // the latest scheduled fire that misfired
+  std::set<std::shared_ptr<Run>> runs_;  // started, not yet finished
+  // Per item, at most one of: reserved or running (running_), finished but not committed
+  // (finished_: the next fire commits it first), being committed by its run (committing_).
+  std::map<int, std::shared_ptr<Run>> running_;
+  std::map<int, std::shared_ptr<Run>> finished_;
+  std::set<int> committing_;
+  std::set<int> catching_up_;  // a catch-up is being computed: its fires go first
+  std::map<int, std::deque<Waiting>> waiting_;
+  std::map<int, std::int64_t> last_decided_;  // per item, the newest instant run, queued or dropped
+  std::optional<std::int64_t> last_scheduled_;    // the newest scheduled fire that arrived
+  std::optional<std::int64_t> watchdog_checked_;  // instants up to here are judged
   JobCounters counters_;
 };
 

@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "failpoint/failpoint.h"
+
 namespace shardjob::registry {
 namespace zookeeper_internal {
 namespace {
@@ -155,6 +157,26 @@ bool IsValidPath(const std::string& path, bool sequential_create) {
     }
     if (last) return true;
     start = end + 1;
+  }
+}
+
+// A failpoint (test builds only): lets a fault test expire this session from outside.
+void WriteSessionFileForTests(std::int64_t session_id, const std::string& password) {
+  const std::string path = failpoint::SessionFile();
+  if (path.empty()) return;
+  char id[24];
+  std::snprintf(id, sizeof(id), "%llx", static_cast<unsigned long long>(session_id));
+  std::string text = std::string(id) + " ";
+  for (unsigned char byte : password) {
+    char hex[3];
+    std::snprintf(hex, sizeof(hex), "%02x", byte);
+    text += hex;
+  }
+  const std::string temporary = path + ".tmp";
+  if (std::FILE* file = std::fopen(temporary.c_str(), "w")) {
+    std::fputs((text + "\n").c_str(), file);
+    std::fclose(file);
+    std::rename(temporary.c_str(), path.c_str());
   }
 }
 
@@ -574,6 +596,7 @@ class Client {
           current_ = std::move(pending_);
           session_id_ = id->client_id;
           password_.assign(id->passwd, sizeof(id->passwd));
+          WriteSessionFileForTests(session_id_, password_);
           negotiated_timeout_ms_ = negotiated;
           failures_ = 0;
           // Start() logs the first one itself, before Connect() returns.

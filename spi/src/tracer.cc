@@ -26,6 +26,8 @@ const char* TaskStateName(TaskState state) {
       return "TASK_FINISHED";
     case TaskState::kError:
       return "TASK_ERROR";
+    case TaskState::kDropped:
+      return "TASK_DROPPED";
   }
   return "TASK_UNKNOWN";
 }

@@ -138,7 +138,9 @@ TEST_F(InstanceTest, FencingTokensGrowFromFireToFire) {
   }
 }
 
-TEST_F(InstanceTest, FireArrivingWhileThePreviousRunsIsAMisfireRunAfterIt) {
+// overlap: buffer_one (the default): a fire arriving while the shard's previous fire runs waits,
+// and a newer one replaces it; fires of one shard never overlap.
+TEST_F(InstanceTest, OverlapBufferOneWaitsAndCoalesces) {
   auto instance =
       Instance::Start(WriteConfig("  - name: slow\n"
                                   "    class: RECORDING_JOB\n"
@@ -149,19 +151,18 @@ TEST_F(InstanceTest, FireArrivingWhileThePreviousRunsIsAMisfireRunAfterIt) {
   instance->Stop();
 
   JobStats stats = instance->Stats("slow");
-  EXPECT_GT(stats.misfires, 0u);
-  // Fires never overlap on one instance: every start follows the previous fire's end.
+  EXPECT_GT(stats.overlaps, 0u);
+  EXPECT_GT(stats.coalesced_tasks, 0u);
+  EXPECT_EQ(stats.skipped_tasks, 0u);
   auto records = ReadRecords(record_);
   for (std::size_t i = 1; i < records.size(); ++i) {
-    if (records[i].event == "start") {
-      EXPECT_NE(records[i - 1].event, "start");
-    }
+    if (records[i].event == "start") EXPECT_NE(records[i - 1].event, "start");
   }
-  // Misfires coalesce: far fewer fires ran than the 50 ms rate asked for.
   EXPECT_EQ(stats.fires, Only(records, "start").size());
 }
 
-TEST_F(InstanceTest, MisfireOffSkipsTheFire) {
+// overlap: skip (or ElasticJob's misfire: false): the arriving fire is dropped, and counted.
+TEST_F(InstanceTest, OverlapSkipDropsTheFireAndCountsIt) {
   auto instance =
       Instance::Start(WriteConfig("  - name: slow\n"
                                   "    class: RECORDING_JOB\n"
@@ -169,10 +170,108 @@ TEST_F(InstanceTest, MisfireOffSkipsTheFire) {
                                   "    misfire: false\n"
                                   "    props: {record.file: " +
                                   record_ + ", work.ms: \"300\"}\n"));
-  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("slow").skipped_fires >= 2; }));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("slow").skipped_tasks >= 2; }));
   instance->Stop();
   JobStats stats = instance->Stats("slow");
-  EXPECT_EQ(stats.misfires, stats.skipped_fires);
+  EXPECT_EQ(stats.overlaps, stats.skipped_tasks);
+  EXPECT_EQ(stats.buffered_tasks, 0u);
+}
+
+// overlap: buffer_all: every fire runs, in order, one after the other.
+TEST_F(InstanceTest, OverlapBufferAllRunsEveryFireInOrder) {
+  auto instance =
+      Instance::Start(WriteConfig("  - name: slow\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    fixed_rate: 100ms\n"
+                                  "    overlap: buffer_all\n"
+                                  "    props: {record.file: " +
+                                  record_ + ", work.ms: \"150\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "start").size() >= 4; }));
+  instance->Stop();
+  JobStats stats = instance->Stats("slow");
+  EXPECT_GT(stats.buffered_tasks, 0u);
+  EXPECT_EQ(stats.skipped_tasks, 0u);
+  EXPECT_EQ(stats.coalesced_tasks, 0u);
+  auto starts = Only(ReadRecords(record_), "start");
+  ASSERT_GE(starts.size(), 3u);
+  for (std::size_t i = 1; i < starts.size(); ++i) {
+    // Consecutive instants of a 100 ms rate: none left out.
+    EXPECT_EQ(std::stoll(starts[i].fire) - std::stoll(starts[i - 1].fire), 100);
+  }
+}
+
+// T25: a slow shard does not hold its siblings back: the fast shard runs fire after fire while
+// the slow one is still on its first.
+TEST_F(InstanceTest, ASlowShardDoesNotHoldItsSiblingsBack) {
+  auto instance =
+      Instance::Start(WriteConfig("  - name: skewed\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    fixed_rate: 100ms\n"
+                                  "    sharding_total_count: 2\n"
+                                  "    overlap: skip\n"
+                                  "    props: {record.file: " +
+                                  record_ + ", slow.items: \"1\", slow.ms: \"1500\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] {
+    int fast = 0;
+    for (const Record& record : Only(ReadRecords(record_), "end")) fast += record.item == 0;
+    return fast >= 4;
+  }));
+  auto records = ReadRecords(record_);
+  instance->Stop();
+  int slow_ends = 0;
+  for (const Record& record : Only(records, "end")) slow_ends += record.item == 1;
+  EXPECT_EQ(slow_ends, 0);  // shard 1 is still on its first fire
+}
+
+// timeout: the task is told to stop, counts as failed, and the next fire runs.
+TEST_F(InstanceTest, ATaskOverItsTimeoutIsCancelledAndFailed) {
+  auto instance =
+      Instance::Start(WriteConfig("  - name: hung\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    fixed_rate: 100ms\n"
+                                  "    timeout: 150ms\n"
+                                  "    props: {record.file: " +
+                                  record_ + ", work.ms: \"60000\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return Only(ReadRecords(record_), "cancelled").size() >= 2; }));
+  instance->Stop();
+  JobStats stats = instance->Stats("hung");
+  EXPECT_GE(stats.tasks_timed_out, 2u);
+  EXPECT_GE(stats.tasks_failed, stats.tasks_timed_out);
+  EXPECT_EQ(stats.tasks_released, Only(ReadRecords(record_), "cancelled").size() -
+                                      stats.tasks_timed_out);  // the last one, by Stop at most
+}
+
+// max_retries: a failing task runs again after its backoff, then counts as failed once.
+TEST_F(InstanceTest, AFailingTaskIsRetriedWithBackoff) {
+  auto instance =
+      Instance::Start(WriteConfig("  - name: flaky\n"
+                                  "    class: RECORDING_JOB\n"
+                                  "    max_retries: 2\n"
+                                  "    retry_backoff: 20ms\n"
+                                  "    props: {record.file: " +
+                                  record_ + ", fail.items: \"0\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("flaky").local_items.size() == 1; }));
+  instance->Trigger("flaky");
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("flaky").tasks_failed == 1; }));
+  instance->Stop();
+  JobStats stats = instance->Stats("flaky");
+  EXPECT_EQ(stats.task_retries, 2u);
+  EXPECT_EQ(Only(ReadRecords(record_), "fail").size(), 3u);
+}
+
+TEST_F(InstanceTest, OverlapAllowIsRefusedWithTheReason) {
+  try {
+    Instance::Start(
+        WriteConfig("  - name: both\n"
+                    "    class: RECORDING_JOB\n"
+                    "    overlap: allow\n"
+                    "    props: {record.file: " +
+                    record_ + "}\n"));
+    FAIL() << "overlap: allow must be refused";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("jobs[0].overlap"));
+    EXPECT_THAT(e.what(), HasSubstr("lease per shard and fire"));
+  }
 }
 
 TEST_F(InstanceTest, FailedShardIsReportedAndTheOthersStillRun) {

@@ -18,18 +18,24 @@
 
 namespace shardjob {
 
-// Counters of one job on this instance since it started.
+// Counters of one job on this instance since it started. A task is (fire, shard).
 struct JobStats {
-  std::uint64_t fires = 0;
-  std::uint64_t misfires = 0;
-  std::uint64_t skipped_fires = 0;
-  std::uint64_t failover_fires = 0;  // fires run for shards whose runner was gone
+  std::uint64_t fires = 0;            // runs started here (a fire on some of the shards)
+  std::uint64_t failover_fires = 0;   // of which for shards whose runner was gone
+  std::uint64_t overlaps = 0;         // tasks that arrived while the shard's previous fire ran
+  std::uint64_t skipped_tasks = 0;    // dropped by a policy (overlap skip, misfire skip/window)
+  std::uint64_t buffered_tasks = 0;   // waited for the shard to be free
+  std::uint64_t coalesced_tasks = 0;  // replaced by a newer fire (buffer_one, run_once)
+  std::uint64_t missed_tasks = 0;     // found not run in time, then run, coalesced or skipped
+  std::uint64_t missed_fires = 0;     // the watchdog: fires that did not start in time
   std::uint64_t tasks_succeeded = 0;
   std::uint64_t tasks_failed = 0;
+  std::uint64_t tasks_timed_out = 0;  // of the failed ones, or of the retried attempts
+  std::uint64_t task_retries = 0;
   std::uint64_t tasks_released = 0;   // stopped by cancellation: not committed, to run again
   std::uint64_t commits_fenced = 0;   // refused: the claim was lost
   std::uint64_t commits_unknown = 0;  // the registry did not answer
-  std::uint64_t claims_lost = 0;      // times the session was lost while a fire ran
+  std::uint64_t claims_lost = 0;      // times the session was lost while fires ran
   std::vector<int> local_items;       // the shards currently assigned to this instance
   bool leader = false;
 };

@@ -30,7 +30,9 @@ struct ExecutionEvent {
   std::int64_t fencing_token = 0;
 };
 
-enum class TaskState { kStaging, kRunning, kFinished, kError };
+// kDropped: the fire was not run on some shards, as a policy says (overlap skip or buffer_one,
+// a misfire skipped or coalesced); the message says which and why.
+enum class TaskState { kStaging, kRunning, kFinished, kError, kDropped };
 const char* TaskStateName(TaskState state);  // "TASK_STAGING", ...
 
 // One per state change of a fire on one instance.
