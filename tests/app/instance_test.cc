@@ -156,7 +156,9 @@ TEST_F(InstanceTest, OverlapBufferOneWaitsAndCoalesces) {
   EXPECT_EQ(stats.skipped_tasks, 0u);
   auto records = ReadRecords(record_);
   for (std::size_t i = 1; i < records.size(); ++i) {
-    if (records[i].event == "start") EXPECT_NE(records[i - 1].event, "start");
+    if (records[i].event == "start") {
+      EXPECT_NE(records[i - 1].event, "start");
+    }
   }
   EXPECT_EQ(stats.fires, Only(records, "start").size());
 }
