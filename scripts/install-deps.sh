@@ -9,6 +9,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libzookeeper-mt-dev                # the ZooKeeper C client (registry)
   zookeeper                          # the server, for the tests and the cluster demo (Java)
+  python3                            # the fault harness (tests/fault) and its checker
+  faketime                           # the fault harness steps one instance's clock
+  spin                               # the protocol model's checks (docs/model)
 )
 
 missing=()

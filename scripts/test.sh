@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds everything with AddressSanitizer and UBSan, and runs every
-# test; then rebuilds the concurrency-heavy tests with ThreadSanitizer and runs them. CI runs this.
+# test (the fault-injection runs of tests/fault among them); checks the protocol model; then
+# rebuilds the concurrency-heavy tests with ThreadSanitizer and runs them. CI runs this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,9 @@ cmake --build build-asan -j "$jobs"
 echo "== run every test"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 300
+
+echo "== check the protocol model (docs/model): every property holds, a broken variant fails"
+scripts/model-check.sh
 
 echo "== build the concurrency tests with ThreadSanitizer (build-tsan/)"
 tsan_targets=(registry_test zookeeper_registry_test coordination_test execution_test schedule_test
