@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <stdexcept>
@@ -21,6 +22,7 @@
 #include "instance/instance_id.h"
 #include "logging/log.h"
 #include "plugin/plugin_registry.h"
+#include "schedule/clock_watch.h"
 #include "schedule/timer_queue.h"
 #include "shardjob/shardjob.h"
 
@@ -77,7 +79,10 @@ class Instance::Impl {
  public:
   explicit Impl(config::Config config) : config_(std::move(config)) {}
 
-  ~Impl() { Stop(); }
+  ~Impl() {
+    *clock_ticking_ = false;
+    Stop();
+  }
 
   void Start() {
     logging::Configure(config_.log_level);
@@ -108,6 +113,7 @@ class Instance::Impl {
     pool_ = std::make_unique<execution::WorkerPool>(std::max<std::size_t>(max_threads, 2),
                                                     kIdleThreadTimeout);
     events_ = std::make_unique<coordination::EventLoop>();
+    TickClock(clock_, clock_ticking_, *events_);
     traces_ = std::make_unique<execution::TraceDispatcher>(tracer_, kTraceQueueCapacity);
     timers_ = std::make_unique<schedule::TimerQueue>();
 
@@ -121,6 +127,7 @@ class Instance::Impl {
     std::lock_guard<std::mutex> lock(stop_mutex_);
     if (stopped_ || !timers_) return stopped_cleanly_;
     stopped_ = true;
+    *clock_ticking_ = false;
     timers_->Stop();
     for (auto& [name, job] : jobs_) job->runtime->StopAccepting();
     auto deadline = std::chrono::steady_clock::now() + config_.shutdown_grace;
@@ -170,6 +177,7 @@ class Instance::Impl {
     stats.coalesced_tasks = counters.coalesced_tasks;
     stats.missed_tasks = counters.missed_tasks;
     stats.missed_fires = counters.missed_fires;
+    stats.clock_refused_fires = counters.clock_refused_fires;
     stats.tasks_succeeded = counters.tasks_succeeded;
     stats.tasks_failed = counters.tasks_failed;
     stats.tasks_timed_out = counters.tasks_timed_out;
@@ -208,6 +216,14 @@ class Instance::Impl {
   }
 
  private:
+  static void TickClock(std::shared_ptr<schedule::ClockWatch> clock,
+                        std::shared_ptr<std::atomic<bool>> ticking, coordination::EventLoop& loop) {
+    if (!*ticking) return;
+    clock->Tick();
+    loop.PostAfter(std::chrono::seconds(1),
+                   [clock, ticking, &loop] { TickClock(clock, ticking, loop); });
+  }
+
   // One job on this instance. It is the coordinator's JobEvents: registry events become fires,
   // cancellations and config changes here.
   struct RunningJob : coordination::JobEvents {
@@ -279,7 +295,7 @@ class Instance::Impl {
         };
     running->runtime = std::make_shared<execution::JobRuntime>(
         job, std::move(plugins), running->schedule, running->coordinator, *pool_, *events_,
-        *traces_, id_, Hostname(), std::move(on_fire_end));
+        *traces_, id_, Hostname(), std::move(on_fire_end), clock_);
     RunningJob* raw = running.get();
     if (!jobs_.emplace(job.name, std::move(running)).second) {
       throw std::runtime_error(config_.path + ": two jobs are named '" + job.name + "'");
@@ -343,6 +359,9 @@ class Instance::Impl {
   std::unique_ptr<schedule::TimerQueue> timers_;
   std::unique_ptr<execution::TraceDispatcher> traces_;
   std::unique_ptr<coordination::EventLoop> events_;
+  // Watched for steps of the wall clock, ticked every second on the event loop until Stop().
+  std::shared_ptr<schedule::ClockWatch> clock_ = std::make_shared<schedule::ClockWatch>();
+  std::shared_ptr<std::atomic<bool>> clock_ticking_ = std::make_shared<std::atomic<bool>>(true);
   std::shared_ptr<void> registry_backing_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<execution::WorkerPool> pool_;

@@ -86,9 +86,7 @@ void JobCoordinator::Start() {
   }
 }
 
-void JobCoordinator::CheckClock() {
-  config::JobConfig job = Job();
-  if (job.max_time_diff_seconds < 0) return;
+std::optional<std::chrono::milliseconds> JobCoordinator::RegistryClockSkew(std::string* error) {
   // The registry stamps a write with its own clock: compare with ours around the round trip.
   auto before = std::chrono::system_clock::now();
   registry::Stat stat;
@@ -100,13 +98,23 @@ void JobCoordinator::CheckClock() {
   }
   auto after = std::chrono::system_clock::now();
   if (code != Code::kOk) {
-    throw CoordinationError("job '" + job_name_ +
-                            "': cannot read the registry's clock: " + Describe(code));
+    if (error != nullptr) *error = Describe(code);
+    return std::nullopt;
   }
-  auto local_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      (before.time_since_epoch() + after.time_since_epoch()) / 2)
-                      .count();
-  long long diff_ms = std::llabs(stat.mtime_ms - local_ms);
+  auto local = std::chrono::duration_cast<std::chrono::milliseconds>(
+      (before.time_since_epoch() + after.time_since_epoch()) / 2);
+  return local - std::chrono::milliseconds(stat.mtime_ms);
+}
+
+void JobCoordinator::CheckClock() {
+  config::JobConfig job = Job();
+  if (job.max_time_diff_seconds < 0) return;
+  std::string error;
+  std::optional<std::chrono::milliseconds> skew = RegistryClockSkew(&error);
+  if (!skew) {
+    throw CoordinationError("job '" + job_name_ + "': cannot read the registry's clock: " + error);
+  }
+  long long diff_ms = std::llabs(skew->count());
   if (diff_ms > job.max_time_diff_seconds * 1000LL) {
     throw CoordinationError("job '" + job_name_ +
                             "': this host's clock differs from the "

@@ -113,6 +113,10 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   // Takes a new config (shard count, strategy, failover...) after OnConfigChanged was handled.
   void UpdateConfig(const config::JobConfig& job, std::shared_ptr<spi::ShardingStrategy> strategy);
 
+  // This host's wall clock minus the registry's (one write, whose stamp is the registry's time),
+  // or nullopt with `error` set when the registry cannot be written.
+  std::optional<std::chrono::milliseconds> RegistryClockSkew(std::string* error = nullptr);
+
   bool IsLeader() const;
   bool IsConnected() const;
   std::vector<int> LocalItems() const;

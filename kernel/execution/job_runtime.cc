@@ -88,7 +88,8 @@ JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
                        std::shared_ptr<const schedule::Schedule> schedule,
                        std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
                        coordination::EventLoop& timers, TraceDispatcher& traces,
-                       std::string instance_id, std::string hostname, FireEndHandler on_fire_end)
+                       std::string instance_id, std::string hostname, FireEndHandler on_fire_end,
+                       std::shared_ptr<schedule::ClockWatch> clock)
     : job_name_(job.name),
       coordinator_(std::move(coordinator)),
       traces_(traces),
@@ -97,6 +98,7 @@ JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
       hostname_(std::move(hostname)),
       on_fire_end_(std::move(on_fire_end)),
       pool_(pool),
+      clock_(std::move(clock)),
       setup_(MakeSetup(std::move(job), std::move(plugins), std::move(schedule))) {}
 
 std::shared_ptr<const JobRuntime::Setup> JobRuntime::MakeSetup(
@@ -132,6 +134,12 @@ config::JobConfig JobRuntime::config() const {
 
 void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source,
                         std::optional<std::vector<int>> items) {
+  if (IsScheduled(source) && clock_) {
+    if (std::chrono::milliseconds step = clock_->Step(); step.count() != 0) {
+      RefuseForClockStep(fire, step);
+      return;
+    }
+  }
   std::vector<int> targets = items ? std::move(*items) : coordinator_->LocalItems();
   std::vector<int> behind;
   if (IsScheduled(source)) {
@@ -590,6 +598,18 @@ void JobRuntime::RunCatchUp(std::vector<int> items) {
     setup = setup_;
   }
   const config::JobConfig& job = setup->job;
+  if (clock_ && clock_->Step().count() != 0) {
+    // Now is not to be trusted: the next scheduled fire after the clock is settled finds these
+    // shards behind and catches up then.
+    Starts starts;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (int item : items) catching_up_.erase(item);
+      StartWaitingLocked(items, &starts);
+    }
+    Launch(std::move(starts));
+    return;
+  }
   // Every instant up to now that the shard has not committed is missed. One the timer is firing
   // at this moment may be among them: whichever claims it second finds it done.
   std::int64_t now = EpochMs(schedule::NowMs());
@@ -698,6 +718,46 @@ void JobRuntime::CheckWatchdog() {
         job_name_, instance_id_, late.size(), late.front());
   }
   StartWatchdog();
+}
+
+void JobRuntime::RefuseForClockStep(const schedule::Fire& fire, std::chrono::milliseconds step) {
+  bool verify = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++counters_.clock_refused_fires;
+    if (!clock_check_pending_ && accepting_) verify = clock_check_pending_ = true;
+  }
+  spdlog::error(
+      "job={} fire={} instance={} refused: the wall clock stepped by {} ms while running; "
+      "scheduled fires wait until it is back, or the registry's clock agrees with it",
+      job_name_, fire.fire_id, instance_id_, step.count());
+  if (verify) pool_.Submit([self = shared_from_this()] { self->VerifyClock(); });
+}
+
+void JobRuntime::VerifyClock() {
+  config::JobConfig job = config();
+  std::chrono::milliseconds allowed =
+      std::max(std::chrono::milliseconds(1000),
+               std::chrono::milliseconds(std::max(job.max_time_diff_seconds, 0) * 1000LL));
+  std::string error;
+  std::optional<std::chrono::milliseconds> skew = coordinator_->RegistryClockSkew(&error);
+  if (!skew) {
+    spdlog::error("job={} instance={} cannot compare the clock with the registry's: {}", job_name_,
+                  instance_id_, error);
+  } else if (std::chrono::abs(*skew) <= allowed) {
+    clock_->Accept();
+    spdlog::warn(
+        "job={} instance={} the registry's clock agrees with the stepped wall clock "
+        "(within {} ms): following it",
+        job_name_, instance_id_, skew->count());
+  } else {
+    spdlog::error(
+        "job={} instance={} this host's clock differs from the registry's by {} ms: "
+        "scheduled fires stay refused until it is fixed",
+        job_name_, instance_id_, skew->count());
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  clock_check_pending_ = false;
 }
 
 // ---- reporting ----

@@ -35,6 +35,7 @@
 #include "coordination/job_coordinator.h"
 #include "execution/trace_dispatcher.h"
 #include "execution/worker_pool.h"
+#include "schedule/clock_watch.h"
 #include "schedule/schedule.h"
 #include "schedule/timer_queue.h"
 #include "shardjob/spi/cancellation.h"
@@ -59,14 +60,15 @@ struct JobPlugins {
 
 // Counted per task, a task being (fire, shard), unless the name says fires.
 struct JobCounters {
-  std::uint64_t fires = 0;            // runs this instance started (a fire on some shards)
-  std::uint64_t failover_fires = 0;   // of which for shards whose runner was gone
-  std::uint64_t overlaps = 0;         // arrived while the shard's previous fire still ran
-  std::uint64_t skipped_tasks = 0;    // dropped: overlap skip, misfire skip, misfire_window
-  std::uint64_t buffered_tasks = 0;   // waited for the shard to be free
-  std::uint64_t coalesced_tasks = 0;  // replaced by a newer fire (buffer_one, run_once)
-  std::uint64_t missed_tasks = 0;     // found not run in time (then run, coalesced or skipped)
-  std::uint64_t missed_fires = 0;     // scheduled fires that did not start within the tolerance
+  std::uint64_t fires = 0;                // runs this instance started (a fire on some shards)
+  std::uint64_t failover_fires = 0;       // of which for shards whose runner was gone
+  std::uint64_t overlaps = 0;             // arrived while the shard's previous fire still ran
+  std::uint64_t skipped_tasks = 0;        // dropped: overlap skip, misfire skip, misfire_window
+  std::uint64_t buffered_tasks = 0;       // waited for the shard to be free
+  std::uint64_t coalesced_tasks = 0;      // replaced by a newer fire (buffer_one, run_once)
+  std::uint64_t missed_tasks = 0;         // found not run in time (then run, coalesced or skipped)
+  std::uint64_t missed_fires = 0;         // scheduled fires that did not start within the tolerance
+  std::uint64_t clock_refused_fires = 0;  // scheduled fires refused: the wall clock had stepped
   std::uint64_t tasks_succeeded = 0;
   std::uint64_t tasks_failed = 0;
   std::uint64_t tasks_timed_out = 0;  // of the failed ones
@@ -83,12 +85,14 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   using FireEndHandler = std::function<void(schedule::TimePoint)>;
 
   // `timers` runs timeouts, retry backoffs and the watchdog; `schedule` may be null (a job that
-  // only runs when triggered).
+  // only runs when triggered); `clock`, when set, refuses scheduled fires while the wall clock
+  // stands stepped.
   JobRuntime(config::JobConfig job, JobPlugins plugins,
              std::shared_ptr<const schedule::Schedule> schedule,
              std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
              coordination::EventLoop& timers, TraceDispatcher& traces, std::string instance_id,
-             std::string hostname, FireEndHandler on_fire_end);
+             std::string hostname, FireEndHandler on_fire_end,
+             std::shared_ptr<schedule::ClockWatch> clock = nullptr);
   JobRuntime(const JobRuntime&) = delete;
   JobRuntime& operator=(const JobRuntime&) = delete;
 
@@ -157,6 +161,10 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   std::vector<std::int64_t> InstantsBetween(const schedule::Schedule& schedule, std::int64_t after,
                                             std::int64_t until, std::size_t limit) const;
   void CheckWatchdog();
+  // A scheduled fire came while the wall clock stands stepped: refused; the registry's clock
+  // tells whether the new time is right.
+  void RefuseForClockStep(const schedule::Fire& fire, std::chrono::milliseconds step);
+  void VerifyClock();
   // REQUIRES: mutex_ held. Raises every running task's flag; their claims count as lost.
   void CancelAllLocked();
   bool ReportError(const Run& run, int item, const std::string& message);
@@ -175,8 +183,10 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   const std::string hostname_;
   const FireEndHandler on_fire_end_;
   WorkerPool& pool_;
+  const std::shared_ptr<schedule::ClockWatch> clock_;
 
   mutable std::mutex mutex_;  // everything below
+  bool clock_check_pending_ = false;
   std::condition_variable idle_;
   std::shared_ptr<const Setup> setup_;
   bool accepting_ = true;

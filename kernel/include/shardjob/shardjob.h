@@ -20,14 +20,15 @@ namespace shardjob {
 
 // Counters of one job on this instance since it started. A task is (fire, shard).
 struct JobStats {
-  std::uint64_t fires = 0;            // runs started here (a fire on some of the shards)
-  std::uint64_t failover_fires = 0;   // of which for shards whose runner was gone
-  std::uint64_t overlaps = 0;         // tasks that arrived while the shard's previous fire ran
-  std::uint64_t skipped_tasks = 0;    // dropped by a policy (overlap skip, misfire skip/window)
-  std::uint64_t buffered_tasks = 0;   // waited for the shard to be free
-  std::uint64_t coalesced_tasks = 0;  // replaced by a newer fire (buffer_one, run_once)
-  std::uint64_t missed_tasks = 0;     // found not run in time, then run, coalesced or skipped
-  std::uint64_t missed_fires = 0;     // the watchdog: fires that did not start in time
+  std::uint64_t fires = 0;                // runs started here (a fire on some of the shards)
+  std::uint64_t failover_fires = 0;       // of which for shards whose runner was gone
+  std::uint64_t overlaps = 0;             // tasks that arrived while the shard's previous fire ran
+  std::uint64_t skipped_tasks = 0;        // dropped by a policy (overlap skip, misfire skip/window)
+  std::uint64_t buffered_tasks = 0;       // waited for the shard to be free
+  std::uint64_t coalesced_tasks = 0;      // replaced by a newer fire (buffer_one, run_once)
+  std::uint64_t missed_tasks = 0;         // found not run in time, then run, coalesced or skipped
+  std::uint64_t missed_fires = 0;         // the watchdog: fires that did not start in time
+  std::uint64_t clock_refused_fires = 0;  // refused: the wall clock had stepped while running
   std::uint64_t tasks_succeeded = 0;
   std::uint64_t tasks_failed = 0;
   std::uint64_t tasks_timed_out = 0;  // of the failed ones, or of the retried attempts
