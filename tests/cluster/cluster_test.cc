@@ -407,5 +407,83 @@ TEST_F(ClusterTest, APausedOwnerIsReplacedAndItsCommitRefused) {
   ExpectNoTaskCommittedTwice();
 }
 
+namespace misfire {
+
+long long NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The newest fire whose 4 shards all ended, or -1.
+long long NewestCompleteFire(const std::string& record) {
+  long long newest = -1;
+  for (const auto& [fire, items] : Ends(ReadRecords(record))) {
+    if (items.size() == 4) newest = std::max(newest, std::stoll(fire));
+  }
+  return newest;
+}
+
+}  // namespace misfire
+
+// G1 across a whole-cluster outage: with misfire_policy run_all, the instance that comes back runs
+// every fire nobody ran meanwhile, oldest first, each shard once.
+TEST_F(ClusterTest, FiresMissedWhileEveryInstanceWasDownAllRunWithRunAll) {
+  using misfire::NewestCompleteFire;
+  using misfire::NowMs;
+  const std::string schedule = kEverySecond + "    misfire_policy: run_all\n";
+  Start("a", schedule, 10);
+  ASSERT_TRUE(WaitUntil([&] { return NewestCompleteFire(record_) > 0; }, kWait));
+  Kill("a", SIGTERM);
+  ASSERT_EQ(processes_.at("a")->Wait(), 0);
+  long long last = NewestCompleteFire(record_);
+  // The outage is the scenario: three fire instants pass with nobody up.
+  ASSERT_TRUE(WaitUntil([&] { return NowMs() > last + 3500; }, kWait));
+  Start("b", schedule, 10);
+  ASSERT_TRUE(WaitUntil([&] { return NewestCompleteFire(record_) > last + 5000; }, kWait));
+  StopAll();
+  auto ends = Ends(ReadRecords(record_));
+  for (long long fire = last; fire <= last + 5000; fire += 1000) {
+    auto it = ends.find(std::to_string(fire));
+    ASSERT_NE(it, ends.end()) << "fire " << fire << " was lost";
+    EXPECT_EQ(it->second.size(), 4u) << "fire " << fire;
+    for (const auto& [item, instances] : it->second) {
+      EXPECT_EQ(instances.size(), 1u) << "fire " << fire << " shard " << item;
+    }
+  }
+  ExpectNoTaskCommittedTwice();
+}
+
+// misfire_policy run_once: the missed fires coalesce into one run of the newest; the older ones
+// do not run.
+TEST_F(ClusterTest, FiresMissedWhileEveryInstanceWasDownCoalesceWithRunOnce) {
+  using misfire::NewestCompleteFire;
+  using misfire::NowMs;
+  const std::string schedule = kEverySecond + "    misfire_policy: run_once\n";
+  Start("a", schedule, 10);
+  ASSERT_TRUE(WaitUntil([&] { return NewestCompleteFire(record_) > 0; }, kWait));
+  Kill("a", SIGTERM);
+  ASSERT_EQ(processes_.at("a")->Wait(), 0);
+  long long last = NewestCompleteFire(record_);
+  ASSERT_TRUE(WaitUntil([&] { return NowMs() > last + 3500; }, kWait));
+  long long restarted = NowMs();
+  Start("b", schedule, 10);
+  ASSERT_TRUE(WaitUntil([&] { return NewestCompleteFire(record_) > restarted + 1000; }, kWait));
+  StopAll();
+  auto ends = Ends(ReadRecords(record_));
+  // Fires that came due while nobody was up, older than the newest of them, were coalesced.
+  EXPECT_EQ(ends.count(std::to_string(last + 1000)), 0u);
+  EXPECT_EQ(ends.count(std::to_string(last + 2000)), 0u);
+  // The newest missed one ran, on every shard, before b's own fires.
+  long long caught_up = -1;
+  for (const auto& [fire, items] : ends) {
+    long long id = std::stoll(fire);
+    if (id > last && id <= restarted) caught_up = std::max(caught_up, id);
+  }
+  ASSERT_GT(caught_up, last + 2000);
+  EXPECT_EQ(ends[std::to_string(caught_up)].size(), 4u);
+  ExpectNoTaskCommittedTwice();
+}
+
 }  // namespace
 }  // namespace shardjob
