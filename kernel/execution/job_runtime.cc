@@ -741,6 +741,11 @@ void JobRuntime::VerifyClock() {
                std::chrono::milliseconds(std::max(job.max_time_diff_seconds, 0) * 1000LL));
   std::string error;
   std::optional<std::chrono::milliseconds> skew = coordinator_->RegistryClockSkew(&error);
+  if (skew) {
+    // The skew was taken with the system clock; the watched clock is that one outside tests.
+    *skew += clock_->WallNow() - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch());
+  }
   if (!skew) {
     spdlog::error("job={} instance={} cannot compare the clock with the registry's: {}", job_name_,
                   instance_id_, error);

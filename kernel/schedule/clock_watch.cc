@@ -1,16 +1,25 @@
 #include "schedule/clock_watch.h"
 
+#include <utility>
+
 namespace shardjob::schedule {
 
-ClockWatch::ClockWatch(std::chrono::milliseconds tolerance)
-    : tolerance_(tolerance), baseline_(OffsetNow()) {}
+namespace {
 
-std::chrono::milliseconds ClockWatch::OffsetNow() const {
-  using std::chrono::duration_cast;
-  using std::chrono::milliseconds;
-  return duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()) -
-         duration_cast<milliseconds>(std::chrono::steady_clock::now().time_since_epoch());
+template <typename Clock>
+std::chrono::milliseconds ReadClock() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch());
 }
+
+}  // namespace
+
+ClockWatch::ClockWatch(std::chrono::milliseconds tolerance, Reading wall, Reading monotonic)
+    : tolerance_(tolerance),
+      wall_(wall ? std::move(wall) : ReadClock<std::chrono::system_clock>),
+      monotonic_(monotonic ? std::move(monotonic) : ReadClock<std::chrono::steady_clock>),
+      baseline_(OffsetNow()) {}
+
+std::chrono::milliseconds ClockWatch::OffsetNow() const { return wall_() - monotonic_(); }
 
 void ClockWatch::Tick() {
   std::lock_guard<std::mutex> lock(mutex_);

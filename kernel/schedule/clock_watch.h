@@ -10,13 +10,19 @@
 // agrees with the new one (Accept()).
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 
 namespace shardjob::schedule {
 
 class ClockWatch {
  public:
-  explicit ClockWatch(std::chrono::milliseconds tolerance = std::chrono::milliseconds(250));
+  // Milliseconds since some epoch, read from a clock.
+  using Reading = std::function<std::chrono::milliseconds()>;
+
+  // The system and steady clocks, unless a test gives its own.
+  explicit ClockWatch(std::chrono::milliseconds tolerance = std::chrono::milliseconds(250),
+                      Reading wall = nullptr, Reading monotonic = nullptr);
 
   // Called every second or so: follows drift while the clock is steady.
   void Tick();
@@ -25,11 +31,15 @@ class ClockWatch {
   std::chrono::milliseconds Step() const;
   // The wall clock as it is now is right: measure from it.
   void Accept();
+  // The watched wall clock's reading (the system clock's, outside tests).
+  std::chrono::milliseconds WallNow() const { return wall_(); }
 
  private:
   std::chrono::milliseconds OffsetNow() const;
 
   const std::chrono::milliseconds tolerance_;
+  const Reading wall_;
+  const Reading monotonic_;
   mutable std::mutex mutex_;
   std::chrono::milliseconds baseline_;  // wall clock minus monotonic clock, when steady
 };

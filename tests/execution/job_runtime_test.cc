@@ -1,0 +1,178 @@
+// JobRuntime pieces that need no plugin code: the missed-fire watchdog and the refusal of fires
+// while the wall clock stands stepped. (Overlap, timeouts, retries and catch-up are driven
+// through whole instances in tests/app and tests/cluster.)
+
+#include "execution/job_runtime.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "coordination/event_loop.h"
+#include "coordination/job_coordinator.h"
+#include "registry/embedded_registry.h"
+#include "schedule/clock_watch.h"
+#include "schedule/schedule.h"
+#include "support/test_support.h"
+
+namespace shardjob::execution {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::WaitUntil;
+
+// Puts every item on one instance, so that a test needs no sharding plugin.
+class AllToOne : public spi::ShardingStrategy {
+ public:
+  spi::Status Shard(const spi::ShardingRequest& request,
+                    spi::ShardingPlan* plan) const noexcept override {
+    for (int item = 0; item < request.sharding_total_count; ++item) {
+      (*plan)[request.instances.front()].push_back(item);
+    }
+    return spi::Status::Ok();
+  }
+};
+
+class JobRuntimeTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<JobRuntime> MakeRuntime(config::JobConfig job,
+                                          std::shared_ptr<schedule::ClockWatch> clock) {
+    job.name = "job";
+    job.executor_threads = 1;
+    auto schedule =
+        std::shared_ptr<const schedule::Schedule>(schedule::MakeFixedRateSchedule(*job.fixed_rate));
+    coordinator_ = std::make_shared<coordination::JobCoordinator>(*session_, loop_, "/test", job,
+                                                                  strategy_, "me");
+    coordinator_->Start();
+    return std::make_shared<JobRuntime>(job, JobPlugins{}, schedule, coordinator_, pool_, loop_,
+                                        traces_, "me", "host", nullptr, std::move(clock));
+  }
+
+  // Destroyed in reverse: the loop outlives the store whose watches post to it.
+  coordination::EventLoop loop_;
+  registry::EmbeddedStore store_;
+  std::unique_ptr<registry::Registry> session_ = store_.OpenSession();
+  std::shared_ptr<spi::ShardingStrategy> strategy_ = std::make_shared<AllToOne>();
+  WorkerPool pool_{2, milliseconds(1000)};
+  TraceDispatcher traces_{nullptr, 16};
+  std::shared_ptr<coordination::JobCoordinator> coordinator_;
+};
+
+// T10: fires that never reach the job (a stuck timer) are counted, one per scheduled instant.
+TEST_F(JobRuntimeTest, TheWatchdogCountsScheduledFiresThatNeverArrived) {
+  config::JobConfig job;
+  job.fixed_rate = milliseconds(50);
+  job.watchdog_tolerance = milliseconds(100);
+  auto runtime = MakeRuntime(job, nullptr);
+  runtime->StartWatchdog();
+  // Nothing calls OnFire: every instant is missed.
+  ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().missed_fires >= 4; }));
+  runtime->StopAccepting();
+  coordinator_->Stop();
+}
+
+TEST_F(JobRuntimeTest, TheWatchdogIsQuietWhileFiresArrive) {
+  config::JobConfig job;
+  job.fixed_rate = milliseconds(50);
+  job.watchdog_tolerance = milliseconds(200);
+  auto runtime = MakeRuntime(job, nullptr);
+  runtime->StartWatchdog();
+  auto schedule = schedule::MakeFixedRateSchedule(milliseconds(50));
+  // Hand over each instant as it comes, with no shard to run (none assigned yet is fine too).
+  auto until = std::chrono::steady_clock::now() + milliseconds(700);
+  schedule::TimePoint instant = schedule::NowMs();
+  while (std::chrono::steady_clock::now() < until) {
+    auto next = *schedule->NextAfter(instant);
+    while (schedule::NowMs() < next) std::this_thread::sleep_for(milliseconds(2));
+    runtime->OnFire(schedule::Fire{"job", next, std::to_string(next.time_since_epoch().count())},
+                    spi::ExecutionSource::kNormalTrigger, std::vector<int>{});
+    instant = next;
+  }
+  EXPECT_EQ(runtime->Counters().missed_fires, 0u);
+  runtime->StopAccepting();
+  coordinator_->Stop();
+}
+
+// T12: a wall clock that jumps ahead while running would claim fires from the future; the fire is
+// refused (and counted) until the clock is back.
+TEST(ClockWatchTest, AStepIsKeptUntilTheClockIsBackAndDriftIsFollowed) {
+  std::atomic<long long> wall{1'000'000}, monotonic{5'000};
+  schedule::ClockWatch clock(
+      milliseconds(250), [&] { return milliseconds(wall.load()); },
+      [&] { return milliseconds(monotonic.load()); });
+  EXPECT_EQ(clock.Step().count(), 0);
+  // Drift of 100 ms a tick is followed.
+  for (int i = 0; i < 5; ++i) {
+    wall += 1100;
+    monotonic += 1000;
+    clock.Tick();
+    EXPECT_EQ(clock.Step().count(), 0);
+  }
+  wall += 30'000;  // a step
+  clock.Tick();
+  EXPECT_EQ(clock.Step().count(), 30'000);
+  wall -= 30'000;  // back
+  EXPECT_EQ(clock.Step().count(), 0);
+  wall += 30'000;
+  clock.Accept();  // the registry agrees with the new time
+  EXPECT_EQ(clock.Step().count(), 0);
+}
+
+TEST_F(JobRuntimeTest, AScheduledFireIsRefusedWhileTheClockStandsStepped) {
+  std::atomic<long long> step{0};
+  auto clock = std::make_shared<schedule::ClockWatch>(
+      milliseconds(250),
+      [&] {
+        return std::chrono::duration_cast<milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()) +
+               milliseconds(step.load());
+      },
+      nullptr);
+  config::JobConfig job;
+  job.fixed_rate = milliseconds(1000);
+  job.max_time_diff_seconds = 1;
+  auto runtime = MakeRuntime(job, clock);
+  step = 60'000;
+  schedule::Fire fire{"job", schedule::NowMs(), "1"};
+  runtime->OnFire(fire, spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
+  JobCounters counters = runtime->Counters();
+  EXPECT_EQ(counters.clock_refused_fires, 1u);
+  EXPECT_EQ(counters.fires, 0u);
+  step = 0;
+  runtime->OnFire(fire, spi::ExecutionSource::kNormalTrigger, std::vector<int>{});
+  EXPECT_EQ(runtime->Counters().fires, 1u);
+  runtime->StopAccepting();
+  ASSERT_TRUE(runtime->WaitIdle(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  coordinator_->Stop();
+}
+
+// When the registry's clock agrees with the new time (the old one was wrong), the runtime follows
+// the new clock.
+TEST_F(JobRuntimeTest, AStepTheRegistryAgreesWithIsAccepted) {
+  std::atomic<long long> step{0};
+  auto clock = std::make_shared<schedule::ClockWatch>(
+      milliseconds(250),
+      [&] {
+        return std::chrono::duration_cast<milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()) +
+               milliseconds(step.load());
+      },
+      nullptr);
+  config::JobConfig job;
+  job.fixed_rate = milliseconds(1000);
+  auto runtime = MakeRuntime(job, clock);
+  step = 60'000;
+  store_.SetClockOffsetForTest(std::chrono::seconds(60));
+  runtime->OnFire(schedule::Fire{"job", schedule::NowMs(), "1"},
+                  spi::ExecutionSource::kNormalTrigger, std::vector<int>{});
+  EXPECT_EQ(runtime->Counters().clock_refused_fires, 1u);
+  ASSERT_TRUE(WaitUntil([&] { return clock->Step().count() == 0; }));
+  runtime->StopAccepting();
+  coordinator_->Stop();
+}
+
+}  // namespace
+}  // namespace shardjob::execution
