@@ -175,11 +175,6 @@ void JobRuntime::DispatchLocked(const schedule::Fire& fire, spi::ExecutionSource
   const OverlapPolicy overlap = setup_->job.overlap;
   std::vector<int> free, skipped, buffered;
   for (int item : items) {
-    if (source == spi::ExecutionSource::kNormalTrigger ||
-        source == spi::ExecutionSource::kMisfire) {
-      std::int64_t& decided = last_decided_[item];
-      decided = std::max(decided, EpochMs(fire.scheduled));
-    }
     const bool running = running_.count(item) > 0;
     // Briefly busy (a commit in flight, a catch-up being computed), not running: always wait.
     const bool held = committing_.count(item) > 0 || catching_up_.count(item) > 0;
@@ -192,6 +187,7 @@ void JobRuntime::DispatchLocked(const schedule::Fire& fire, spi::ExecutionSource
     if (running && IsScheduled(source) && overlap == OverlapPolicy::kSkip) {
       ++counters_.skipped_tasks;
       skipped.push_back(item);
+      DecidedLocked(item, fire);
       continue;
     }
     if (IsScheduled(source) && overlap == OverlapPolicy::kBufferOne) {
@@ -252,6 +248,14 @@ std::shared_ptr<JobRuntime::Run> JobRuntime::NewRunLocked(const schedule::Fire& 
   ++counters_.fires;
   if (source == spi::ExecutionSource::kFailover) ++counters_.failover_fires;
   return run;
+}
+
+void JobRuntime::DecidedLocked(int item, const schedule::Fire& fire) {
+  // Only scheduled instants order with the watermark; a trigger's fire id is no instant.
+  std::int64_t instant = EpochMs(fire.scheduled);
+  if (std::to_string(instant) != fire.fire_id) return;
+  std::int64_t& decided = last_decided_[item];
+  decided = std::max(decided, instant);
 }
 
 bool JobRuntime::IdleLocked(int item) const {
@@ -331,6 +335,7 @@ void JobRuntime::RunFire(std::shared_ptr<Run> run) {
       unclaimed.push_back(item);
     }
     for (const auto& claim : claims) {
+      DecidedLocked(claim.item, run->fire);
       auto task = std::make_shared<Task>();
       task->claim = claim;
       run->tasks[claim.item] = task;

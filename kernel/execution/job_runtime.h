@@ -141,6 +141,10 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
                       const std::vector<int>& items, Starts* starts);
   // REQUIRES: mutex_ held. Starts what waits for `items`, now free.
   void StartWaitingLocked(const std::vector<int>& items, Starts* starts);
+  // REQUIRES: mutex_ held. The scheduled fire was claimed for `item`, or dropped by policy: the
+  // missed-fire check counts from it. (A claim refused, e.g. while the shard's previous owner
+  // still held it, is not: the fire is then missed, and caught up.)
+  void DecidedLocked(int item, const schedule::Fire& fire);
   // REQUIRES: mutex_ held. Nothing of `item` runs, waits or awaits its commit here.
   bool IdleLocked(int item) const;
   // REQUIRES: mutex_ held. `fire_id` runs or waits here for `item`.
@@ -198,7 +202,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   std::set<int> committing_;
   std::set<int> catching_up_;  // a catch-up is being computed: its fires go first
   std::map<int, std::deque<Waiting>> waiting_;
-  std::map<int, std::int64_t> last_decided_;  // per item, the newest instant run, queued or dropped
+  std::map<int, std::int64_t> last_decided_;  // per item, see DecidedLocked
   std::optional<std::int64_t> last_scheduled_;    // the newest scheduled fire that arrived
   std::optional<std::int64_t> watchdog_checked_;  // instants up to here are judged
   JobCounters counters_;
