@@ -113,9 +113,9 @@ class Instance::Impl {
     pool_ = std::make_unique<execution::WorkerPool>(std::max<std::size_t>(max_threads, 2),
                                                     kIdleThreadTimeout);
     events_ = std::make_unique<coordination::EventLoop>();
-    TickClock(clock_, clock_ticking_, *events_);
     traces_ = std::make_unique<execution::TraceDispatcher>(tracer_, kTraceQueueCapacity);
     timers_ = std::make_unique<schedule::TimerQueue>();
+    TickClock(clock_, clock_ticking_, *events_, *timers_, std::chrono::milliseconds(0));
 
     for (const auto& job : config_.jobs) StartJob(job, std::move(file_plugins[job.name]));
     spdlog::info("instance={} started {} job(s) on the {} registry", id_, config_.jobs.size(),
@@ -216,12 +216,23 @@ class Instance::Impl {
   }
 
  private:
+  // Every second: follows the wall clock's drift and, when it steps or steps back, re-arms the
+  // timers from the new time (each was armed for an instant of the old one).
   static void TickClock(std::shared_ptr<schedule::ClockWatch> clock,
-                        std::shared_ptr<std::atomic<bool>> ticking, coordination::EventLoop& loop) {
+                        std::shared_ptr<std::atomic<bool>> ticking, coordination::EventLoop& loop,
+                        schedule::TimerQueue& timers, std::chrono::milliseconds last_step) {
     if (!*ticking) return;
     clock->Tick();
-    loop.PostAfter(std::chrono::seconds(1),
-                   [clock, ticking, &loop] { TickClock(clock, ticking, loop); });
+    std::chrono::milliseconds step = clock->Step();
+    if (std::chrono::abs(step - last_step) > std::chrono::milliseconds(250)) {
+      spdlog::warn("the wall clock {} (by {} ms from where it was); timers re-armed",
+                   step.count() == 0 ? "is back or accepted" : "stepped", step.count());
+      timers.RearmAll();
+    }
+    if (std::chrono::abs(step - last_step) <= std::chrono::milliseconds(250)) step = last_step;
+    loop.PostAfter(std::chrono::seconds(1), [clock, ticking, &loop, &timers, step] {
+      TickClock(clock, ticking, loop, timers, step);
+    });
   }
 
   // One job on this instance. It is the coordinator's JobEvents: registry events become fires,

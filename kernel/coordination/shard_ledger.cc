@@ -106,21 +106,20 @@ void ShardLedger::CatchUpLocked() {
     states_.clear();
     seen_forget_epoch_ = epoch;
   }
-  // Leases whose fate a lost reply left unknown: if this session holds one, no task of ours
-  // runs under it (one fire at a time per job), so it goes, and the shard is claimable again.
-  for (auto it = unresolved_.begin(); it != unresolved_.end();) {
-    std::string path = ShardPath(*it) + "/lease";
-    registry::Stat stat;
-    Code code = registry_.Exists(path, &stat, nullptr);
-    if (code == Code::kOk && stat.ephemeral_owner == registry_.SessionId()) {
-      code = registry_.Delete(path, stat.version);
-    }
-    if (code == Code::kOk || code == Code::kNoNode) {
-      it = unresolved_.erase(it);
-    } else {
-      ++it;
-    }
+}
+
+bool ShardLedger::ResolveUnknownLocked(const std::string& fire_id, const TaskOutcome& outcome) {
+  const int item = outcome.claim.item;
+  if (CommittedAfterUnknownOutcome(fire_id, outcome)) {
+    unresolved_.erase(item);
+    return true;
   }
+  std::optional<ShardState> state = ReadState(item);
+  if (state && state->version == outcome.claim.state_version) {
+    states_[item] = std::move(*state);  // still our claim's state: the commit can go again
+  }
+  unresolved_.erase(item);  // from here the guarded commit tells
+  return false;
 }
 
 void ShardLedger::Release(const std::vector<Claim>& claims) {
@@ -161,6 +160,7 @@ std::optional<ShardLedger::ShardState> ShardLedger::ReadState(int item) {
   }
   state.version = stat.version;
   state.mzxid = stat.mzxid;
+  state.ctime_ms = stat.ctime_ms;
   return state;
 }
 
@@ -173,6 +173,7 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
     for (int item : items) states_.erase(item);
   }
   // Each failed attempt drops, refreshes or releases the one item that failed, so this ends.
+  const std::int64_t session = registry_.SessionId();
   for (std::size_t attempt = 0; attempt <= 2 * items.size() + 1 && !items.empty(); ++attempt) {
     std::vector<Op> ops;
     std::vector<std::string> nonces;
@@ -226,8 +227,8 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
       std::vector<Claim> claims;
       for (std::size_t i = 0; i < items.size(); ++i) {
         const registry::Stat& stat = results[2 * i].stat;
-        states_[items[i]] = ShardState{ops[2 * i].data, stat.version, stat.mzxid};
-        claims.push_back(Claim{items[i], stat.mzxid, stat.version});
+        states_[items[i]] = ShardState{ops[2 * i].data, stat.version, stat.mzxid, stat.ctime_ms};
+        claims.push_back(Claim{items[i], stat.mzxid, stat.version, session});
       }
       return claims;
     }
@@ -277,7 +278,8 @@ std::vector<Claim> ShardLedger::AdoptAfterUnknownOutcome(const std::vector<int>&
       continue;
     }
     states_[items[i]] = *state;
-    adopted.push_back(Claim{items[i], lease_stat.czxid, state->version});
+    adopted.push_back(
+        Claim{items[i], lease_stat.czxid, state->version, lease_stat.ephemeral_owner});
   }
   spdlog::warn("job={} a claim's outcome was unknown; {} of {} shard(s) turned out to be ours",
                job_name_, adopted.size(), items.size());
@@ -294,14 +296,39 @@ CommitResult ShardLedger::Commit(const std::string& fire_id,
     return result;
   }
   CatchUpLocked();
-  Code batch = CommitBatch(fire_id, outcomes);
+  const std::int64_t session = registry_.SessionId();
+  std::vector<TaskOutcome> to_send;
+  for (const TaskOutcome& outcome : outcomes) {
+    int item = outcome.claim.item;
+    if (outcome.claim.session_id != session) {
+      // Never resent on a new session: ZooKeeper's delete does not check the lease's owner, and
+      // the version may have been reached again by another claimer's writes.
+      spdlog::error(
+          "job={} fire={} shard={} commit refused: its claim was made on session {:x}, the "
+          "session is now {:x} (fenced)",
+          job_name_, fire_id, item, outcome.claim.session_id, session);
+      result.fenced.push_back(item);
+      states_.erase(item);
+      unresolved_.erase(item);
+      continue;
+    }
+    if (unresolved_.count(item) && ResolveUnknownLocked(fire_id, outcome)) {
+      spdlog::info("job={} fire={} shard={} the commit whose outcome was unknown had landed",
+                   job_name_, fire_id, item);
+      continue;
+    }
+    to_send.push_back(outcome);
+  }
+  if (to_send.empty()) return result;
+  const std::vector<TaskOutcome>& outcomes_to_send = to_send;
+  Code batch = CommitBatch(fire_id, outcomes_to_send);
   if (batch == Code::kOk) return result;
   // The batch may have landed with its reply lost: then each task is already committed, and a
   // second try would be refused by the guards it moved on.
   const bool batch_unknown = batch == Code::kConnectionLoss || batch == Code::kSessionExpired;
   // Otherwise one lost claim failed the whole multi: commit the tasks one by one to keep the
   // others.
-  for (const TaskOutcome& outcome : outcomes) {
+  for (const TaskOutcome& outcome : outcomes_to_send) {
     int item = outcome.claim.item;
     if (batch_unknown && CommittedAfterUnknownOutcome(fire_id, outcome)) {
       states_.erase(item);
@@ -316,7 +343,7 @@ CommitResult ShardLedger::Commit(const std::string& fire_id,
         spdlog::error("job={} fire={} shard={} commit outcome unknown: the registry did not answer",
                       job_name_, fire_id, item);
         result.unknown.push_back(item);
-        unresolved_.insert(item);  // its lease may still be ours: released once we can
+        unresolved_.insert(item);  // the runner commits it again once the registry answers
         continue;
       }
     }
@@ -356,7 +383,8 @@ Code ShardLedger::CommitBatch(const std::string& fire_id,
   if (code != Code::kOk) return code;
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const registry::Stat& stat = results[2 * i].stat;
-    states_[outcomes[i].claim.item] = ShardState{ops[2 * i].data, stat.version, stat.mzxid};
+    states_[outcomes[i].claim.item] =
+        ShardState{ops[2 * i].data, stat.version, stat.mzxid, stat.ctime_ms};
   }
   return Code::kOk;
 }
@@ -408,14 +436,8 @@ bool ShardLedger::ReleaseOwnStaleLease(int item) {
 std::map<int, std::int64_t> ShardLedger::ScheduledWatermarks(const std::vector<int>& items,
                                                              bool cached_only) {
   std::map<int, std::int64_t> watermarks;
-  std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
-  // A claim or commit holds the ledger across round trips: the cached view is not worth waiting.
-  if (cached_only) {
-    if (!lock.try_lock()) return watermarks;
-  } else {
-    lock.lock();
-    CatchUpLocked();
-  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  CatchUpLocked();
   for (int item : items) {
     if (!cached_only) states_.erase(item);  // another instance may have run it since
     auto cached = states_.find(item);
@@ -428,6 +450,8 @@ std::map<int, std::int64_t> ShardLedger::ScheduledWatermarks(const std::vector<i
     Json state = ParseObject(cached->second.data);
     if (state.contains(kScheduledWatermark)) {
       watermarks[item] = IntField(state, kScheduledWatermark);
+    } else if (cached->second.ctime_ms > 0) {
+      watermarks[item] = cached->second.ctime_ms;
     }
   }
   return watermarks;

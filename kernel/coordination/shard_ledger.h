@@ -31,6 +31,7 @@ struct Claim {
   int item = 0;
   std::int64_t fencing_token = 0;
   std::int32_t state_version = 0;  // the version the commit is guarded by
+  std::int64_t session_id = 0;     // the session that made it: the only one it is committed on
 };
 
 struct TaskOutcome {
@@ -62,6 +63,9 @@ class ShardLedger {
   // this fire claimed and unfinished: a queued failover that the shard has moved past is dropped.
   std::vector<Claim> ClaimFire(const std::string& fire_id, std::vector<int> items,
                                bool failover = false);
+  // A claim made on another session than the current one is refused without a request. An
+  // outcome whose earlier commit was unknown may be committed again: it counts as committed if
+  // that earlier commit landed, and is sent again (same session, same guard) if not.
   CommitResult Commit(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
 
   // Claims whose runner is gone: the state says "F claimed", F is not committed and no lease
@@ -73,8 +77,9 @@ class ShardLedger {
   // fire. Each lease is deleted only if nobody re-claimed the shard since.
   void Release(const std::vector<Claim>& claims);
 
-  // item -> its "done_scheduled" watermark (see ClaimFire), for the items that have one: from
-  // the cache without a request, or (`cached_only` false) read afresh.
+  // item -> its "done_scheduled" watermark (see ClaimFire): from the cache without a request, or
+  // (`cached_only` false) read afresh. A shard that never committed a scheduled fire owes the
+  // fires since its state node was created: its creation time stands in.
   std::map<int, std::int64_t> ScheduledWatermarks(const std::vector<int>& items, bool cached_only);
 
   // Forgets the cached versions: after a session change they prove nothing. Never blocks (it is
@@ -86,11 +91,15 @@ class ShardLedger {
     std::string data;  // JSON
     std::int32_t version = 0;
     std::int64_t mzxid = 0;
+    std::int64_t ctime_ms = 0;  // the registry's clock; 0 when unknown
   };
 
   std::string ShardPath(int item) const;
-  // REQUIRES: mutex_ held. Applies a pending Forget() and releases leases left unresolved.
+  // REQUIRES: mutex_ held. Applies a pending Forget().
   void CatchUpLocked();
+  // REQUIRES: mutex_ held. For an outcome whose earlier commit was unknown: true when that
+  // commit landed; otherwise caches the state again if it still carries the claim.
+  bool ResolveUnknownLocked(const std::string& fire_id, const TaskOutcome& outcome);
   std::optional<ShardState> ReadState(int item);
   registry::Code CommitBatch(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
   bool ReleaseOwnStaleLease(int item);
@@ -114,7 +123,7 @@ class ShardLedger {
   std::mutex mutex_;  // held across a claim's or commit's round trips
   std::uint64_t seen_forget_epoch_ = 0;
   std::map<int, ShardState> states_;
-  std::set<int> unresolved_;  // items whose lease a lost reply may have left behind
+  std::set<int> unresolved_;  // items whose last commit's outcome is unknown
   std::uint64_t claim_counter_ = 0;
 };
 

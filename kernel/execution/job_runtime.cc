@@ -50,6 +50,18 @@ bool IsScheduled(spi::ExecutionSource source) {
   return source == spi::ExecutionSource::kNormalTrigger;
 }
 
+// The scheduled instant a fire stands for, if its id is one (a trigger's or an orphan's is not
+// always).
+std::optional<std::int64_t> InstantOf(const schedule::Fire& fire) {
+  std::int64_t instant = EpochMs(fire.scheduled);
+  if (std::to_string(instant) != fire.fire_id) return std::nullopt;
+  return instant;
+}
+
+// A catch-up of a shard comes at most this often: one whose fires were refused (the previous
+// owner still holds the shard) must not spin against the registry.
+constexpr auto kCatchUpSpacing = std::chrono::milliseconds(500);
+
 }  // namespace
 
 // One shard of a run.
@@ -141,26 +153,10 @@ void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source,
     }
   }
   std::vector<int> targets = items ? std::move(*items) : coordinator_->LocalItems();
-  std::vector<int> behind;
   if (IsScheduled(source)) {
-    // An idle shard whose last committed scheduled fire, and the last one this instance dealt
-    // with, are older than the instant before this one missed fires (the process was paused):
-    // found from the cache, no request.
-    std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks(targets, true);
     std::lock_guard<std::mutex> lock(mutex_);
     last_scheduled_ = std::max(last_scheduled_.value_or(0), EpochMs(fire.scheduled));
-    const schedule::Schedule* schedule = setup_->schedule.get();
-    for (const auto& [item, done] : watermarks) {
-      if (!schedule || schedule->CountsFromCompletion() || !IdleLocked(item)) continue;
-      std::int64_t seen = done;
-      if (auto decided = last_decided_.find(item); decided != last_decided_.end()) {
-        seen = std::max(seen, decided->second);
-      }
-      auto next = schedule->NextAfter(schedule::TimePoint(std::chrono::milliseconds(seen)));
-      if (next && *next < fire.scheduled) behind.push_back(item);
-    }
   }
-  if (!behind.empty()) CatchUp(behind);
   Starts starts;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -196,13 +192,14 @@ void JobRuntime::DispatchLocked(const schedule::Fire& fire, spi::ExecutionSource
                                 [](const Waiting& waiting) { return IsScheduled(waiting.source); });
       if (older != queue.end()) {
         ++counters_.coalesced_tasks;
+        DecidedLocked(item, older->fire);
         PostDropped(older->fire, {item}, "coalesced into fire " + fire.fire_id + " (buffer_one)");
         queue.erase(older);
       }
     }
     ++counters_.buffered_tasks;
     buffered.push_back(item);
-    queue.push_back(Waiting{fire, source});
+    InsertWaitingLocked(item, Waiting{fire, source});
   }
   if (!skipped.empty()) {
     spdlog::warn(
@@ -245,17 +242,33 @@ std::shared_ptr<JobRuntime::Run> JobRuntime::NewRunLocked(const schedule::Fire& 
   }
   run->items = std::move(items);
   runs_.insert(run);
-  ++counters_.fires;
-  if (source == spi::ExecutionSource::kFailover) ++counters_.failover_fires;
   return run;
 }
 
 void JobRuntime::DecidedLocked(int item, const schedule::Fire& fire) {
   // Only scheduled instants order with the watermark; a trigger's fire id is no instant.
-  std::int64_t instant = EpochMs(fire.scheduled);
-  if (std::to_string(instant) != fire.fire_id) return;
+  auto instant = InstantOf(fire);
+  if (!instant) return;
   std::int64_t& decided = last_decided_[item];
-  decided = std::max(decided, instant);
+  decided = std::max(decided, *instant);
+}
+
+void JobRuntime::InsertWaitingLocked(int item, Waiting waiting) {
+  std::deque<Waiting>& queue = waiting_[item];
+  for (const Waiting& queued : queue) {
+    if (queued.fire.fire_id == waiting.fire.fire_id) return;
+  }
+  // Scheduled instants stay in order: a newer one committed first would make the older ones
+  // look done. Triggers and failovers (ids of their own) go to the back.
+  auto instant = InstantOf(waiting.fire);
+  auto position = queue.end();
+  if (instant) {
+    position = std::find_if(queue.begin(), queue.end(), [&](const Waiting& queued) {
+      auto other = InstantOf(queued.fire);
+      return !other || *other > *instant;
+    });
+  }
+  queue.insert(position, std::move(waiting));
 }
 
 bool JobRuntime::IdleLocked(int item) const {
@@ -317,6 +330,12 @@ void JobRuntime::CommitHandedOver(Run& run) {
 void JobRuntime::RunFire(std::shared_ptr<Run> run) {
   const Setup& setup = *run->setup;
   if (!run->handed_over.empty()) CommitHandedOver(*run);
+  if (DeferBehindItems(*run)) {
+    if (run->items.empty()) {
+      FinishRun(run);
+      return;
+    }
+  }
   std::vector<coordination::Claim> claims;
   if (!run->items.empty()) {
     claims = coordinator_->ClaimFire(run->fire.fire_id, run->items,
@@ -341,6 +360,10 @@ void JobRuntime::RunFire(std::shared_ptr<Run> run) {
       run->tasks[claim.item] = task;
     }
     run->remaining = claims.size();
+    if (!claims.empty()) {
+      ++counters_.fires;
+      if (run->source == spi::ExecutionSource::kFailover) ++counters_.failover_fires;
+    }
     StartWaitingLocked(unclaimed, &starts);
   }
   Launch(std::move(starts));
@@ -367,6 +390,39 @@ void JobRuntime::RunFire(std::shared_ptr<Run> run) {
     for (auto& [item, task] : run->tasks) tasks.push_back(task);
   }
   for (auto& task : tasks) StartTask(run, task);
+}
+
+bool JobRuntime::DeferBehindItems(Run& run) {
+  auto instant = InstantOf(run.fire);
+  const schedule::Schedule* schedule = run.setup->schedule.get();
+  if (!instant || !schedule || schedule->CountsFromCompletion() || run.items.empty()) {
+    return false;
+  }
+  // From the cache: no request in the steady state.
+  std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks(run.items, true);
+  std::vector<int> behind;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [item, done] : watermarks) {
+    std::int64_t seen = done;
+    if (auto decided = last_decided_.find(item); decided != last_decided_.end()) {
+      seen = std::max(seen, decided->second);
+    }
+    // An instant between what the shard committed (or this instance dealt with) and this fire
+    // was missed: the process was paused, the previous owner still held the shard, the registry
+    // was out of reach. It must run (or be coalesced) first, or this fire would make it look
+    // done.
+    auto next = schedule->NextAfter(schedule::TimePoint(std::chrono::milliseconds(seen)));
+    if (next && EpochMs(*next) < *instant) behind.push_back(item);
+  }
+  if (behind.empty()) return false;
+  for (int item : behind) {
+    auto reserved = running_.find(item);
+    if (reserved != running_.end() && reserved->second.get() == &run) running_.erase(reserved);
+    run.items.erase(std::find(run.items.begin(), run.items.end(), item));
+    InsertWaitingLocked(item, Waiting{run.fire, run.source});
+  }
+  CatchUpLocked(behind);
+  return true;
 }
 
 void JobRuntime::StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
@@ -553,6 +609,7 @@ void JobRuntime::FinishRun(std::shared_ptr<Run> run) {
 
   Starts starts;
   bool idle;
+  bool parked;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<int> freed;
@@ -560,26 +617,114 @@ void JobRuntime::FinishRun(std::shared_ptr<Run> run) {
       committing_.erase(outcome.claim.item);
       freed.push_back(outcome.claim.item);
     }
+    ParkUnknownLocked(run, outcomes, committed.unknown);
+    parked = !run->uncommitted.empty();
     for (const auto& claim : released) freed.push_back(claim.item);
     runs_.erase(run);
     StartWaitingLocked(freed, &starts);
     idle = runs_.empty();
   }
+  // The registry did not say whether these landed: they are committed again (same session, same
+  // guard) by the shard's next fire, or by a retry, whichever comes first (T21).
+  if (parked) ResolveUnknown(run, std::chrono::milliseconds(1000));
   if (idle) idle_.notify_all();
   if (on_fire_end_) on_fire_end_(schedule::NowMs());
   // Through the pool, not a call: a long queue of fires with nothing to claim must not nest.
   Launch(std::move(starts));
 }
 
+void JobRuntime::ParkUnknownLocked(const std::shared_ptr<Run>& run,
+                                   const std::vector<coordination::TaskOutcome>& outcomes,
+                                   const std::vector<int>& unknown) {
+  for (const auto& outcome : outcomes) {
+    int item = outcome.claim.item;
+    if (std::find(unknown.begin(), unknown.end(), item) == unknown.end()) continue;
+    if (running_.count(item) || finished_.count(item)) continue;  // a newer run has the item
+    run->uncommitted[item] = outcome;
+    finished_[item] = run;
+  }
+}
+
+void JobRuntime::ResolveUnknown(std::shared_ptr<Run> run, std::chrono::milliseconds delay) {
+  if (delay.count() > 0) {
+    std::weak_ptr<JobRuntime> weak = shared_from_this();
+    timers_.PostAfter(delay, [weak, run, delay] {
+      if (auto self = weak.lock()) {
+        self->pool_.Submit(
+            [self, run, delay] { self->ResolveUnknown(run, std::chrono::milliseconds(0)); });
+      }
+    });
+    return;
+  }
+  std::vector<coordination::TaskOutcome> outcomes;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!accepting_) return;  // at shutdown the session ends: the shards fail over
+    for (auto it = run->uncommitted.begin(); it != run->uncommitted.end();) {
+      auto finished = finished_.find(it->first);
+      if (finished == finished_.end() || finished->second != run) {
+        ++it;
+        continue;
+      }
+      finished_.erase(finished);
+      committing_.insert(it->first);
+      outcomes.push_back(it->second);
+      it = run->uncommitted.erase(it);
+    }
+  }
+  if (outcomes.empty()) return;
+  coordination::CommitResult committed = coordinator_->Commit(run->fire.fire_id, outcomes);
+  CountCommit(committed);
+  Starts starts;
+  bool parked;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<int> freed;
+    for (const auto& outcome : outcomes) {
+      committing_.erase(outcome.claim.item);
+      freed.push_back(outcome.claim.item);
+    }
+    ParkUnknownLocked(run, outcomes, committed.unknown);
+    parked = !run->uncommitted.empty();
+    StartWaitingLocked(freed, &starts);
+  }
+  Launch(std::move(starts));
+  if (parked) ResolveUnknown(run, std::chrono::milliseconds(1000));
+}
+
 // ---- missed fires ----
 
 void JobRuntime::CatchUp(std::vector<int> items) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!accepting_ || !setup_->schedule || setup_->schedule->CountsFromCompletion()) return;
-    for (int item : items) catching_up_.insert(item);
+  std::lock_guard<std::mutex> lock(mutex_);
+  CatchUpLocked(items);
+}
+
+void JobRuntime::CatchUpLocked(const std::vector<int>& items) {
+  if (!accepting_ || !setup_->schedule || setup_->schedule->CountsFromCompletion()) return;
+  std::vector<int> fresh;
+  auto now = std::chrono::steady_clock::now();
+  auto start_after = std::chrono::milliseconds(0);
+  for (int item : items) {
+    if (!catching_up_.insert(item).second) continue;  // one is on its way
+    fresh.push_back(item);
+    auto last = last_catch_up_.find(item);
+    if (last != last_catch_up_.end() && now - last->second < kCatchUpSpacing) {
+      start_after = kCatchUpSpacing;
+    }
+    last_catch_up_[item] = now;
   }
-  pool_.Submit([self = shared_from_this(), items = std::move(items)] { self->RunCatchUp(items); });
+  if (fresh.empty()) return;
+  std::weak_ptr<JobRuntime> weak = shared_from_this();
+  auto run = [weak, fresh] {
+    if (auto self = weak.lock()) self->RunCatchUp(fresh);
+  };
+  if (start_after.count() > 0) {
+    timers_.PostAfter(start_after, [this, weak, run] {
+      if (auto self = weak.lock()) pool_.Submit(run);
+    });
+  } else {
+    pool_.Submit(run);
+  }
 }
 
 std::vector<std::int64_t> JobRuntime::InstantsBetween(const schedule::Schedule& schedule,
@@ -621,6 +766,7 @@ void JobRuntime::RunCatchUp(std::vector<int> items) {
   std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks(items, false);
   std::int64_t window_start = now - job.misfire_window.count();
   std::map<std::int64_t, std::vector<int>> to_run;  // instant -> items
+  std::map<int, std::int64_t> dropped_through;      // item -> newest instant skipped/coalesced
   std::uint64_t missed = 0, skipped = 0, coalesced = 0;
   for (const auto& [item, done] : watermarks) {
     // Looked at from the window's start: anything older is skipped, whatever the policy.
@@ -630,6 +776,7 @@ void JobRuntime::RunCatchUp(std::vector<int> items) {
     std::vector<std::int64_t> too_old = InstantsBetween(*setup->schedule, done, from, 1000);
     missed += instants.size() + too_old.size();
     skipped += too_old.size();
+    if (!too_old.empty()) dropped_through[item] = too_old.back();
     if (instants.empty()) continue;
     switch (job.misfire_policy) {
       case MisfirePolicy::kRunAll:
@@ -637,10 +784,12 @@ void JobRuntime::RunCatchUp(std::vector<int> items) {
         break;
       case MisfirePolicy::kRunOnce:
         coalesced += instants.size() - 1;
+        if (instants.size() > 1) dropped_through[item] = instants[instants.size() - 2];
         to_run[instants.back()].push_back(item);
         break;
       case MisfirePolicy::kSkip:
         skipped += instants.size();
+        dropped_through[item] = instants.back();
         break;
     }
   }
@@ -665,14 +814,19 @@ void JobRuntime::RunCatchUp(std::vector<int> items) {
     counters_.missed_tasks += missed;
     counters_.skipped_tasks += skipped;
     counters_.coalesced_tasks += coalesced;
-    // Missed fires go ahead of anything that waits on the same items, oldest first; a fire that
-    // is already running or waiting here was not missed.
-    for (auto it = to_run.rbegin(); it != to_run.rend(); ++it) {
+    // What the policy dropped is dealt with: the missed-fire check counts from there.
+    for (const auto& [item, instant] : dropped_through) {
+      std::int64_t& decided = last_decided_[item];
+      decided = std::max(decided, instant);
+    }
+    // Missed fires wait in instant order with what already waits; a fire that is already
+    // running or waiting here was not missed.
+    for (auto it = to_run.begin(); it != to_run.end(); ++it) {
       schedule::TimePoint instant{std::chrono::milliseconds(it->first)};
       schedule::Fire fire{job_name_, instant, std::to_string(it->first)};
       for (int item : it->second) {
         if (HereLocked(item, fire.fire_id)) continue;
-        waiting_[item].push_front(Waiting{fire, spi::ExecutionSource::kMisfire});
+        InsertWaitingLocked(item, Waiting{fire, spi::ExecutionSource::kMisfire});
       }
     }
     for (int item : items) catching_up_.erase(item);

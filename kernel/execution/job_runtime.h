@@ -60,7 +60,7 @@ struct JobPlugins {
 
 // Counted per task, a task being (fire, shard), unless the name says fires.
 struct JobCounters {
-  std::uint64_t fires = 0;                // runs this instance started (a fire on some shards)
+  std::uint64_t fires = 0;                // runs that claimed shards here
   std::uint64_t failover_fires = 0;       // of which for shards whose runner was gone
   std::uint64_t overlaps = 0;             // arrived while the shard's previous fire still ran
   std::uint64_t skipped_tasks = 0;        // dropped: overlap skip, misfire skip, misfire_window
@@ -145,6 +145,21 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   // missed-fire check counts from it. (A claim refused, e.g. while the shard's previous owner
   // still held it, is not: the fire is then missed, and caught up.)
   void DecidedLocked(int item, const schedule::Fire& fire);
+  // REQUIRES: mutex_ held. Queues `waiting` for `item`, scheduled instants in order, once.
+  void InsertWaitingLocked(int item, Waiting waiting);
+  // REQUIRES: mutex_ held. Marks the items as catching up and starts RunCatchUp for them (later
+  // if one was caught up a moment ago).
+  void CatchUpLocked(const std::vector<int>& items);
+  // Before a scheduled fire claims: items that missed an earlier instant are taken out of the
+  // run (the fire waits for them behind a catch-up). True when any was.
+  bool DeferBehindItems(Run& run);
+  // REQUIRES: mutex_ held. Keeps the outcomes whose commit is `unknown` as finished, so the
+  // shard's next fire (or ResolveUnknown) commits them again.
+  void ParkUnknownLocked(const std::shared_ptr<Run>& run,
+                         const std::vector<coordination::TaskOutcome>& outcomes,
+                         const std::vector<int>& unknown);
+  // Commits again the outcomes of `run` whose commit outcome was unknown, now or after `delay`.
+  void ResolveUnknown(std::shared_ptr<Run> run, std::chrono::milliseconds next_delay);
   // REQUIRES: mutex_ held. Nothing of `item` runs, waits or awaits its commit here.
   bool IdleLocked(int item) const;
   // REQUIRES: mutex_ held. `fire_id` runs or waits here for `item`.
@@ -201,8 +216,9 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   std::map<int, std::shared_ptr<Run>> finished_;
   std::set<int> committing_;
   std::set<int> catching_up_;  // a catch-up is being computed: its fires go first
+  std::map<int, std::chrono::steady_clock::time_point> last_catch_up_;
   std::map<int, std::deque<Waiting>> waiting_;
-  std::map<int, std::int64_t> last_decided_;  // per item, see DecidedLocked
+  std::map<int, std::int64_t> last_decided_;      // per item, see DecidedLocked
   std::optional<std::int64_t> last_scheduled_;    // the newest scheduled fire that arrived
   std::optional<std::int64_t> watchdog_checked_;  // instants up to here are judged
   JobCounters counters_;

@@ -58,6 +58,15 @@ class TimerQueue::Impl {
     });
   }
 
+  void RearmAll() {
+    asio::post(io_, [this] {
+      if (stopped_) return;
+      for (auto& [name, entry] : entries_) {
+        if (!entry->schedule->CountsFromCompletion()) Arm(entry, NowMs());
+      }
+    });
+  }
+
   void Stop() {
     std::lock_guard<std::mutex> lock(stop_mutex_);
     if (!thread_.joinable()) return;
@@ -136,6 +145,8 @@ void TimerQueue::FireCompleted(const std::string& job_name, TimePoint completed)
 }
 
 void TimerQueue::Remove(const std::string& job_name) { impl_->Remove(job_name); }
+
+void TimerQueue::RearmAll() { impl_->RearmAll(); }
 
 void TimerQueue::Stop() { impl_->Stop(); }
 

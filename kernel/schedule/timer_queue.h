@@ -35,6 +35,9 @@ class TimerQueue {
   // For schedules that count from completion: arms the next fire after `completed`.
   void FireCompleted(const std::string& job_name, TimePoint completed);
   void Remove(const std::string& job_name);
+  // Arms every timer again from the wall clock as it is now: after the clock stepped, a timer
+  // armed for an instant the step moved far away would otherwise wait for it.
+  void RearmAll();
   // Cancels every timer and joins the thread. No handler runs after it returns.
   void Stop();
 
