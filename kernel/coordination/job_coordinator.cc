@@ -422,8 +422,8 @@ std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id,
 }
 
 std::map<int, std::int64_t> JobCoordinator::ScheduledWatermarks(const std::vector<int>& items,
-                                                                bool cached_only) {
-  return ledger_.ScheduledWatermarks(items, cached_only);
+                                                                bool fresh) {
+  return ledger_.ScheduledWatermarks(items, fresh);
 }
 
 void JobCoordinator::Release(const std::vector<Claim>& claims) {

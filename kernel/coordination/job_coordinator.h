@@ -99,8 +99,8 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   // Gives up claims whose tasks did not run to the end (see ShardLedger::Release).
   void Release(const std::vector<Claim>& claims);
   // item -> the highest scheduled fire committed on it (epoch ms), for items that have one.
-  // `cached_only`: from what this instance last read or wrote, without a request.
-  std::map<int, std::int64_t> ScheduledWatermarks(const std::vector<int>& items, bool cached_only);
+  // From what this instance last read or wrote (no request in the steady state), or `fresh`.
+  std::map<int, std::int64_t> ScheduledWatermarks(const std::vector<int>& items, bool fresh);
 
   // Cluster-once listeners (`<job>/once/<fire>`, holding how many shards of the fire are
   // committed). BeginFireOnce is true for the one instance that reaches the fire first;

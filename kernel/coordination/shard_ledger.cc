@@ -434,15 +434,14 @@ bool ShardLedger::ReleaseOwnStaleLease(int item) {
 }
 
 std::map<int, std::int64_t> ShardLedger::ScheduledWatermarks(const std::vector<int>& items,
-                                                             bool cached_only) {
+                                                             bool fresh) {
   std::map<int, std::int64_t> watermarks;
   std::lock_guard<std::mutex> lock(mutex_);
   CatchUpLocked();
   for (int item : items) {
-    if (!cached_only) states_.erase(item);  // another instance may have run it since
+    if (fresh) states_.erase(item);  // another instance may have run it since
     auto cached = states_.find(item);
     if (cached == states_.end()) {
-      if (cached_only) continue;
       std::optional<ShardState> state = ReadState(item);
       if (!state) continue;
       cached = states_.emplace(item, std::move(*state)).first;

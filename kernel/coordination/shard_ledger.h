@@ -77,10 +77,10 @@ class ShardLedger {
   // fire. Each lease is deleted only if nobody re-claimed the shard since.
   void Release(const std::vector<Claim>& claims);
 
-  // item -> its "done_scheduled" watermark (see ClaimFire): from the cache without a request, or
-  // (`cached_only` false) read afresh. A shard that never committed a scheduled fire owes the
-  // fires since its state node was created: its creation time stands in.
-  std::map<int, std::int64_t> ScheduledWatermarks(const std::vector<int>& items, bool cached_only);
+  // item -> its "done_scheduled" watermark (see ClaimFire): from the cache, reading the items
+  // not cached (all of them when `fresh`). A shard that never committed a scheduled fire owes
+  // the fires since its state node was created: its creation time stands in.
+  std::map<int, std::int64_t> ScheduledWatermarks(const std::vector<int>& items, bool fresh);
 
   // Forgets the cached versions: after a session change they prove nothing. Never blocks (it is
   // called on the event loop while a claim may hold the ledger across retries).

@@ -399,7 +399,7 @@ bool JobRuntime::DeferBehindItems(Run& run) {
     return false;
   }
   // From the cache: no request in the steady state.
-  std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks(run.items, true);
+  std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks(run.items, false);
   std::vector<int> behind;
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& [item, done] : watermarks) {
@@ -763,7 +763,7 @@ void JobRuntime::RunCatchUp(std::vector<int> items) {
   // Every instant up to now that the shard has not committed is missed. One the timer is firing
   // at this moment may be among them: whichever claims it second finds it done.
   std::int64_t now = EpochMs(schedule::NowMs());
-  std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks(items, false);
+  std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks(items, true);
   std::int64_t window_start = now - job.misfire_window.count();
   std::map<std::int64_t, std::vector<int>> to_run;  // instant -> items
   std::map<int, std::int64_t> dropped_through;      // item -> newest instant skipped/coalesced
