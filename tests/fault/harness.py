@@ -701,6 +701,8 @@ class Harness:
             fault["applied"] = False
             return
         self.read_records(victim)
+        with open(victim.session_file) as f:
+            old_session = f.read().split(" ")[0]
         self.begin(fault, victim)
         result = subprocess.run([self.expire_tool, self.zk.connect_string, victim.session_file],
                                 env=self.base_env(), stdout=subprocess.PIPE,
@@ -711,6 +713,22 @@ class Harness:
         # 4: the session in the file had expired already (the instance is between sessions):
         # nothing was done to it now.
         fault["applied"] = result.returncode == 0
+        if fault["applied"]:
+            # The instance may win its session back before the tool's close lands (it reconnects
+            # as soon as the tool takes its connection over): then nothing expired. The session
+            # expired only if the instance goes on with a new one.
+            def new_session():
+                try:
+                    with open(victim.session_file) as f:
+                        return f.read().split(" ")[0] != old_session
+                except OSError:
+                    return False
+            deadline = time.monotonic() + 4 * SESSION_TIMEOUT_S
+            while time.monotonic() < deadline and not new_session():
+                time.sleep(0.05)
+            if not new_session():
+                fault["applied"] = False
+                output += " (the instance kept its session: not expired)"
         self.say("fault session expiry of %s (pid %d) running %s: %s"
                  % (victim.name, victim.pid, self.tasks_text(fault), output))
 
