@@ -173,7 +173,6 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
     for (int item : items) states_.erase(item);
   }
   // Each failed attempt drops, refreshes or releases the one item that failed, so this ends.
-  const std::int64_t session = registry_.SessionId();
   for (std::size_t attempt = 0; attempt <= 2 * items.size() + 1 && !items.empty(); ++attempt) {
     std::vector<Op> ops;
     std::vector<std::string> nonces;
@@ -222,7 +221,11 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
     }
     if (items.empty()) break;
     std::vector<registry::OpResult> results;
+    // The claim belongs to the session its multi went out on: the only one it is committed on.
+    // A session that changed around the request leaves that unknown, like a lost reply.
+    const std::int64_t session = registry_.SessionId();
     Code code = registry_.Multi(ops, &results);
+    if (code == Code::kOk && registry_.SessionId() != session) code = Code::kConnectionLoss;
     if (code == Code::kOk) {
       std::vector<Claim> claims;
       for (std::size_t i = 0; i < items.size(); ++i) {
@@ -301,6 +304,10 @@ CommitResult ShardLedger::Commit(const std::string& fire_id,
   for (const TaskOutcome& outcome : outcomes) {
     int item = outcome.claim.item;
     if (outcome.claim.session_id != session) {
+      if (unresolved_.count(item) && CommittedAfterUnknownOutcome(fire_id, outcome)) {
+        unresolved_.erase(item);  // the commit that was unknown had landed before the change
+        continue;
+      }
       // Never resent on a new session: ZooKeeper's delete does not check the lease's owner, and
       // the version may have been reached again by another claimer's writes.
       spdlog::error(
@@ -421,13 +428,20 @@ bool ShardLedger::ReleaseOwnStaleLease(int item) {
   std::string data;
   registry::Stat stat;
   std::string path = ShardPath(item) + "/lease";
-  if (registry_.Get(path, &data, &stat, nullptr) != Code::kOk) return false;
+  std::optional<ShardState> state = ReadState(item);
+  if (!state || registry_.Get(path, &data, &stat, nullptr) != Code::kOk) return false;
   if (stat.ephemeral_owner != registry_.SessionId()) {
     spdlog::warn("job={} shard={} is held by another runner ({}); not claimed", job_name_, item,
                  data);
     return false;
   }
-  Code code = registry_.Delete(path, stat.version);
+  // Guarded by the state as read with the lease: a delete alone does not check the lease's owner,
+  // and between the read and the delete this session may expire and another runner claim the
+  // shard (its claim moves the state on, so this multi then fails instead of deleting its lease).
+  std::vector<registry::OpResult> results;
+  Code code = registry_.Multi(
+      {Op::Check(ShardPath(item) + "/state", state->version), Op::Delete(path, stat.version)},
+      &results);
   spdlog::warn("job={} shard={} releasing this instance's stale lease {}: {}", job_name_, item,
                data, registry::CodeName(code));
   return code == Code::kOk || code == Code::kNoNode;
