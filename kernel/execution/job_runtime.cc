@@ -50,11 +50,16 @@ bool IsScheduled(spi::ExecutionSource source) {
   return source == spi::ExecutionSource::kNormalTrigger;
 }
 
-// The scheduled instant a fire stands for, if its id is one (a trigger's or an orphan's is not
-// always).
+// The scheduled instant a fire stands for: its id, when that is one (a failover of a scheduled
+// fire is one too; a trigger's is not). Ids of the scheduled family are epoch milliseconds.
 std::optional<std::int64_t> InstantOf(const schedule::Fire& fire) {
-  std::int64_t instant = EpochMs(fire.scheduled);
-  if (std::to_string(instant) != fire.fire_id) return std::nullopt;
+  const std::string& id = fire.fire_id;
+  if (id.empty() || id.size() > 18) return std::nullopt;
+  std::int64_t instant = 0;
+  for (char digit : id) {
+    if (digit < '0' || digit > '9') return std::nullopt;
+    instant = instant * 10 + (digit - '0');
+  }
   return instant;
 }
 
