@@ -2,8 +2,8 @@
 # Runs one check of shardjob.pml and, if pan finds an error, prints the counterexample as
 # protocol events (the model's "@@" lines) and the assertion that failed.
 #
-#   docs/model/run-one.sh "-DNS=1 -DPROP_STALE=1"            # safety, depth-first
-#   docs/model/run-one.sh "-DNS=1 -DPROP_STALE=1" bfs        # safety, breadth-first: shortest trace
+#   docs/model/run-one.sh "-DNS=1 -DPROP_REPORT=1"           # safety, depth-first
+#   docs/model/run-one.sh "-DNS=1 -DPROP_REPORT=1" bfs       # safety, breadth-first: shortest trace
 #   docs/model/run-one.sh "-DNS=1 -DLIVENESS=1" liveness     # G1 under weak fairness
 #
 # Builds in a temporary directory (never in the source tree) and removes it afterwards, unless

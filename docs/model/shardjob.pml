@@ -172,7 +172,6 @@
 #define RI(t, k) ((t) * NS + (k))   /* (thread, shard) index */
 #define LAST (NS - 1)
 #define NONCE_NONE 255   /* a claim that never reached the server */
-#define NONCE_MINE 254   /* adoption after a reply that came: see CLAIMED */
 
 mtype = { OK, BADVERSION, NODEEXISTS, NONODE, CONNLOSS, SESSEXPIRED };
 
@@ -570,7 +569,7 @@ proctype Inst(byte me) {
   byte mytx;                /* CLAIMED: the zxid of this claim, whose reply came */
   byte esess;               /* Commit: SessionId() at its start */
   byte unk;                 /* FIX_REPORT: shards with a commit send of unknown outcome */
-  bool fo, bu, ck, again;
+  bool fo, bu, ck;
   byte rver[NS];            /* the state versions the claim is guarded by */
   mtype rc;
   byte l_own, l_cz, l_nn;   /* a lease read kept for the next step (ADOPT) */
@@ -578,7 +577,7 @@ proctype Inst(byte me) {
 
 #define RESET_LOCALS \
   F = 0; want = 0; got = 0; fk = 0; att = 0; nn = 0; outc = 0; rel = 0; unres = 0; \
-  fo = 0; bu = 0; ck = 0; again = 0; k = 0; rc = OK; mytx = 0; esess = 0; unk = 0; \
+  fo = 0; bu = 0; ck = 0; k = 0; rc = OK; mytx = 0; esess = 0; unk = 0; \
   l_own = 0; l_cz = 0; l_nn = 0; l_ver = 0; \
   t_F[me] = 0; t_inc[me] = 0; \
   for (hk : 0 .. LAST) { c_tok[RI(me, hk)] = 0; c_ver[RI(me, hk)] = 0; c_cse[RI(me, hk)] = 0 }; \
@@ -851,15 +850,19 @@ RELEASE_:
       if
       :: k == NS ->
            k = 0;
-           /* Outcomes with an unknown commit are parked and committed again,
-              same guard, by a timer (ResolveUnknown) or by the shard's next
-              fire here (CommitHandedOver); on that second path an unknown
-              outcome again is given up. */
+           /* Outcomes with an unknown commit are parked (ParkUnknownLocked)
+              and committed again, same guard, by a timer (ResolveUnknown),
+              any number of times. Or the shard's next fire here takes the
+              outcome over and commits it (CommitHandedOver), and an unknown
+              outcome there is dropped: the commit is given up. That can
+              happen at the commit's first send too, since a finished task's
+              outcome is handed over to the shard's next fire if that fire
+              starts before the rest of the run has finished. */
            if
            :: unres == 0 -> goto FINISH
-           :: unres != 0 -> outc = unres; again = 1; esess = SESS; goto COMMIT
-           :: unres != 0 && again ->
-                printf("@@ t%d gives up the commit of shards %d fire %d (unknown twice)\n", me, unres, F);
+           :: unres != 0 -> outc = unres; esess = SESS; goto COMMIT
+           :: unres != 0 ->
+                printf("@@ t%d gives up the commit of shards %d fire %d (unknown on the hand-over path)\n", me, unres, F);
                 unres = 0; goto FINISH
            fi
       :: else -> skip
