@@ -9,7 +9,7 @@
 # One line per check: name, expected, got, states stored, seconds (build + search).
 # Exit status 1 if any check's outcome differs from its expectation, 2 if a tool is missing.
 #
-# Needs spin (Debian package `spin`, 6.5) and gcc. About 100 s on 2 cores, < 2 GB of memory.
+# Needs spin (Debian package `spin`, 6.5) and gcc. About 85 s on 2 idle cores, < 2 GB of memory.
 # Environment: MODEL_CHECK_JOBS=N parallel checks (default: nproc, at most 4);
 #              MODEL_CHECK_KEEP=1 keeps the build directory (trails, pan output) and prints it.
 # docs/model/README.md says what each check shows; docs/model/run-one.sh replays a trail.

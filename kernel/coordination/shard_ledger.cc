@@ -370,6 +370,15 @@ Code ShardLedger::CommitBatch(const std::string& fire_id,
     // The claim wrote the state this commit replaces, and the cache holds what it wrote: carry
     // its watermarks forward.
     auto claimed = states_.find(item);
+    if (claimed == states_.end()) {
+      // Not cached (a Forget, an adoption, a failed read cleared it): the claim's own state is
+      // read again, so the watermarks it carries are never dropped. Another version fails the
+      // guard anyway.
+      std::optional<ShardState> state = ReadState(item);
+      if (state && state->version == outcome.claim.state_version) {
+        claimed = states_.emplace(item, std::move(*state)).first;
+      }
+    }
     Json previous = claimed == states_.end() ? Json::object() : ParseObject(claimed->second.data);
     Json state = {{"committed_fire", fire_id},
                   {"committed_token", outcome.claim.fencing_token},

@@ -56,7 +56,7 @@ class ShardLedger {
 
   // Claims `items` for a fire. Items already committed for it, or leased by another runner, are
   // left out (and logged). A lease this session holds is a leftover of a commit that never
-  // landed (a job runs one fire at a time per instance): it is released, not skipped.
+  // landed (an instance never claims a shard it still runs): it is released, not skipped.
   //
   // A fire at or below the highest committed fire of its family (scheduled instants; triggers)
   // is never claimed again. With `failover`, an item is claimed only while its state still shows
