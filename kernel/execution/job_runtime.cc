@@ -617,12 +617,7 @@ void JobRuntime::FinishRun(std::shared_ptr<Run> run) {
   bool parked;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<int> freed;
-    for (const auto& outcome : outcomes) {
-      committing_.erase(outcome.claim.item);
-      freed.push_back(outcome.claim.item);
-    }
-    ParkUnknownLocked(run, outcomes, committed.unknown);
+    std::vector<int> freed = CommitEndedLocked(run, outcomes, committed);
     parked = !run->uncommitted.empty();
     for (const auto& claim : released) freed.push_back(claim.item);
     runs_.erase(run);
@@ -636,6 +631,18 @@ void JobRuntime::FinishRun(std::shared_ptr<Run> run) {
   if (on_fire_end_) on_fire_end_(schedule::NowMs());
   // Through the pool, not a call: a long queue of fires with nothing to claim must not nest.
   Launch(std::move(starts));
+}
+
+std::vector<int> JobRuntime::CommitEndedLocked(
+    const std::shared_ptr<Run>& run, const std::vector<coordination::TaskOutcome>& outcomes,
+    const coordination::CommitResult& committed) {
+  std::vector<int> freed;
+  for (const auto& outcome : outcomes) {
+    committing_.erase(outcome.claim.item);
+    freed.push_back(outcome.claim.item);
+  }
+  ParkUnknownLocked(run, outcomes, committed.unknown);
+  return freed;
 }
 
 void JobRuntime::ParkUnknownLocked(const std::shared_ptr<Run>& run,
@@ -684,12 +691,7 @@ void JobRuntime::ResolveUnknown(std::shared_ptr<Run> run, std::chrono::milliseco
   bool parked;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<int> freed;
-    for (const auto& outcome : outcomes) {
-      committing_.erase(outcome.claim.item);
-      freed.push_back(outcome.claim.item);
-    }
-    ParkUnknownLocked(run, outcomes, committed.unknown);
+    std::vector<int> freed = CommitEndedLocked(run, outcomes, committed);
     parked = !run->uncommitted.empty();
     StartWaitingLocked(freed, &starts);
   }

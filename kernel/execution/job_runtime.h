@@ -153,6 +153,11 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   // Before a scheduled fire claims: items that missed an earlier instant are taken out of the
   // run (the fire waits for them behind a catch-up). True when any was.
   bool DeferBehindItems(Run& run);
+  // REQUIRES: mutex_ held. After a commit of `outcomes`: their items are no longer committing,
+  // the unknown ones are parked; returns the items, which waiting fires may now take.
+  std::vector<int> CommitEndedLocked(const std::shared_ptr<Run>& run,
+                                     const std::vector<coordination::TaskOutcome>& outcomes,
+                                     const coordination::CommitResult& committed);
   // REQUIRES: mutex_ held. Keeps the outcomes whose commit is `unknown` as finished, so the
   // shard's next fire (or ResolveUnknown) commits them again.
   void ParkUnknownLocked(const std::shared_ptr<Run>& run,

@@ -39,9 +39,40 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kWait = std::chrono::seconds(30);
 
+namespace misfire {
+
+long long NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The newest fire whose 4 shards all ended, or -1.
+long long NewestCompleteFire(const std::string& record) {
+  long long newest = -1;
+  for (const auto& [fire, items] : Ends(ReadRecords(record))) {
+    if (items.size() == 4) newest = std::max(newest, std::stoll(fire));
+  }
+  return newest;
+}
+
+}  // namespace misfire
+
 class ClusterTest : public ClusterHarness {
  protected:
   ClusterTest() : ClusterHarness("cluster", "RECORDING_LISTENER, RECORDING_ONCE_LISTENER") {}
+
+  // One instance runs the job until a fire is complete on every shard, then stops, and three
+  // fire instants pass with nobody up (the outage is the scenario, not a synchronisation).
+  // `last` is the newest fire completed before the outage.
+  void RunThenStopEverything(const std::string& schedule, long long* last) {
+    Start("a", schedule, 10);
+    ASSERT_TRUE(WaitUntil([&] { return misfire::NewestCompleteFire(record_) > 0; }, kWait));
+    Kill("a", SIGTERM);
+    ASSERT_EQ(processes_.at("a")->Wait(), 0);
+    *last = misfire::NewestCompleteFire(record_);
+    ASSERT_TRUE(WaitUntil([&] { return misfire::NowMs() > *last + 3500; }, kWait));
+  }
 };
 
 TEST_F(ClusterTest, ScaleOutFromOneToThreeReshardsAtTheNextFire) {
@@ -407,38 +438,14 @@ TEST_F(ClusterTest, APausedOwnerIsReplacedAndItsCommitRefused) {
   ExpectNoTaskCommittedTwice();
 }
 
-namespace misfire {
-
-long long NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// The newest fire whose 4 shards all ended, or -1.
-long long NewestCompleteFire(const std::string& record) {
-  long long newest = -1;
-  for (const auto& [fire, items] : Ends(ReadRecords(record))) {
-    if (items.size() == 4) newest = std::max(newest, std::stoll(fire));
-  }
-  return newest;
-}
-
-}  // namespace misfire
-
 // G1 across a whole-cluster outage: with misfire_policy run_all, the instance that comes back runs
 // every fire nobody ran meanwhile, oldest first, each shard once.
 TEST_F(ClusterTest, FiresMissedWhileEveryInstanceWasDownAllRunWithRunAll) {
   using misfire::NewestCompleteFire;
   using misfire::NowMs;
   const std::string schedule = kEverySecond + "    misfire_policy: run_all\n";
-  Start("a", schedule, 10);
-  ASSERT_TRUE(WaitUntil([&] { return NewestCompleteFire(record_) > 0; }, kWait));
-  Kill("a", SIGTERM);
-  ASSERT_EQ(processes_.at("a")->Wait(), 0);
-  long long last = NewestCompleteFire(record_);
-  // The outage is the scenario: three fire instants pass with nobody up.
-  ASSERT_TRUE(WaitUntil([&] { return NowMs() > last + 3500; }, kWait));
+  long long last = -1;
+  ASSERT_NO_FATAL_FAILURE(RunThenStopEverything(schedule, &last));
   Start("b", schedule, 10);
   ASSERT_TRUE(WaitUntil([&] { return NewestCompleteFire(record_) > last + 5000; }, kWait));
   StopAll();
@@ -460,12 +467,8 @@ TEST_F(ClusterTest, FiresMissedWhileEveryInstanceWasDownCoalesceWithRunOnce) {
   using misfire::NewestCompleteFire;
   using misfire::NowMs;
   const std::string schedule = kEverySecond + "    misfire_policy: run_once\n";
-  Start("a", schedule, 10);
-  ASSERT_TRUE(WaitUntil([&] { return NewestCompleteFire(record_) > 0; }, kWait));
-  Kill("a", SIGTERM);
-  ASSERT_EQ(processes_.at("a")->Wait(), 0);
-  long long last = NewestCompleteFire(record_);
-  ASSERT_TRUE(WaitUntil([&] { return NowMs() > last + 3500; }, kWait));
+  long long last = -1;
+  ASSERT_NO_FATAL_FAILURE(RunThenStopEverything(schedule, &last));
   long long restarted = NowMs();
   Start("b", schedule, 10);
   ASSERT_TRUE(WaitUntil([&] { return NewestCompleteFire(record_) > restarted + 1000; }, kWait));

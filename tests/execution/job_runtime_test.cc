@@ -36,6 +36,18 @@ class AllToOne : public spi::ShardingStrategy {
   }
 };
 
+// A ClockWatch over the system clock moved by `step` milliseconds (the monotonic clock is real).
+std::shared_ptr<schedule::ClockWatch> SteppableClock(const std::atomic<long long>& step) {
+  return std::make_shared<schedule::ClockWatch>(
+      milliseconds(250),
+      [&step] {
+        return std::chrono::duration_cast<milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()) +
+               milliseconds(step.load());
+      },
+      nullptr);
+}
+
 class JobRuntimeTest : public ::testing::Test {
  protected:
   std::shared_ptr<JobRuntime> MakeRuntime(config::JobConfig job,
@@ -123,14 +135,7 @@ TEST(ClockWatchTest, AStepIsKeptUntilTheClockIsBackAndDriftIsFollowed) {
 
 TEST_F(JobRuntimeTest, AScheduledFireIsRefusedWhileTheClockStandsStepped) {
   std::atomic<long long> step{0};
-  auto clock = std::make_shared<schedule::ClockWatch>(
-      milliseconds(250),
-      [&] {
-        return std::chrono::duration_cast<milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()) +
-               milliseconds(step.load());
-      },
-      nullptr);
+  auto clock = SteppableClock(step);
   config::JobConfig job;
   job.fixed_rate = milliseconds(1000);
   job.max_time_diff_seconds = 1;
@@ -153,14 +158,7 @@ TEST_F(JobRuntimeTest, AScheduledFireIsRefusedWhileTheClockStandsStepped) {
 // the new clock.
 TEST_F(JobRuntimeTest, AStepTheRegistryAgreesWithIsAccepted) {
   std::atomic<long long> step{0};
-  auto clock = std::make_shared<schedule::ClockWatch>(
-      milliseconds(250),
-      [&] {
-        return std::chrono::duration_cast<milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()) +
-               milliseconds(step.load());
-      },
-      nullptr);
+  auto clock = SteppableClock(step);
   config::JobConfig job;
   job.fixed_rate = milliseconds(1000);
   auto runtime = MakeRuntime(job, clock);
