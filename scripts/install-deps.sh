@@ -12,6 +12,12 @@ packages=(
   python3                            # the fault harness (tests/fault) and its checker
   faketime                           # the fault harness steps one instance's clock
   spin                               # the protocol model's checks (docs/model)
+  prometheus-cpp-dev                 # the /metrics text (core only; the endpoint is our own)
+  prometheus                         # a real Prometheus server and promtool, for the tests
+  libsqlite3-dev                     # the SQLITE tracer
+  libpq-dev postgresql               # the POSTGRESQL tracer, and a server for its tests
+  libcurl4-openssl-dev libssl-dev    # the alerting error handlers (HTTP, SMTP, DingTalk's HMAC)
+  python3-aiosmtpd                   # a real SMTP receiver for the EMAIL handler's tests
 )
 
 missing=()

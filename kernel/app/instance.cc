@@ -29,7 +29,6 @@
 namespace shardjob {
 namespace {
 
-constexpr std::size_t kTraceQueueCapacity = 10000;
 constexpr auto kCancelWait = std::chrono::seconds(5);
 constexpr auto kIdleThreadTimeout = std::chrono::seconds(60);
 
@@ -113,7 +112,9 @@ class Instance::Impl {
     pool_ = std::make_unique<execution::WorkerPool>(std::max<std::size_t>(max_threads, 2),
                                                     kIdleThreadTimeout);
     events_ = std::make_unique<coordination::EventLoop>();
-    traces_ = std::make_unique<execution::TraceDispatcher>(tracer_, kTraceQueueCapacity);
+    execution::TraceDispatcherOptions trace_options;
+    trace_options.capacity = config_.tracing.buffer_events;
+    traces_ = std::make_unique<execution::TraceDispatcher>(tracer_, trace_options);
     timers_ = std::make_unique<schedule::TimerQueue>();
     TickClock(clock_, clock_ticking_, *events_, *timers_, std::chrono::milliseconds(0));
 

@@ -5,6 +5,7 @@
 // against the loaded plugins by the kernel.
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -49,8 +50,11 @@ struct HttpConfig {
 };
 
 struct TracingConfig {
-  std::string type;  // a tracer type name; empty means no tracing
+  // A tracer type name; empty means no tracing. A `tracing` section without a type is SQLITE.
+  std::string type;
   std::map<std::string, std::string> props;
+  // Events held while the store is slow or down; beyond this they are dropped and counted.
+  std::size_t buffer_events = 10000;
 };
 
 enum class OverlapPolicy { kSkip, kBufferOne, kBufferAll, kAllow };

@@ -43,7 +43,7 @@ constexpr std::array<std::string_view, 5> kZookeeperKeys = {
     "servers", "namespace", "session_timeout", "connect_timeout", "digest"};
 constexpr std::array<std::string_view, 1> kPluginsKeys = {"dirs"};
 constexpr std::array<std::string_view, 2> kHttpKeys = {"listen", "token"};
-constexpr std::array<std::string_view, 2> kTracingKeys = {"type", "props"};
+constexpr std::array<std::string_view, 3> kTracingKeys = {"type", "props", "buffer_events"};
 
 // Names that end up as one registry path segment (job names, instance ids).
 bool IsPathSegment(std::string_view text) { return text != "." && text != ".."; }
@@ -217,8 +217,12 @@ HttpConfig ParseHttp(const Value& value) {
 TracingConfig ParseTracing(const Value& value) {
   const Map map(value, kTracingKeys);
   TracingConfig tracing;
-  if (const auto type = map.Find("type")) tracing.type = type->String();
+  tracing.type = "SQLITE";
+  if (const auto type = map.Find("type")) tracing.type = type->NonEmptyString();
   if (const auto props = map.Find("props")) tracing.props = props->StringMap();
+  if (const auto buffer = map.Find("buffer_events")) {
+    tracing.buffer_events = static_cast<std::size_t>(buffer->Int(1, 10000000));
+  }
   return tracing;
 }
 

@@ -949,6 +949,7 @@ void JobRuntime::PostStatus(const Run& run, spi::TaskState state, const std::str
   event.id = RandomId();
   event.job_name = job_name_;
   event.task_id = run.task_id;
+  event.fire_id = run.fire.fire_id;
   event.slave_id = instance_id_;
   event.sharding_items = ItemList(ItemsOf(run.claims));
   event.state = state;
@@ -963,6 +964,7 @@ void JobRuntime::PostDropped(const schedule::Fire& fire, const std::vector<int>&
   event.id = RandomId();
   event.job_name = job_name_;
   event.task_id = job_name_ + "@-@" + fire.fire_id + "@-@" + instance_id_;
+  event.fire_id = fire.fire_id;
   event.slave_id = instance_id_;
   event.sharding_items = ItemList(items);
   event.state = spi::TaskState::kDropped;

@@ -1,13 +1,22 @@
 #include "execution/trace_dispatcher.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
 namespace shardjob::execution {
+namespace {
 
-TraceDispatcher::TraceDispatcher(std::shared_ptr<spi::Tracer> tracer, std::size_t capacity)
-    : tracer_(std::move(tracer)), capacity_(capacity) {
+// Said at growing intervals (1, 2, 4, ...), so a dead store cannot flood the log.
+bool IsPowerOfTwo(std::uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+}  // namespace
+
+TraceDispatcher::TraceDispatcher(std::shared_ptr<spi::Tracer> tracer,
+                                 TraceDispatcherOptions options)
+    : tracer_(std::move(tracer)), options_(options) {
   if (tracer_) thread_ = std::thread([this] { Deliver(); });
 }
 
@@ -15,56 +24,102 @@ TraceDispatcher::~TraceDispatcher() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_timeout;
   }
-  queued_.notify_all();
+  wake_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 void TraceDispatcher::Post(spi::ExecutionEvent event) { Enqueue(std::move(event)); }
 void TraceDispatcher::Post(spi::StatusEvent event) { Enqueue(std::move(event)); }
 
-void TraceDispatcher::Enqueue(Event event) {
+void TraceDispatcher::Enqueue(spi::TraceEvent event) {
   if (!tracer_) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (events_.size() >= capacity_) {
-      ++dropped_;
-      // Said, not silent; at growing intervals (1, 2, 4, ...) so a dead store cannot flood the log.
-      if ((dropped_ & (dropped_ - 1)) == 0) {
-        spdlog::warn("trace queue full ({} events): {} trace event(s) dropped so far", capacity_,
-                     dropped_);
+    if (events_.size() + in_flight_ >= options_.capacity) {
+      ++counters_.dropped;
+      if (IsPowerOfTwo(counters_.dropped)) {
+        spdlog::warn("trace buffer full ({} events): {} trace event(s) dropped so far",
+                     options_.capacity, counters_.dropped);
       }
       return;
     }
     events_.push_back(std::move(event));
   }
-  queued_.notify_one();
+  wake_.notify_one();
 }
 
-std::uint64_t TraceDispatcher::Dropped() const {
+TraceCounters TraceDispatcher::Counters() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return dropped_;
+  TraceCounters counters = counters_;
+  counters.queue_depth = events_.size() + in_flight_;
+  return counters;
 }
 
-std::size_t TraceDispatcher::QueueDepth() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return events_.size();
+void TraceDispatcher::Backoff(std::unique_lock<std::mutex>& lock,
+                              std::chrono::milliseconds delay) {
+  auto until = std::chrono::steady_clock::now() + delay;
+  if (stopping_) until = std::min(until, drain_deadline_);
+  // Woken early only by the stop, which shortens the wait to the drain deadline.
+  wake_.wait_until(lock, until, [this, until] {
+    return std::chrono::steady_clock::now() >= until ||
+           (stopping_ && drain_deadline_ < until);
+  });
 }
 
 void TraceDispatcher::Deliver() {
   std::unique_lock<std::mutex> lock(mutex_);
+  std::vector<spi::TraceEvent> batch;
+  std::chrono::milliseconds backoff = options_.min_backoff;
   while (true) {
-    queued_.wait(lock, [this] { return stopping_ || !events_.empty(); });
-    if (events_.empty()) return;
-    Event event = std::move(events_.front());
-    events_.pop_front();
-    lock.unlock();
-    if (auto* execution = std::get_if<spi::ExecutionEvent>(&event)) {
-      tracer_->OnExecution(*execution);
-    } else {
-      tracer_->OnStatus(std::get<spi::StatusEvent>(event));
+    if (batch.empty()) {
+      wake_.wait(lock, [this] { return stopping_ || !events_.empty(); });
+      if (events_.empty()) return;
+      const std::size_t take = std::min(events_.size(), options_.max_batch);
+      batch.assign(std::make_move_iterator(events_.begin()),
+                   std::make_move_iterator(events_.begin() + static_cast<std::ptrdiff_t>(take)));
+      events_.erase(events_.begin(), events_.begin() + static_cast<std::ptrdiff_t>(take));
+      in_flight_ = batch.size();
     }
+    if (stopping_ && std::chrono::steady_clock::now() >= drain_deadline_) {
+      const std::uint64_t left = batch.size() + events_.size();
+      counters_.dropped += left;
+      in_flight_ = 0;
+      events_.clear();
+      spdlog::error("trace store still unavailable at shutdown: {} buffered trace event(s) dropped",
+                    left);
+      return;
+    }
+    lock.unlock();
+    spi::Status status = tracer_->Write(batch);
     lock.lock();
+    if (status.code() == spi::Status::Code::kUnavailable) {
+      ++counters_.retries;
+      if (counters_.store_available) {
+        spdlog::warn("trace store unavailable ({}); buffering up to {} events and retrying",
+                     status.message(), options_.capacity);
+      }
+      counters_.store_available = false;
+      Backoff(lock, backoff);
+      backoff = std::min(backoff * 2, options_.max_backoff);
+      continue;
+    }
+    if (!counters_.store_available) {
+      spdlog::info("trace store available again; {} buffered event(s) to write",
+                   events_.size() + batch.size());
+    }
+    counters_.store_available = true;
+    backoff = options_.min_backoff;
+    if (status.ok()) {
+      counters_.written += batch.size();
+    } else {
+      counters_.rejected += batch.size();
+      spdlog::error("trace store refused {} event(s), which are dropped: {}", batch.size(),
+                    status.ToString());
+    }
+    batch.clear();
+    in_flight_ = 0;
   }
 }
 

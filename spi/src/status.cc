@@ -18,6 +18,8 @@ const char* CodeName(Status::Code code) {
       return "cancelled";
     case Status::Code::kInternal:
       return "internal error";
+    case Status::Code::kUnavailable:
+      return "unavailable";
   }
   return "unknown";
 }

@@ -233,6 +233,8 @@ TEST(ParseConfigTest, EmptyCollectionsMayBeLeftBlank) {
       kFile);
   EXPECT_TRUE(config.plugin_dirs.empty());
   EXPECT_TRUE(config.tracing.props.empty());
+  EXPECT_EQ(config.tracing.type, "SQLITE");  // a tracing section without a type
+  EXPECT_EQ(config.tracing.buffer_events, 10000u);
   EXPECT_TRUE(config.jobs[0].listeners.empty());
   EXPECT_TRUE(config.jobs[0].props.empty());
 }

@@ -69,7 +69,7 @@ class JobRuntimeTest : public ::testing::Test {
   std::unique_ptr<registry::Registry> session_ = store_.OpenSession();
   std::shared_ptr<spi::ShardingStrategy> strategy_ = std::make_shared<AllToOne>();
   WorkerPool pool_{2, milliseconds(1000)};
-  TraceDispatcher traces_{nullptr, 16};
+  TraceDispatcher traces_{nullptr};
   std::shared_ptr<coordination::JobCoordinator> coordinator_;
 };
 

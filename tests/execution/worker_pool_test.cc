@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include "execution/trace_dispatcher.h"
 #include "support/test_support.h"
 
 namespace shardjob::execution {
@@ -101,42 +100,6 @@ TEST(TaskLaneTest, LimitsConcurrencyAndKeepsOrderWithOneSlot) {
     return order.size() == 20;
   }));
   for (int i = 0; i < 20; ++i) EXPECT_EQ(order[i], i);
-}
-
-class BlockingTracer : public spi::Tracer {
- public:
-  void OnExecution(const spi::ExecutionEvent& event) noexcept override {
-    gate.Enter();
-    std::lock_guard<std::mutex> lock(mutex);
-    tasks.push_back(event.task_id);
-  }
-  void OnStatus(const spi::StatusEvent& event) noexcept override {
-    std::lock_guard<std::mutex> lock(mutex);
-    tasks.push_back(event.task_id);
-  }
-  Gate gate;
-  std::mutex mutex;
-  std::vector<std::string> tasks;
-};
-
-TEST(TraceDispatcherTest, DeliversInOrderAndDropsWhenFullWithoutBlocking) {
-  auto tracer = std::make_shared<BlockingTracer>();
-  {
-    TraceDispatcher traces(tracer, 2);
-    spi::ExecutionEvent first;
-    first.task_id = "first";
-    traces.Post(first);  // the tracer blocks on it
-    ASSERT_TRUE(WaitUntil([&] { return tracer->gate.inside() == 1; }));
-    for (const char* id : {"second", "third", "fourth"}) {
-      spi::StatusEvent event;
-      event.task_id = id;
-      traces.Post(event);
-    }
-    EXPECT_EQ(traces.QueueDepth(), 2u);
-    EXPECT_EQ(traces.Dropped(), 1u);
-    tracer->gate.Release();
-  }  // the destructor delivers what is queued
-  EXPECT_EQ(tracer->tasks, (std::vector<std::string>{"first", "second", "third"}));
 }
 
 }  // namespace

@@ -74,11 +74,10 @@ TEST_F(PluginTest, LogTracerWritesOneLineWithElasticJobFieldNames) {
   execution.job_name = "order-sync";
   execution.source = spi::ExecutionSource::kMisfire;
   execution.failure_cause = "line one\nline two";
-  tracer.OnExecution(execution);
   spi::StatusEvent status;
   status.state = spi::TaskState::kError;
   status.sharding_items = "[0, 1]";
-  tracer.OnStatus(status);
+  ASSERT_TRUE(tracer.Write({execution, status}).ok());
   ASSERT_EQ(logger_.lines.size(), 2u);
   const std::string& first = logger_.lines[0].second;
   EXPECT_THAT(first, HasSubstr("jobName=order-sync"));

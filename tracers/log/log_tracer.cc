@@ -2,9 +2,9 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <exception>
 #include <string_view>
 #include <utility>
+#include <variant>
 
 namespace shardjob::tracers {
 namespace {
@@ -107,24 +107,17 @@ std::string LogTracer::Format(const spi::StatusEvent& event) {
       .Add("shardingItems", event.sharding_items)
       .Add("state", spi::TaskStateName(event.state))
       .Add("message", event.message)
-      .Add("creationTime", event.creation_time_ms);
+      .Add("creationTime", event.creation_time_ms)
+      .Add("fireId", event.fire_id);
   return line.Take();
 }
 
-void LogTracer::OnExecution(const spi::ExecutionEvent& event) noexcept {
-  try {
-    logger_.Log(spi::LogLevel::kInfo, Format(event));
-  } catch (const std::exception&) {
-    // Out of memory: a lost trace line must not take the process down.
-  }
-}
-
-void LogTracer::OnStatus(const spi::StatusEvent& event) noexcept {
-  try {
-    logger_.Log(spi::LogLevel::kInfo, Format(event));
-  } catch (const std::exception&) {
-    // Out of memory: a lost trace line must not take the process down.
-  }
+spi::Status LogTracer::Write(const std::vector<spi::TraceEvent>& events) noexcept {
+  return spi::CatchAsStatus("LOG tracer", [&] {
+    for (const spi::TraceEvent& event : events) {
+      logger_.Log(spi::LogLevel::kInfo, std::visit([](const auto& e) { return Format(e); }, event));
+    }
+  });
 }
 
 }  // namespace shardjob::tracers

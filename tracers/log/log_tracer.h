@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "shardjob/spi/logger.h"
 #include "shardjob/spi/plugin.h"
@@ -22,8 +23,7 @@ class LogTracer : public spi::Tracer {
  public:
   explicit LogTracer(const spi::PluginContext& context) : logger_(context.logger) {}
 
-  void OnExecution(const spi::ExecutionEvent& event) noexcept override;
-  void OnStatus(const spi::StatusEvent& event) noexcept override;
+  spi::Status Write(const std::vector<spi::TraceEvent>& events) noexcept override;
 
   static std::string Format(const spi::ExecutionEvent& event);
   static std::string Format(const spi::StatusEvent& event);

@@ -10,7 +10,8 @@
 #include <cstdint>
 
 // 2: JobListener::ClusterOnce().
-#define SHARDJOB_SPI_ABI_VERSION 2u
+// 3: Tracer::Write (batches, with a Status); Status::Code::kUnavailable; StatusEvent::fire_id.
+#define SHARDJOB_SPI_ABI_VERSION 3u
 
 #define SHARDJOB_STRINGIFY_INNER(x) #x
 #define SHARDJOB_STRINGIFY(x) SHARDJOB_STRINGIFY_INNER(x)

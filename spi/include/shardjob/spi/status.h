@@ -17,6 +17,7 @@ class [[nodiscard]] Status {
     kTimedOut,   // the work ran longer than it was allowed to
     kCancelled,  // the work stopped because the cancellation flag was raised
     kInternal,   // a bug or an unexpected exception
+    kUnavailable,  // a service the work needs cannot be reached now; trying again later may work
   };
 
   Status() = default;
@@ -36,6 +37,9 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string message) {
     return Status(Code::kInternal, std::move(message));
+  }
+  static Status Unavailable(std::string message) {
+    return Status(Code::kUnavailable, std::move(message));
   }
 
   bool ok() const { return code_ == Code::kOk; }

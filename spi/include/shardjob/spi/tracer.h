@@ -2,6 +2,10 @@
 
 #include <cstdint>
 #include <string>
+#include <variant>
+#include <vector>
+
+#include "shardjob/spi/status.h"
 
 namespace shardjob::spi {
 
@@ -47,15 +51,27 @@ struct StatusEvent {
   TaskState state = TaskState::kStaging;
   std::string message;
   std::int64_t creation_time_ms = 0;
+  std::string fire_id;
 };
 
-// Receives every event of every job of the process. Called from one kernel thread at a time, off
-// the scheduling path, so a slow tracer delays only other trace events.
+using TraceEvent = std::variant<ExecutionEvent, StatusEvent>;
+
+// Stores the trace events of every job of the process. The kernel calls Write from one thread of
+// its own, off the scheduling path, with the events in the order they happened; it buffers what
+// the tracer has not yet taken, up to a bound, and counts what it drops beyond it.
+//
+// Write stores the whole batch, or reports why not:
+// - OK: every event is stored.
+// - Unavailable: the store cannot be reached (connection refused or lost, database shut down).
+//   The kernel keeps the batch and calls Write again with it, first, after a backoff. A retry may
+//   follow a write whose commit did reach the store, so writing an event twice must store it once
+//   (an event's id is its key; a completion updates its start's row).
+// - any other code: the store refused these events (a value it cannot hold); the kernel drops
+//   them, counts and logs them, and goes on with the next.
 class Tracer {
  public:
   virtual ~Tracer();
-  virtual void OnExecution(const ExecutionEvent& event) noexcept = 0;
-  virtual void OnStatus(const StatusEvent& event) noexcept = 0;
+  virtual Status Write(const std::vector<TraceEvent>& events) noexcept = 0;
 };
 
 }  // namespace shardjob::spi
