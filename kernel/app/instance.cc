@@ -200,6 +200,20 @@ class Instance::Impl {
 
   std::uint64_t RegistryRequests() const { return registry_ ? registry_->RequestCount() : 0; }
 
+  TraceStats Traces() const {
+    TraceStats stats;
+    if (!traces_) return stats;
+    execution::TraceCounters counters = traces_->Counters();
+    stats.enabled = traces_->enabled();
+    stats.written = counters.written;
+    stats.dropped = counters.dropped;
+    stats.rejected = counters.rejected;
+    stats.retries = counters.retries;
+    stats.buffered = counters.queue_depth;
+    stats.store_available = counters.store_available;
+    return stats;
+  }
+
   const std::string& id() const { return id_; }
 
   // Loads the plugins and builds every object, collecting problems; what was built goes to
@@ -415,6 +429,7 @@ const std::string& Instance::id() const { return impl_->id(); }
 std::vector<std::string> Instance::JobNames() const { return impl_->JobNames(); }
 JobStats Instance::Stats(const std::string& job_name) const { return impl_->Stats(job_name); }
 std::uint64_t Instance::RegistryRequests() const { return impl_->RegistryRequests(); }
+TraceStats Instance::Traces() const { return impl_->Traces(); }
 
 std::vector<std::string> ValidateConfigFile(const std::string& config_path) {
   std::vector<std::string> problems;

@@ -41,6 +41,17 @@ struct JobStats {
   bool leader = false;
 };
 
+// The trace events of this instance since it started (see tracing in docs/configuration.md).
+struct TraceStats {
+  bool enabled = false;         // a tracer is configured
+  std::uint64_t written = 0;    // stored by the tracer
+  std::uint64_t dropped = 0;    // lost: the buffer was full, or the store was down at shutdown
+  std::uint64_t rejected = 0;   // refused by the store
+  std::uint64_t retries = 0;    // writes tried again while the store was unavailable
+  std::uint64_t buffered = 0;   // waiting to be written now
+  bool store_available = true;  // false from a failed write until the next one succeeds
+};
+
 class Instance {
  public:
   // Reads the YAML file, loads the plugins, checks every job and starts scheduling. Throws
@@ -71,6 +82,7 @@ class Instance {
   JobStats Stats(const std::string& job_name) const;
   // Registry requests this instance's session has sent (a cost figure for benchmarks).
   std::uint64_t RegistryRequests() const;
+  TraceStats Traces() const;
 
  private:
   std::unique_ptr<Impl> impl_;
