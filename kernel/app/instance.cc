@@ -8,8 +8,10 @@
 #include <utility>
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "app/job_assembly.h"
+#include "app/metrics_page.h"
 #include "app/registry_factory.h"
 #include "config/job_config_json.h"
 #include "coordination/event_loop.h"
@@ -19,6 +21,8 @@
 #include "execution/trace_dispatcher.h"
 #include "execution/worker_pool.h"
 #include "failpoint/failpoint.h"
+#include "http/http_server.h"
+#include "http/router.h"
 #include "instance/instance_id.h"
 #include "logging/log.h"
 #include "plugin/plugin_registry.h"
@@ -81,6 +85,7 @@ class Instance::Impl {
   ~Impl() {
     *clock_ticking_ = false;
     Stop();
+    http_.reset();  // its handlers read the jobs and the registry
   }
 
   void Start() {
@@ -102,6 +107,10 @@ class Instance::Impl {
     app::OpenedRegistry opened = app::OpenRegistry(config_);
     registry_backing_ = std::move(opened.backing);
     registry_ = std::move(opened.session);
+    registry_->AddSessionListener(
+        [expirations = session_expirations_](registry::SessionState state) {
+          if (state == registry::SessionState::kExpired) ++*expirations;
+        });
     root_ = opened.root;
     session_timeout_ = opened.session_timeout;
 
@@ -119,6 +128,7 @@ class Instance::Impl {
     TickClock(clock_, clock_ticking_, *events_, *timers_, std::chrono::milliseconds(0));
 
     for (const auto& job : config_.jobs) StartJob(job, std::move(file_plugins[job.name]));
+    if (!config_.http.listen.empty()) StartHttp();
     spdlog::info("instance={} started {} job(s) on the {} registry", id_, config_.jobs.size(),
                  config_.registry.type == config::RegistryConfig::Type::kEmbedded ? "embedded"
                                                                                   : "ZooKeeper");
@@ -216,6 +226,59 @@ class Instance::Impl {
 
   const std::string& id() const { return id_; }
 
+  std::string HttpAddress() const { return http_ ? http_->address() : ""; }
+
+  app::InstanceMetrics Metrics() const {
+    app::InstanceMetrics metrics;
+    metrics.instance_id = id_;
+    metrics.version = SHARDJOB_VERSION;
+    metrics.session_state = registry_->State();
+    metrics.registry_requests = registry_->RequestCount();
+    metrics.session_expirations = *session_expirations_;
+    metrics.plugin_types_loaded = plugins_.Types().size();
+    metrics.plugin_load_failures = plugins_.Refused().size();
+    metrics.tracing = traces_->enabled();
+    metrics.traces = traces_->Counters();
+    for (const auto& [name, job] : jobs_) {
+      app::JobMetrics each;
+      each.name = name;
+      each.counters = job->runtime->Counters();
+      each.timings = job->runtime->Timings();
+      each.local_items = job->coordinator->LocalItems();
+      each.leader = job->coordinator->IsLeader();
+      metrics.jobs.push_back(std::move(each));
+    }
+    return metrics;
+  }
+
+  // 200 while the registry session is connected, 503 otherwise: a suspended session may come
+  // back, an expired one has lost every claim, and in neither state can this instance claim.
+  http::Response Health() const {
+    const registry::SessionState state = registry_->State();
+    nlohmann::json jobs = nlohmann::json::array();
+    for (const auto& [name, job] : jobs_) {
+      jobs.push_back({{"name", name},
+                      {"leader", job->coordinator->IsLeader()},
+                      {"shards", job->coordinator->LocalItems()}});
+    }
+    const bool healthy = state == registry::SessionState::kConnected;
+    nlohmann::json body = {
+        {"status", healthy ? "ok" : "unavailable"},
+        {"instance", id_},
+        {"registry",
+         {{"type", config_.registry.type == config::RegistryConfig::Type::kEmbedded ? "embedded"
+                                                                                    : "zookeeper"},
+          {"session", registry::SessionStateName(state)}}},
+        {"jobs", std::move(jobs)}};
+    if (traces_->enabled()) {
+      execution::TraceCounters traces = traces_->Counters();
+      body["tracing"] = {{"store", traces.store_available ? "up" : "down"},
+                         {"buffered", traces.queue_depth},
+                         {"dropped", traces.dropped + traces.rejected}};
+    }
+    return http::Response::Json(healthy ? 200 : 503, body.dump() + "\n");
+  }
+
   // Loads the plugins and builds every object, collecting problems; what was built goes to
   // *assembled (by job name) when it is given.
   void Check(std::vector<std::string>* problems,
@@ -271,6 +334,19 @@ class Instance::Impl {
     void OnConfigChanged(const config::JobConfig& job) override { owner->ApplyConfig(this, job); }
     void OnItemsGained(const std::vector<int>& items) override { runtime->CatchUp(items); }
   };
+
+  void StartHttp() {
+    auto router = std::make_shared<http::Router>();
+    router->Add("GET", "/metrics", [this](const http::Request&) {
+      return http::Response{200, "text/plain; version=0.0.4; charset=utf-8",
+                            app::RenderMetricsPage(Metrics())};
+    });
+    router->Add("GET", "/healthz", [this](const http::Request&) { return Health(); });
+    http_ = std::make_unique<http::Server>(
+        config_.http.listen,
+        [router](const http::Request& request) { return router->Route(request); });
+    spdlog::info("instance={} serves /metrics and /healthz on http://{}", id_, http_->address());
+  }
 
   void AssembleTracer(std::vector<std::string>* problems) {
     if (config_.tracing.type.empty()) return;
@@ -392,6 +468,9 @@ class Instance::Impl {
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<execution::WorkerPool> pool_;
   std::map<std::string, std::unique_ptr<RunningJob>> jobs_;
+  std::shared_ptr<std::atomic<std::uint64_t>> session_expirations_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
+  std::unique_ptr<http::Server> http_;  // last: its handlers read everything above
 
   std::mutex stop_mutex_;
   bool stopped_ = false;
@@ -430,6 +509,7 @@ std::vector<std::string> Instance::JobNames() const { return impl_->JobNames(); 
 JobStats Instance::Stats(const std::string& job_name) const { return impl_->Stats(job_name); }
 std::uint64_t Instance::RegistryRequests() const { return impl_->RegistryRequests(); }
 TraceStats Instance::Traces() const { return impl_->Traces(); }
+std::string Instance::HttpAddress() const { return impl_->HttpAddress(); }
 
 std::vector<std::string> ValidateConfigFile(const std::string& config_path) {
   std::vector<std::string> problems;

@@ -317,6 +317,21 @@ void JobRuntime::Launch(Starts starts) {
 
 // ---- a run ----
 
+// A fire's shards may start here in several runs (some waited for their previous fire): the
+// fire counts once per source, when its first run claims.
+void JobRuntime::CountFireLocked(const Run& run) {
+  constexpr std::size_t kRemembered = 256;
+  const std::string key = run.fire.fire_id + "/" + spi::ExecutionSourceName(run.source);
+  if (std::find(counted_fires_.begin(), counted_fires_.end(), key) != counted_fires_.end()) {
+    return;
+  }
+  counted_fires_.push_back(key);
+  if (counted_fires_.size() > kRemembered) counted_fires_.pop_front();
+  ++counters_.fires;
+  ++counters_.fires_by_source[static_cast<std::size_t>(run.source)];
+  if (run.source == spi::ExecutionSource::kFailover) ++counters_.failover_fires;
+}
+
 void JobRuntime::CountCommit(const coordination::CommitResult& result) {
   std::lock_guard<std::mutex> lock(mutex_);
   counters_.commits_fenced += result.fenced.size();
@@ -365,10 +380,7 @@ void JobRuntime::RunFire(std::shared_ptr<Run> run) {
       run->tasks[claim.item] = task;
     }
     run->remaining = claims.size();
-    if (!claims.empty()) {
-      ++counters_.fires;
-      if (run->source == spi::ExecutionSource::kFailover) ++counters_.failover_fires;
-    }
+    if (!claims.empty()) CountFireLocked(*run);
     StartWaitingLocked(unclaimed, &starts);
   }
   Launch(std::move(starts));
@@ -488,7 +500,14 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
                  job_name_, context.fire_id, claim.item, job.sharding_total_count, instance_id_,
                  claim.fencing_token, context.sharding_parameter.value_or(""),
                  task->attempt > 0 ? " (retry " + std::to_string(task->attempt.load()) + ")" : "");
+    const auto started = std::chrono::system_clock::now();
+    if (run->source == spi::ExecutionSource::kNormalTrigger && task->attempt == 0) {
+      lateness_.Observe(std::chrono::duration<double>(started - run->fire.scheduled).count());
+    }
     status = run->setup->plugins.executor->Execute(run->setup->plugins.job_object.get(), context);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::system_clock::now() - started).count();
+    (status.ok() ? succeeded_duration_ : failed_duration_).Observe(seconds);
   }
   if (task->timed_out && !task->claim_lost) {
     status = spi::Status::Failed("timed out after " + std::to_string(job.timeout.count()) +
@@ -557,6 +576,7 @@ void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task
       finished_[item] = run;
       if (status.ok()) {
         ++counters_.tasks_succeeded;
+        last_success_ms_[item] = EpochMs(schedule::NowMs());
         ++run->succeeded;
       } else {
         ++counters_.tasks_failed;
@@ -1018,6 +1038,16 @@ void JobRuntime::CancelRunning() {
 JobCounters JobRuntime::Counters() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return counters_;
+}
+
+JobTimings JobRuntime::Timings() const {
+  JobTimings timings;
+  timings.lateness = lateness_.Read();
+  timings.succeeded_duration = succeeded_duration_.Read();
+  timings.failed_duration = failed_duration_.Read();
+  std::lock_guard<std::mutex> lock(mutex_);
+  timings.last_success_ms = last_success_ms_;
+  return timings;
 }
 
 }  // namespace shardjob::execution

@@ -16,6 +16,7 @@
 // (coalesced) or not at all. Every skipped, buffered, coalesced or missed fire is counted, logged
 // and traced (TASK_DROPPED).
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -35,6 +36,7 @@
 #include "coordination/job_coordinator.h"
 #include "execution/trace_dispatcher.h"
 #include "execution/worker_pool.h"
+#include "metrics/histogram.h"
 #include "schedule/clock_watch.h"
 #include "schedule/schedule.h"
 #include "schedule/timer_queue.h"
@@ -60,7 +62,7 @@ struct JobPlugins {
 
 // Counted per task, a task being (fire, shard), unless the name says fires.
 struct JobCounters {
-  std::uint64_t fires = 0;                // runs that claimed shards here
+  std::uint64_t fires = 0;                // fires that claimed shards here
   std::uint64_t failover_fires = 0;       // of which for shards whose runner was gone
   std::uint64_t overlaps = 0;             // arrived while the shard's previous fire still ran
   std::uint64_t skipped_tasks = 0;        // dropped: overlap skip, misfire skip, misfire_window
@@ -77,6 +79,16 @@ struct JobCounters {
   std::uint64_t commits_fenced = 0;   // tasks whose commit was refused: the claim was lost
   std::uint64_t commits_unknown = 0;  // tasks whose commit outcome could not be learnt
   std::uint64_t claims_lost = 0;      // times running tasks were cancelled for a lost session
+  // Runs that claimed shards here, by spi::ExecutionSource (normal, misfire, failover, manual).
+  std::array<std::uint64_t, 4> fires_by_source{};
+};
+
+// How long things took on this instance, for the metrics page.
+struct JobTimings {
+  metrics::HistogramSnapshot lateness;  // a scheduled fire's instant to its task's start, seconds
+  metrics::HistogramSnapshot succeeded_duration;  // a task's run, seconds
+  metrics::HistogramSnapshot failed_duration;
+  std::map<int, std::int64_t> last_success_ms;  // per shard, epoch ms of its last success here
 };
 
 class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
@@ -118,6 +130,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
 
   config::JobConfig config() const;
   JobCounters Counters() const;
+  JobTimings Timings() const;
 
  private:
   struct Setup {
@@ -180,6 +193,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   // Commits finished tasks of earlier fires handed to `run` with its items.
   void CommitHandedOver(Run& run);
   void CountCommit(const coordination::CommitResult& result);
+  void CountFireLocked(const Run& run);
   void RunCatchUp(std::vector<int> items);
   // Scheduled instants after `after` up to `until`, at most `limit` of them.
   std::vector<std::int64_t> InstantsBetween(const schedule::Schedule& schedule, std::int64_t after,
@@ -227,6 +241,12 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   std::optional<std::int64_t> last_scheduled_;    // the newest scheduled fire that arrived
   std::optional<std::int64_t> watchdog_checked_;  // instants up to here are judged
   JobCounters counters_;
+  std::deque<std::string> counted_fires_;  // the newest fires counted, see CountFireLocked
+  std::map<int, std::int64_t> last_success_ms_;
+  // Fed without the lock.
+  metrics::Histogram lateness_{metrics::Histogram::LatenessBuckets()};
+  metrics::Histogram succeeded_duration_{metrics::Histogram::DurationBuckets()};
+  metrics::Histogram failed_duration_{metrics::Histogram::DurationBuckets()};
 };
 
 }  // namespace shardjob::execution

@@ -57,14 +57,12 @@ TraceCounters TraceDispatcher::Counters() const {
   return counters;
 }
 
-void TraceDispatcher::Backoff(std::unique_lock<std::mutex>& lock,
-                              std::chrono::milliseconds delay) {
+void TraceDispatcher::Backoff(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds delay) {
   auto until = std::chrono::steady_clock::now() + delay;
   if (stopping_) until = std::min(until, drain_deadline_);
   // Woken early only by the stop, which shortens the wait to the drain deadline.
   wake_.wait_until(lock, until, [this, until] {
-    return std::chrono::steady_clock::now() >= until ||
-           (stopping_ && drain_deadline_ < until);
+    return std::chrono::steady_clock::now() >= until || (stopping_ && drain_deadline_ < until);
   });
 }
 

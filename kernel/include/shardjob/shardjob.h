@@ -83,6 +83,9 @@ class Instance {
   // Registry requests this instance's session has sent (a cost figure for benchmarks).
   std::uint64_t RegistryRequests() const;
   TraceStats Traces() const;
+  // Where /metrics and /healthz are served ("127.0.0.1:9090"; with port 0 in the config, the
+  // port picked), or "" when `http.listen` is not set.
+  std::string HttpAddress() const;
 
  private:
   std::unique_ptr<Impl> impl_;

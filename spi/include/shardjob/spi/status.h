@@ -13,10 +13,10 @@ class [[nodiscard]] Status {
     kOk = 0,
     kInvalidArgument,  // bad props or input: the caller's configuration is wrong
     kNotFound,
-    kFailed,     // the work was attempted and failed (a job threw, a script exited non-zero)
-    kTimedOut,   // the work ran longer than it was allowed to
-    kCancelled,  // the work stopped because the cancellation flag was raised
-    kInternal,   // a bug or an unexpected exception
+    kFailed,       // the work was attempted and failed (a job threw, a script exited non-zero)
+    kTimedOut,     // the work ran longer than it was allowed to
+    kCancelled,    // the work stopped because the cancellation flag was raised
+    kInternal,     // a bug or an unexpected exception
     kUnavailable,  // a service the work needs cannot be reached now; trying again later may work
   };
 

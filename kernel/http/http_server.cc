@@ -1,0 +1,239 @@
+#include "http/http_server.h"
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace shardjob::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+std::string PercentDecode(std::string_view text) {
+  std::string decoded;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      decoded += ' ';
+    } else if (text[i] == '%' && i + 2 < text.size() &&
+               std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      decoded += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += text[i];
+    }
+  }
+  return decoded;
+}
+
+void SplitTarget(std::string_view target, Request* request) {
+  const std::size_t question = target.find('?');
+  request->path = PercentDecode(target.substr(0, question));
+  if (question == std::string_view::npos) return;
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    std::size_t equals = pair.find('=');
+    std::string key = PercentDecode(pair.substr(0, equals));
+    std::string value =
+        equals == std::string_view::npos ? "" : PercentDecode(pair.substr(equals + 1));
+    if (!key.empty()) request->query[std::move(key)] = std::move(value);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+}
+
+tcp::endpoint ParseListen(const std::string& listen) {
+  const std::size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("expected host:port");
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  boost::system::error_code error;
+  asio::ip::address address = asio::ip::make_address(host, error);
+  if (error) throw std::runtime_error("'" + host + "' is not an IP address");
+  int port = std::stoi(listen.substr(colon + 1));
+  return tcp::endpoint(address, static_cast<unsigned short>(port));
+}
+
+std::string FormatEndpoint(const tcp::endpoint& endpoint) {
+  std::string host = endpoint.address().to_string();
+  if (endpoint.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(endpoint.port());
+}
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  Impl(const std::string& listen, Handler handler, ServerOptions options)
+      : options_(options), handler_(std::move(handler)), acceptor_(io_) {
+    try {
+      tcp::endpoint endpoint = ParseListen(listen);
+      acceptor_.open(endpoint.protocol());
+      acceptor_.set_option(asio::socket_base::reuse_address(true));
+      acceptor_.bind(endpoint);
+      acceptor_.listen();
+      address_ = FormatEndpoint(acceptor_.local_endpoint());
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot listen on '" + listen + "': " + e.what());
+    }
+    Accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  ~Impl() {
+    asio::post(io_, [this] {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  const std::string& address() const { return address_; }
+
+ private:
+  class Session;
+
+  void Accept();
+
+  Response Handle(Request request) {
+    try {
+      return handler_(request);
+    } catch (const std::exception& e) {
+      spdlog::error("http: {} {} failed: {}", request.method, request.path, e.what());
+      return Response::Text(500, std::string("internal error: ") + e.what());
+    }
+  }
+
+  // Before the io_context: destroying it destroys the sessions still pending, which count
+  // themselves out.
+  const ServerOptions options_;
+  std::atomic<std::size_t> connections_{0};
+  asio::io_context io_{1};
+  Handler handler_;
+  tcp::acceptor acceptor_;
+  std::string address_;
+  std::thread thread_;
+};
+
+class Server::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Impl* server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+    ++server_->connections_;
+  }
+  ~Session() { --server_->connections_; }
+
+  void Start() { Read(); }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(server_->options_.max_body_bytes);
+    stream_.expires_after(std::chrono::seconds(server_->options_.idle_timeout_seconds));
+    beast::http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code error, std::size_t) { self->OnRead(error); });
+  }
+
+  void OnRead(beast::error_code error) {
+    if (error == beast::http::error::end_of_stream || error == beast::error::timeout) {
+      Close();
+      return;
+    }
+    if (error == beast::http::error::body_limit) {
+      Reply(Response::Text(413, "request body over the limit"), false);
+      return;
+    }
+    if (error) return;  // the peer went away or sent garbage: nothing to answer
+    const auto& message = parser_->get();
+    Request request;
+    request.method = std::string(message.method_string());
+    SplitTarget(std::string_view(message.target().data(), message.target().size()), &request);
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      request.headers[name] = std::string(field.value());
+    }
+    request.body = message.body();
+    beast::error_code ignored;
+    const auto peer = stream_.socket().remote_endpoint(ignored);
+    request.from_loopback = !ignored && peer.address().is_loopback();
+    Reply(server_->Handle(std::move(request)), message.keep_alive());
+  }
+
+  void Reply(Response response, bool keep_alive) {
+    auto reply = std::make_shared<beast::http::response<beast::http::string_body>>(
+        static_cast<beast::http::status>(response.status), 11);
+    reply->set(beast::http::field::server, "shardjob");
+    reply->set(beast::http::field::content_type, response.content_type);
+    reply->set(beast::http::field::cache_control, "no-store");
+    reply->keep_alive(keep_alive);
+    reply->body() = std::move(response.body);
+    reply->prepare_payload();
+    beast::http::async_write(
+        stream_, *reply,
+        [self = shared_from_this(), reply, keep_alive](beast::error_code error, std::size_t) {
+          if (error || !keep_alive) {
+            self->Close();
+            return;
+          }
+          self->Read();
+        });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  Impl* server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+};
+
+void Server::Impl::Accept() {
+  acceptor_.async_accept(
+      asio::make_strand(io_), [this](boost::system::error_code error, tcp::socket socket) {
+        if (error) {
+          if (error != asio::error::operation_aborted) {
+            spdlog::warn("http: accept on {} failed: {}", address_, error.message());
+            Accept();
+          }
+          return;
+        }
+        if (connections_ >= options_.max_connections) {
+          boost::system::error_code ignored;
+          socket.close(ignored);  // over the bound: refused at once rather than queued
+        } else {
+          std::make_shared<Session>(this, std::move(socket))->Start();
+        }
+        Accept();
+      });
+}
+
+Server::Server(const std::string& listen, Handler handler, ServerOptions options)
+    : impl_(std::make_unique<Impl>(listen, std::move(handler), options)) {}
+Server::~Server() = default;
+const std::string& Server::address() const { return impl_->address(); }
+
+}  // namespace shardjob::http

@@ -1,0 +1,45 @@
+#include "metrics/histogram.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace shardjob::metrics {
+
+Histogram::Histogram(std::vector<double> upper_bounds)
+    : upper_bounds_(std::move(upper_bounds)),
+      counts_(std::make_unique<std::atomic<std::uint64_t>[]>(upper_bounds_.size() + 1)) {
+  if (!std::is_sorted(upper_bounds_.begin(), upper_bounds_.end())) {
+    throw std::invalid_argument("histogram bucket bounds must ascend");
+  }
+}
+
+void Histogram::Observe(double value) {
+  const auto bucket = std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value);
+  counts_[static_cast<std::size_t>(bucket - upper_bounds_.begin())].fetch_add(
+      1, std::memory_order_relaxed);
+  sum_.fetch_add(value, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+HistogramSnapshot Histogram::Read() const {
+  HistogramSnapshot snapshot;
+  snapshot.upper_bounds = upper_bounds_;
+  snapshot.counts.reserve(upper_bounds_.size() + 1);
+  for (std::size_t i = 0; i <= upper_bounds_.size(); ++i) {
+    snapshot.counts.push_back(counts_[i].load(std::memory_order_relaxed));
+  }
+  snapshot.sum = sum_.load(std::memory_order_relaxed);
+  snapshot.count = count_.load(std::memory_order_relaxed);
+  return snapshot;
+}
+
+std::vector<double> Histogram::LatenessBuckets() {
+  return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+std::vector<double> Histogram::DurationBuckets() {
+  return {0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600};
+}
+
+}  // namespace shardjob::metrics
