@@ -54,9 +54,15 @@ export SHARDJOB_ZK=127.0.0.1:$port SHARDJOB_SESSION_TIMEOUT=3s
 export SHARDJOB_PLUGIN_DIR=$root/build/plugins SHARDJOB_NAMESPACE=demo-$$
 config=examples/cluster.yaml
 start_instance() {
-  build/bin/shardjob run -c "$config" > "$work/$1.log" 2>&1 &
+  # Each instance serves /metrics and /healthz on a port of its own, picked by the kernel.
+  SHARDJOB_HTTP=127.0.0.1:0 build/bin/shardjob run -c "$config" > "$work/$1.log" 2>&1 &
   pids+=($!)
   echo "== started instance $1 (pid $!, log $work/$1.log)"
+}
+endpoints() {
+  for name in "$@"; do
+    echo "   $name: $(grep -o 'http://[0-9.:]*' "$work/$name.log" | head -1)/metrics"
+  done
 }
 status() {
   echo "---- shardjob status ($1)"
@@ -70,6 +76,8 @@ start_instance b
 start_instance c
 sleep 6
 status "three instances: the leader resharded"
+echo "== their metrics:"
+endpoints a b c
 echo "== kill -9 instance b (pid ${pids[1]}); its session expires in 3 s, then its shards move"
 kill -KILL "${pids[1]}"
 sleep 6
