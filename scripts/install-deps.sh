@@ -34,5 +34,13 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# The tests start their own PostgreSQL and Prometheus servers on free loopback ports; the
+# packages' services are not started here (they would take ports 5432 and 9090, the default of
+# the examples' HTTP endpoint). policy-rc.d is Debian's switch for that, used only for this install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
