@@ -333,6 +333,7 @@ class Instance::Impl {
     }
     void OnConfigChanged(const config::JobConfig& job) override { owner->ApplyConfig(this, job); }
     void OnItemsGained(const std::vector<int>& items) override { runtime->CatchUp(items); }
+    void OnItemsLost(const std::vector<int>& items) override { runtime->OnItemsLost(items); }
   };
 
   void StartHttp() {

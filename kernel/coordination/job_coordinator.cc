@@ -18,6 +18,7 @@ using registry::Op;
 
 JobEvents::~JobEvents() = default;
 void JobEvents::OnItemsGained(const std::vector<int>&) {}
+void JobEvents::OnItemsLost(const std::vector<int>&) {}
 
 JobCoordinator::JobCoordinator(registry::Registry& registry, EventLoop& loop, std::string root,
                                const config::JobConfig& job,

@@ -61,6 +61,8 @@ class JobEvents {
   // This instance took shards on: at start, from a new assignment, or after the registry was
   // out of reach. Their fires that nobody ran may be due (the misfire policy decides).
   virtual void OnItemsGained(const std::vector<int>& items);
+  // Shards this instance held were assigned to another one.
+  virtual void OnItemsLost(const std::vector<int>& items);
 };
 
 struct CoordinatorOptions {
@@ -147,8 +149,9 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   void RefreshNextInstance();
   void PassSingleShardOn();
   void RecoverOrphans();
-  // Tells JobEvents of the local items it was not told of since the last outage.
-  void ReportGainedItems();
+  // Tells JobEvents which local items are new and which moved away since it last told them
+  // (everything is new again after an outage).
+  void ReportItemChanges();
   void OnSessionState(registry::SessionState state, std::int64_t session_id);
   void CheckDisconnected(std::uint64_t disconnect_epoch);
   void CheckClock();

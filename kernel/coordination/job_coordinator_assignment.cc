@@ -229,13 +229,14 @@ void JobCoordinator::RefreshAssignment() {
   // write from a deposed leader): Reshard writes only when they differ.
   if (leader) Reshard();
   RecoverOrphans();
-  ReportGainedItems();
+  ReportItemChanges();
 }
 
-void JobCoordinator::ReportGainedItems() {
+void JobCoordinator::ReportItemChanges() {
   if (!IsConnected()) return;
   std::vector<int> items = LocalItems();
   std::vector<int> gained;
+  std::vector<int> lost;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (int item : items) {
@@ -244,8 +245,12 @@ void JobCoordinator::ReportGainedItems() {
         gained.push_back(item);
       }
     }
+    for (int item : reported_items_) {
+      if (std::find(items.begin(), items.end(), item) == items.end()) lost.push_back(item);
+    }
     reported_items_ = items;
   }
+  if (!lost.empty() && events_) events_->OnItemsLost(lost);
   if (!gained.empty() && events_) events_->OnItemsGained(gained);
 }
 

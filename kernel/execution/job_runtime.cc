@@ -78,6 +78,8 @@ struct JobRuntime::Task {
   std::atomic<bool> timed_out{false};
   std::atomic<bool> claim_lost{false};  // cancelled because the claim is lost, or at shutdown
   bool done = false;                    // under mutex_
+  // Raised when the shard is assigned elsewhere while the task runs (for every attempt).
+  std::shared_ptr<spi::Cancellation> reassigned = std::make_shared<spi::Cancellation>();
 };
 
 // One fire on this instance, for the items it reserved.
@@ -465,6 +467,9 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   context.job_parameter = job.job_parameter;
   context.fencing_token = claim.fencing_token;
   context.cancellation = cancellation.get();
+  context.reassigned = task->reassigned.get();
+  spi::TaskProgress progress;
+  context.progress = &progress;
 
   spi::ExecutionEvent event;
   event.id = RandomId();
@@ -514,6 +519,11 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
                                  " ms (" + Describe(status) + ")");
   }
   event.complete_time_ms = EpochMs(schedule::NowMs());
+  event.items_processed = progress.items_processed();
+  if (event.items_processed > 0) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    counters_.items_processed += event.items_processed;
+  }
   event.success = status.ok();
   if (!status.ok()) event.failure_cause = Describe(status);
   traces_.Post(event);
@@ -994,6 +1004,16 @@ void JobRuntime::PostDropped(const schedule::Fire& fire, const std::vector<int>&
 }
 
 // ---- claims lost, shutdown ----
+
+void JobRuntime::OnItemsLost(const std::vector<int>& items) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& run : runs_) {
+    for (auto& [item, task] : run->tasks) {
+      if (task->done || std::find(items.begin(), items.end(), item) == items.end()) continue;
+      task->reassigned->Cancel();
+    }
+  }
+}
 
 void JobRuntime::OnClaimsLost() {
   std::lock_guard<std::mutex> lock(mutex_);

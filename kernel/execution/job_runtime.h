@@ -79,7 +79,8 @@ struct JobCounters {
   std::uint64_t commits_fenced = 0;   // tasks whose commit was refused: the claim was lost
   std::uint64_t commits_unknown = 0;  // tasks whose commit outcome could not be learnt
   std::uint64_t claims_lost = 0;      // times running tasks were cancelled for a lost session
-  // Runs that claimed shards here, by spi::ExecutionSource (normal, misfire, failover, manual).
+  std::uint64_t items_processed = 0;  // reported by tasks (dataflow: items fetched and processed)
+  // Fires that claimed shards here, by spi::ExecutionSource (normal, misfire, failover, manual).
   std::array<std::uint64_t, 4> fires_by_source{};
 };
 
@@ -119,6 +120,9 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
               std::shared_ptr<const schedule::Schedule> schedule);
   // The claims of the running fires are lost: raise their tasks' cancellation flags.
   void OnClaimsLost();
+  // The items were assigned to another instance: raise their running tasks' `reassigned` flags
+  // (a streaming task then ends after its round; the others finish as usual).
+  void OnItemsLost(const std::vector<int>& items);
   // Starts the missed-fire watchdog (a no-op for jobs without a schedule or a tolerance).
   void StartWatchdog();
 

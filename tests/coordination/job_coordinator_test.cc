@@ -161,11 +161,45 @@ const char* LeaveName(Leave how) {
   return "?";
 }
 
+// What a coordinator tells its instance about the shards it holds.
+class ItemChanges : public JobEvents {
+ public:
+  void OnClaimsLost() override {}
+  void OnOrphanedShards(const std::string&, const std::vector<int>&) override {}
+  void OnTrigger(const std::string&) override {}
+  void OnConfigChanged(const config::JobConfig&) override {}
+  void OnItemsGained(const std::vector<int>& items) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (int item : items) held_.insert(item);
+  }
+  void OnItemsLost(const std::vector<int>& items) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (int item : items) {
+      held_.erase(item);
+      lost_.insert(item);
+    }
+  }
+  std::set<int> held() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return held_;
+  }
+  std::set<int> lost() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lost_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<int> held_;
+  std::set<int> lost_;
+};
+
 struct Member {
   std::string id;
   std::string job;
   std::string candidate;  // its leader/candidate-<seq> node
   std::unique_ptr<RecordingRegistry> session;
+  std::unique_ptr<ItemChanges> changes = std::make_unique<ItemChanges>();  // outlives coordinator
   std::shared_ptr<JobCoordinator> coordinator;  // after the session: destroyed first
   bool present = true;                          // has not left
 };
@@ -204,8 +238,8 @@ class CoordinationTest : public ::testing::Test {
     job.sharding_total_count = total;
     job.disabled = disabled;
     job.sharding_strategy = strategy_name_;
-    member->coordinator =
-        std::make_shared<JobCoordinator>(*member->session, *loop, kRoot, job, strategy_, id);
+    member->coordinator = std::make_shared<JobCoordinator>(*member->session, *loop, kRoot, job,
+                                                           strategy_, id, member->changes.get());
     member->coordinator->Start();
     std::vector<std::string> candidates;
     EXPECT_EQ(observer_->GetChildren(JobPath(job_name) + "/leader", &candidates, nullptr),
@@ -562,6 +596,28 @@ TEST_F(CoordinationTest, ScalingOutFromOneToThreeSpreadsTheItems) {
   Join("c", 8, LoopMode::kOwn);
   ExpectConverged({"a", "b", "c"}, 8, "a");
   EXPECT_LT(a.coordinator->LocalItems().size(), 8u);
+}
+
+// Each instance is told which shards it gained and which moved away, and what it is told it
+// holds is what the assignment gives it.
+TEST_F(CoordinationTest, AnInstanceIsToldOfTheShardsItGainsAndLoses) {
+  Member& a = Join("a", 6);
+  ExpectConverged({"a"}, 6, "a");
+  ASSERT_TRUE(WaitUntil([&] { return a.changes->held().size() == 6; }));
+  EXPECT_TRUE(a.changes->lost().empty());
+  Member& b = Join("b", 6);
+  ExpectConverged({"a", "b"}, 6, "a");
+  auto held = [](const Member& m) {
+    std::vector<int> items = m.coordinator->LocalItems();
+    return std::set<int>(items.begin(), items.end());
+  };
+  ASSERT_TRUE(WaitUntil([&] {
+    return a.changes->held() == held(a) && b.changes->held() == held(b) && held(a).size() == 3;
+  }));
+  std::set<int> moved;
+  for (int item : held(b)) moved.insert(item);
+  EXPECT_EQ(a.changes->lost(), moved);
+  EXPECT_TRUE(b.changes->lost().empty());
 }
 
 TEST_F(CoordinationTest, ADisabledInstanceGetsNoItems) {

@@ -108,6 +108,48 @@ TEST_F(JobRuntimeTest, TheWatchdogIsQuietWhileFiresArrive) {
   coordinator_->Stop();
 }
 
+// Streams until its shard moves away, reporting one item per round.
+class StreamUntilReassigned : public spi::JobExecutor {
+ public:
+  const char* JobInterface() const override { return nullptr; }
+  spi::Status Execute(spi::JobObject*, const spi::ShardingContext& context) noexcept override {
+    started = true;
+    while (!context.IsReassigned()) {
+      context.AddItemsProcessed(1);
+      if (context.cancellation->WaitFor(milliseconds(2))) return spi::Status::Cancelled("stop");
+    }
+    return spi::Status::Ok();
+  }
+  std::atomic<bool> started{false};
+};
+
+// A streaming task holds its shard; once the shard is assigned elsewhere it is told, ends after
+// its round, and what it processed is counted.
+TEST_F(JobRuntimeTest, ATaskIsToldWhenItsShardMovesAwayAndItsItemsAreCounted) {
+  config::JobConfig job;
+  job.fixed_rate = milliseconds(60000);
+  auto executor = std::make_shared<StreamUntilReassigned>();
+  JobPlugins plugins;
+  plugins.executor = executor;
+  job.name = "job";
+  job.executor_threads = 1;
+  coordinator_ = std::make_shared<coordination::JobCoordinator>(*session_, loop_, "/test", job,
+                                                                strategy_, "me");
+  coordinator_->Start();
+  ASSERT_TRUE(WaitUntil([&] { return coordinator_->LocalItems().size() == 1; }));
+  auto runtime = std::make_shared<JobRuntime>(job, plugins, nullptr, coordinator_, pool_, loop_,
+                                              traces_, "me", "host", nullptr, nullptr);
+  runtime->OnFire(schedule::Fire{"job", schedule::NowMs(), "trigger-1"},
+                  spi::ExecutionSource::kManualTrigger);
+  ASSERT_TRUE(WaitUntil([&] { return executor->started.load(); }));
+  runtime->OnItemsLost({1});  // another shard: nothing to tell
+  runtime->OnItemsLost({0});
+  ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_succeeded == 1; }));
+  EXPECT_GT(runtime->Counters().items_processed, 0u);
+  runtime->StopAccepting();
+  coordinator_->Stop();
+}
+
 // T12: a wall clock that jumps ahead while running would claim fires from the future; the fire is
 // refused (and counted) until the clock is back.
 TEST(ClockWatchTest, AStepIsKeptUntilTheClockIsBackAndDriftIsFollowed) {

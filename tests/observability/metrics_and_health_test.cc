@@ -154,6 +154,21 @@ TEST_F(MetricsTest, WithATracerTheTraceBufferIsMeasured) {
   EXPECT_EQ(Promtool(text).first, 0);
 }
 
+// A streaming DATAFLOW job (the example plugin) reports every item it processed.
+TEST_F(MetricsTest, DataflowItemsAreCounted) {
+  auto instance =
+      Instance::Start(WriteConfig("  - name: archive\n"
+                                  "    class: EXAMPLE_ORDER_ARCHIVE\n"
+                                  "    sharding_total_count: 2\n"
+                                  "    props: {streaming.process: \"true\", "
+                                  "example.backlog: \"25\", example.batch.size: "
+                                  "\"10\"}\n"));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("archive").local_items.size() == 2; }));
+  instance->Trigger("archive");
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("archive").tasks_succeeded == 2; }));
+  EXPECT_EQ(Sample(Metrics(*instance), "shardjob_items_processed_total", R"({job="archive"})"), 50);
+}
+
 TEST_F(MetricsTest, ScheduledFiresAreTimedFromTheirInstant) {
   auto instance =
       Instance::Start(WriteConfig("  - name: tick\n"

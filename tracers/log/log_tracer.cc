@@ -92,7 +92,8 @@ std::string LogTracer::Format(const spi::ExecutionEvent& event) {
       .Add("failureCause", event.failure_cause)
       .Add("fireId", event.fire_id)
       .Add("instanceId", event.instance_id)
-      .Add("fencingToken", event.fencing_token);
+      .Add("fencingToken", event.fencing_token)
+      .Add("itemsProcessed", static_cast<std::int64_t>(event.items_processed));
   return line.Take();
 }
 

@@ -10,7 +10,8 @@
 #include <cstdint>
 
 // 2: JobListener::ClusterOnce().
-// 3: Tracer::Write (batches, with a Status); Status::Code::kUnavailable; StatusEvent::fire_id.
+// 3: Tracer::Write (batches, with a Status); Status::Code::kUnavailable; StatusEvent::fire_id;
+//    ShardingContext::reassigned and ::progress; ExecutionEvent::items_processed.
 #define SHARDJOB_SPI_ABI_VERSION 3u
 
 #define SHARDJOB_STRINGIFY_INNER(x) #x

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -7,6 +8,19 @@
 #include "shardjob/spi/cancellation.h"
 
 namespace shardjob::spi {
+
+// Where a task says how much it did. The kernel adds it to the job's metrics
+// (shardjob_items_processed_total) and to the task's execution trace.
+class TaskProgress {
+ public:
+  void AddItemsProcessed(std::uint64_t count) {
+    items_processed_.fetch_add(count, std::memory_order_relaxed);
+  }
+  std::uint64_t items_processed() const { return items_processed_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> items_processed_{0};
+};
 
 // Everything a task (one shard of one fire of one job) is told about itself.
 struct ShardingContext {
@@ -26,8 +40,18 @@ struct ShardingContext {
   std::int64_t fencing_token = 0;
   // Never null while the task runs; owned by the kernel.
   const Cancellation* cancellation = nullptr;
+  // Raised when the shard has been assigned to another instance while this task runs. A task
+  // that loops (a streaming dataflow job) should end after its current round, so that the new
+  // owner can take the shard over at its next fire. Owned by the kernel; may be null.
+  const Cancellation* reassigned = nullptr;
+  // Owned by the kernel; may be null.
+  TaskProgress* progress = nullptr;
 
   bool IsCancelled() const { return cancellation != nullptr && cancellation->IsCancelled(); }
+  bool IsReassigned() const { return reassigned != nullptr && reassigned->IsCancelled(); }
+  void AddItemsProcessed(std::uint64_t count) const {
+    if (progress != nullptr) progress->AddItemsProcessed(count);
+  }
 };
 
 // The context as one JSON object, ElasticJob's field names first (jobName, taskId,

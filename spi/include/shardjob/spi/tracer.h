@@ -32,6 +32,7 @@ struct ExecutionEvent {
   std::string fire_id;
   std::string instance_id;
   std::int64_t fencing_token = 0;
+  std::uint64_t items_processed = 0;  // what the task reported (dataflow jobs: items fetched)
 };
 
 // kDropped: the fire was not run on some shards, as a policy says (overlap skip or buffer_one,
