@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "instance/instance_id.h"
+
 namespace shardjob::execution {
 namespace {
 
@@ -115,6 +117,7 @@ JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
       timers_(timers),
       instance_id_(std::move(instance_id)),
       hostname_(std::move(hostname)),
+      ip_(instance::HostAddress()),
       on_fire_end_(std::move(on_fire_end)),
       pool_(pool),
       clock_(std::move(clock)),
@@ -474,6 +477,7 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   spi::ExecutionEvent event;
   event.id = RandomId();
   event.hostname = hostname_;
+  event.ip = ip_;
   event.task_id = context.task_id;
   event.job_name = job_name_;
   event.source = run->source;

@@ -223,6 +223,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   coordination::EventLoop& timers_;
   const std::string instance_id_;
   const std::string hostname_;
+  const std::string ip_;  // the host's address, for traces
   const FireEndHandler on_fire_end_;
   WorkerPool& pool_;
   const std::shared_ptr<schedule::ClockWatch> clock_;

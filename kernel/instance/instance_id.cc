@@ -1,5 +1,9 @@
 #include "instance/instance_id.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -7,6 +11,24 @@
 #include <random>
 
 namespace shardjob::instance {
+
+std::string HostAddress() {
+  ifaddrs* interfaces = nullptr;
+  if (getifaddrs(&interfaces) != 0) return "127.0.0.1";
+  std::string address = "127.0.0.1";
+  for (const ifaddrs* each = interfaces; each != nullptr; each = each->ifa_next) {
+    if (each->ifa_addr == nullptr || each->ifa_addr->sa_family != AF_INET) continue;
+    if ((each->ifa_flags & IFF_LOOPBACK) != 0 || (each->ifa_flags & IFF_UP) == 0) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    const auto* ipv4 = reinterpret_cast<const sockaddr_in*>(each->ifa_addr);
+    if (inet_ntop(AF_INET, &ipv4->sin_addr, text, sizeof(text)) != nullptr) {
+      address = text;
+      break;
+    }
+  }
+  freeifaddrs(interfaces);
+  return address;
+}
 
 std::string GenerateInstanceId() {
   char host[256] = {};

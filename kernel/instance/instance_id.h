@@ -9,6 +9,10 @@ namespace shardjob::instance {
 // restarted process never reuses its predecessor's id.
 std::string GenerateInstanceId();
 
+// The host's first non-loopback IPv4 address ("10.0.0.7"), or "127.0.0.1" when it has none: what
+// ElasticJob records as a task's ip in its traces.
+std::string HostAddress();
+
 // Instance ids become registry path segments: letters, digits and "._@:-" only.
 bool IsValidInstanceId(const std::string& id);
 

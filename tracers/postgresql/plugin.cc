@@ -1,0 +1,5 @@
+#include "shardjob/spi/plugin.h"
+#include "tracers/postgresql/postgresql_tracer.h"
+
+SHARDJOB_PLUGIN("postgresql-tracer",
+                shardjob::spi::TracerEntry<shardjob::tracers::PostgresqlTracer>("POSTGRESQL"))
