@@ -14,7 +14,7 @@ packages=(
   spin                               # the protocol model's checks (docs/model)
   prometheus-cpp-dev                 # the /metrics text (core only; the endpoint is our own)
   prometheus                         # a real Prometheus server and promtool, for the tests
-  libsqlite3-dev                     # the SQLITE tracer
+  libsqlite3-dev sqlite3             # the SQLITE tracer, and reading its history
   libpq-dev postgresql               # the POSTGRESQL tracer, and a server for its tests
   libcurl4-openssl-dev libssl-dev    # the alerting error handlers (HTTP, SMTP, DingTalk's HMAC)
   python3-aiosmtpd                   # a real SMTP receiver for the EMAIL handler's tests
