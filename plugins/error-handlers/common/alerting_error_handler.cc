@@ -1,0 +1,18 @@
+#include "plugins/error-handlers/common/alerting_error_handler.h"
+
+#include <chrono>
+#include <exception>
+
+namespace shardjob::error_handlers {
+
+spi::Status AlertingErrorHandler::Handle(const spi::JobError& error) noexcept {
+  try {
+    sender_.Enqueue(Alert{error, std::chrono::system_clock::now()});
+  } catch (const std::exception&) {
+    // Copying or queueing the error ran out of memory. The alert is lost, but escalating would turn
+    // a reporting problem into an abandoned fire, which is worse.
+  }
+  return spi::Status::Ok();
+}
+
+}  // namespace shardjob::error_handlers
