@@ -1,7 +1,13 @@
 #include "app/job_assembly.h"
 
+#include <filesystem>
+#include <optional>
 #include <utility>
 
+#include "config/job_config_json.h"
+#include "execution/job_runtime.h"
+#include "isolation/isolated_executor.h"
+#include "isolation/runner_location.h"
 #include "logging/log.h"
 #include "shardjob/spi/properties.h"
 
@@ -21,8 +27,16 @@ std::string Join(const std::vector<std::string>& names) {
 // What the objects of one job refer to: their props and their loggers.
 struct PluginContexts {
   std::unique_ptr<spi::Properties> props;
-  std::vector<std::unique_ptr<logging::PluginLogger>> loggers;
+  LoggerFactory make_logger;
+  std::vector<std::unique_ptr<spi::Logger>> loggers;
 };
+
+std::shared_ptr<PluginContexts> MakeContexts(const config::JobConfig& job, LoggerFactory loggers) {
+  auto contexts = std::make_shared<PluginContexts>();
+  contexts->props = std::make_unique<spi::Properties>(job.props);
+  contexts->make_logger = std::move(loggers);
+  return contexts;
+}
 
 // Builds one object, or records why not.
 template <typename Interface>
@@ -38,8 +52,7 @@ std::shared_ptr<Interface> Build(const config::JobConfig& job, const std::string
                         "' (loaded: " + Join(plugins.TypesOf(kind)) + ")");
     return nullptr;
   }
-  contexts->loggers.push_back(
-      std::make_unique<logging::PluginLogger>("[" + type + " job=" + job.name + "]"));
+  contexts->loggers.push_back(contexts->make_logger(type));
   spi::PluginContext context{*contexts->props, *contexts->loggers.back(), job.name};
   try {
     std::shared_ptr<Interface> object = plugins.Create<Interface>(type, context);
@@ -58,6 +71,82 @@ std::shared_ptr<Interface> Build(const config::JobConfig& job, const std::string
   }
 }
 
+// The executor type a job runs with: its `type`, or the one that drives its class's interface.
+// Empty when the class could not be built.
+std::string ExecutorTypeOf(const config::JobConfig& job, const TaskObjects& task) {
+  if (job.job_class.empty()) return job.executor_type;
+  return task.job_object ? ExecutorForInterface(task.job_object->Interface()) : "";
+}
+
+void BuildTask(const config::JobConfig& job, const plugin::PluginRegistry& plugins,
+               const std::shared_ptr<PluginContexts>& contexts, TaskObjects* task,
+               std::vector<std::string>* problems) {
+  std::string where = job.location.ToString() + ": job '" + job.name + "': ";
+  if (!job.job_class.empty()) {
+    task->job_object =
+        Build<spi::JobObject>(job, "class", job.job_class, plugins, contexts, problems);
+    if (task->job_object) {
+      std::string job_interface = task->job_object->Interface();
+      std::string executor_type = ExecutorForInterface(job_interface);
+      if (executor_type.empty()) {
+        problems->push_back(where + "class '" + job.job_class + "' implements '" + job_interface +
+                            "', which no executor drives");
+      } else {
+        task->executor = Build<spi::JobExecutor>(job, "class (executor " + executor_type + ")",
+                                                 executor_type, plugins, contexts, problems);
+      }
+    }
+  } else {
+    task->executor =
+        Build<spi::JobExecutor>(job, "type", job.executor_type, plugins, contexts, problems);
+    if (task->executor && task->executor->JobInterface() != nullptr) {
+      problems->push_back(where + "type '" + job.executor_type + "' drives " +
+                          task->executor->JobInterface() +
+                          " classes: name the class with `class:` instead");
+    }
+  }
+}
+
+// The file of the library that provides (kind, type); it was loaded, so it is there.
+std::string LibraryOf(const plugin::PluginRegistry& plugins, const char* kind,
+                      const std::string& type) {
+  for (const plugin::LoadedType& loaded : plugins.Types()) {
+    if (loaded.kind == kind && loaded.type == type) {
+      std::error_code ignored;
+      return std::filesystem::absolute(loaded.file, ignored).string();
+    }
+  }
+  return "";
+}
+
+// The executor that runs each task of `job` in a task runner process, in place of the one built
+// in-process, which is released with the job object (the runner builds its own).
+std::shared_ptr<spi::JobExecutor> IsolateTask(const config::JobConfig& job,
+                                              const plugin::PluginRegistry& plugins,
+                                              const TaskObjects& task,
+                                              std::vector<std::string>* problems) {
+  isolation::IsolatedExecutor::Options options;
+  std::string why;
+  options.runner = isolation::FindTaskRunner(&why);
+  if (options.runner.empty()) {
+    problems->push_back(job.location.ToString() + ": job '" + job.name +
+                        "': isolation: process: " + why);
+    return nullptr;
+  }
+  // Only what the task needs: loading every plugin in every task would cost each task the
+  // start-up of all of them.
+  options.libraries.push_back(LibraryOf(plugins, spi::kExecutorKind, ExecutorTypeOf(job, task)));
+  if (!job.job_class.empty()) {
+    options.libraries.push_back(LibraryOf(plugins, spi::kJobKind, job.job_class));
+  }
+  options.job_config_json = config::JobConfigToJson(job);
+  options.limits = job.isolation_limits;
+  if (const char* job_interface = task.executor->JobInterface()) {
+    options.job_interface = job_interface;
+  }
+  return std::make_shared<isolation::IsolatedExecutor>(std::move(options));
+}
+
 }  // namespace
 
 std::string ExecutorForInterface(const std::string& job_interface) {
@@ -66,38 +155,35 @@ std::string ExecutorForInterface(const std::string& job_interface) {
   return "";
 }
 
+bool AssembleTask(const config::JobConfig& job, const plugin::PluginRegistry& plugins,
+                  const LoggerFactory& loggers, TaskObjects* task,
+                  std::vector<std::string>* problems) {
+  std::size_t problems_before = problems->size();
+  TaskObjects built;
+  BuildTask(job, plugins, MakeContexts(job, loggers), &built, problems);
+  if (problems->size() != problems_before) return false;
+  *task = std::move(built);
+  return true;
+}
+
 bool AssembleJob(const config::JobConfig& job, const plugin::PluginRegistry& plugins,
                  execution::JobPlugins* assembled, std::vector<std::string>* problems) {
   std::size_t problems_before = problems->size();
-  auto contexts = std::make_shared<PluginContexts>();
-  contexts->props = std::make_unique<spi::Properties>(job.props);
+  auto contexts = MakeContexts(job, [name = job.name](const std::string& type) {
+    return std::make_unique<logging::PluginLogger>("[" + type + " job=" + name + "]");
+  });
   execution::JobPlugins built;
   built.contexts = contexts;
-  std::string where = job.location.ToString() + ": job '" + job.name + "': ";
 
-  if (!job.job_class.empty()) {
-    built.job_object =
-        Build<spi::JobObject>(job, "class", job.job_class, plugins, contexts, problems);
-    if (built.job_object) {
-      std::string job_interface = built.job_object->Interface();
-      std::string executor_type = ExecutorForInterface(job_interface);
-      if (executor_type.empty()) {
-        problems->push_back(where + "class '" + job.job_class + "' implements '" + job_interface +
-                            "', which no executor drives");
-      } else {
-        built.executor = Build<spi::JobExecutor>(job, "class (executor " + executor_type + ")",
-                                                 executor_type, plugins, contexts, problems);
-      }
-    }
-  } else {
-    built.executor =
-        Build<spi::JobExecutor>(job, "type", job.executor_type, plugins, contexts, problems);
-    if (built.executor && built.executor->JobInterface() != nullptr) {
-      problems->push_back(where + "type '" + job.executor_type + "' drives " +
-                          built.executor->JobInterface() +
-                          " classes: name the class with `class:` instead");
-    }
+  TaskObjects task;
+  BuildTask(job, plugins, contexts, &task, problems);
+  if (task.executor && problems->size() == problems_before &&
+      job.isolation == config::Isolation::kProcess) {
+    task.executor = IsolateTask(job, plugins, task, problems);
+    task.job_object = nullptr;
   }
+  built.executor = std::move(task.executor);
+  built.job_object = std::move(task.job_object);
   built.strategy = Build<spi::ShardingStrategy>(job, "sharding_strategy", job.sharding_strategy,
                                                 plugins, contexts, problems);
   built.error_handler = Build<spi::ErrorHandler>(job, "error_handler", job.error_handler, plugins,

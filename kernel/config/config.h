@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -62,6 +63,22 @@ enum class MisfirePolicy { kRunOnce, kRunAll, kSkip };
 const char* OverlapPolicyName(OverlapPolicy policy);
 const char* MisfirePolicyName(MisfirePolicy policy);
 
+// Where a job's tasks run: on the instance's worker threads, or each in a child process of its
+// own, so that code which crashes, leaks or hangs fails only its task (docs/isolation.md).
+enum class Isolation { kNone, kProcess };
+const char* IsolationName(Isolation isolation);
+
+// Bounds on one task's process under `isolation: process`. Zero means no limit.
+struct IsolationLimits {
+  std::chrono::seconds cpu{0};  // CPU time (RLIMIT_CPU), whole seconds as the kernel counts them
+  std::uint64_t memory = 0;     // address space in bytes (RLIMIT_AS)
+  std::chrono::milliseconds wall{0};  // from the start of the process to its SIGKILL
+  // From SIGTERM, sent when the task's cancellation flag is raised, to SIGKILL.
+  std::chrono::milliseconds kill_grace{2000};
+
+  bool operator==(const IsolationLimits&) const = default;
+};
+
 struct JobConfig {
   SourceLocation location;  // of the job's entry in the list
   std::string name;
@@ -113,6 +130,8 @@ struct JobConfig {
   int executor_threads = 0;  // resolved from executor_thread_pool
   std::string error_handler = "LOG";
   std::vector<std::string> listeners;  // job_listener type names, called in this order
+  Isolation isolation = Isolation::kNone;
+  IsolationLimits isolation_limits;  // only with kProcess
   bool disabled = false;
   bool overwrite = false;
   std::string label;

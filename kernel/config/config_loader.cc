@@ -44,6 +44,8 @@ constexpr std::array<std::string_view, 5> kZookeeperKeys = {
 constexpr std::array<std::string_view, 1> kPluginsKeys = {"dirs"};
 constexpr std::array<std::string_view, 2> kHttpKeys = {"listen", "token"};
 constexpr std::array<std::string_view, 3> kTracingKeys = {"type", "props", "buffer_events"};
+constexpr std::array<std::string_view, 4> kIsolationLimitsKeys = {"cpu", "memory", "wall",
+                                                                  "kill_grace"};
 
 // Names that end up as one registry path segment (job names, instance ids).
 bool IsPathSegment(std::string_view text) { return text != "." && text != ".."; }
@@ -228,7 +230,7 @@ TracingConfig ParseTracing(const Value& value) {
 
 // ---- jobs ----
 
-constexpr std::array<std::string_view, 34> kJobKeys = {
+constexpr std::array<std::string_view, 36> kJobKeys = {
     "name",
     "class",
     "type",
@@ -257,6 +259,8 @@ constexpr std::array<std::string_view, 34> kJobKeys = {
     "executor_thread_pool",
     "error_handler",
     "listeners",
+    "isolation",
+    "isolation_limits",
     "description",
     "disabled",
     "overwrite",
@@ -393,6 +397,38 @@ constexpr std::array<std::pair<std::string_view, MisfirePolicy>, 3> kMisfirePoli
     {"skip", MisfirePolicy::kSkip},
 }};
 
+constexpr std::array<std::pair<std::string_view, Isolation>, 2> kIsolations = {{
+    {"none", Isolation::kNone},
+    {"process", Isolation::kProcess},
+}};
+
+void ParseIsolation(const Map& map, JobConfig& job) {
+  if (const auto isolation = map.Find("isolation")) {
+    job.isolation = ParseChoice(*isolation, kIsolations);
+  }
+  const std::optional<Value> value = map.Find("isolation_limits");
+  if (!value) return;
+  if (job.isolation != Isolation::kProcess) {
+    value->Fail("isolation_limits applies only to a job with isolation: process");
+  }
+  const Map limits(*value, kIsolationLimitsKeys);
+  IsolationLimits& parsed = job.isolation_limits;
+  if (const auto cpu = limits.Find("cpu")) {
+    const std::chrono::milliseconds duration = cpu->Duration(/*positive=*/true);
+    if (duration.count() % 1000 != 0) {
+      cpu->Fail("the kernel counts CPU time in whole seconds (RLIMIT_CPU), got '" + cpu->String() +
+                "'");
+    }
+    parsed.cpu = std::chrono::duration_cast<std::chrono::seconds>(duration);
+  }
+  if (const auto memory = limits.Find("memory"))
+    parsed.memory = memory->ByteSize(/*positive=*/true);
+  if (const auto wall = limits.Find("wall")) parsed.wall = wall->Duration(/*positive=*/true);
+  if (const auto grace = limits.Find("kill_grace")) {
+    parsed.kill_grace = grace->Duration(/*positive=*/false);
+  }
+}
+
 void ParsePolicies(const Map& map, JobConfig& job) {
   if (const auto flag = map.Find("misfire")) {
     job.misfire = flag->Bool();
@@ -443,6 +479,13 @@ const char* OverlapPolicyName(OverlapPolicy policy) {
 const char* MisfirePolicyName(MisfirePolicy policy) {
   for (const auto& [name, value] : kMisfirePolicies) {
     if (value == policy) return name.data();
+  }
+  return "?";
+}
+
+const char* IsolationName(Isolation isolation) {
+  for (const auto& [name, value] : kIsolations) {
+    if (value == isolation) return name.data();
   }
   return "?";
 }
@@ -511,6 +554,7 @@ ParsedJob ParseJob(const Value& value) {
   }
   if (const auto handler = map.Find("error_handler")) job.error_handler = handler->NonEmptyString();
   if (const auto listeners = map.Find("listeners")) job.listeners = ParseListeners(*listeners);
+  ParseIsolation(map, job);
 
   if (const auto description = map.Find("description")) job.description = description->String();
   if (const auto flag = map.Find("disabled")) job.disabled = flag->Bool();

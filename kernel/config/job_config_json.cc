@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/byte_size.h"
+
 namespace shardjob::config {
 namespace {
 
@@ -59,6 +61,17 @@ std::string JobConfigToJson(const JobConfig& job) {
   Json listeners = Json::array();
   for (const auto& listener : job.listeners) listeners.push_back(Escape(listener));
   json["listeners"] = listeners;
+  json["isolation"] = IsolationName(job.isolation);
+  if (job.isolation == Isolation::kProcess) {
+    // Zero limits are left out: a limit given must be positive, and absent means none.
+    const IsolationLimits& limits = job.isolation_limits;
+    Json isolation_limits = Json::object();
+    if (limits.cpu.count() > 0) isolation_limits["cpu"] = std::to_string(limits.cpu.count()) + "s";
+    if (limits.memory > 0) isolation_limits["memory"] = internal::FormatByteSize(limits.memory);
+    if (limits.wall.count() > 0) isolation_limits["wall"] = Milliseconds(limits.wall);
+    isolation_limits["kill_grace"] = Milliseconds(limits.kill_grace);
+    json["isolation_limits"] = isolation_limits;
+  }
   json["disabled"] = job.disabled;
   json["overwrite"] = job.overwrite;
   json["label"] = Escape(job.label);

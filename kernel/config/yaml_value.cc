@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "config/byte_size.h"
 #include "config/duration.h"
 #include "config/key_suggestion.h"
 
@@ -120,6 +121,19 @@ std::chrono::milliseconds Value::Duration(bool positive) const {
   }
   if (positive && duration.count() == 0) Fail("must be greater than 0, got '" + text + "'");
   return duration;
+}
+
+std::uint64_t Value::ByteSize(bool positive) const {
+  if (!node_.IsScalar()) Fail("expected a size such as '512MiB', got " + Describe(node_));
+  const std::string text = String();
+  std::uint64_t bytes = 0;
+  try {
+    bytes = ParseByteSize(text);
+  } catch (const std::invalid_argument& e) {
+    Fail(e.what());
+  }
+  if (positive && bytes == 0) Fail("must be greater than 0, got '" + text + "'");
+  return bytes;
 }
 
 std::vector<Value> Value::Items() const {

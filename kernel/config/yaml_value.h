@@ -5,6 +5,7 @@
 // in config_loader.cc reads as a list of keys and rules.
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <span>
@@ -57,6 +58,8 @@ class Value {
   int Int(int min, int max) const;
   // See duration.h. `positive` rejects zero.
   std::chrono::milliseconds Duration(bool positive) const;
+  // See byte_size.h. `positive` rejects zero.
+  std::uint64_t ByteSize(bool positive) const;
 
   // A sequence; an empty value is an empty list, so that every entry can be commented out.
   std::vector<Value> Items() const;

@@ -28,7 +28,12 @@ constexpr const char* kShardjob = SHARDJOB_BINARY;
 class CliTest : public ::testing::Test {
  protected:
   // The example configs find the plugins of this build (not build/plugins) through it.
-  static void SetUpTestSuite() { setenv("SHARDJOB_PLUGIN_DIR", SHARDJOB_PLUGIN_DIR, 1); }
+  // Their HTTP endpoint takes a free port, and their trace database lives in a temp dir.
+  static void SetUpTestSuite() {
+    setenv("SHARDJOB_PLUGIN_DIR", SHARDJOB_PLUGIN_DIR, 1);
+    setenv("SHARDJOB_HTTP", "127.0.0.1:0", 1);
+  }
+  void SetUp() override { setenv("SHARDJOB_TRACE_DB", dir_.File("trace.db").c_str(), 1); }
 
   std::string WriteConfig(const std::string& text) {
     std::string path = dir_.File("config.yaml");
@@ -41,12 +46,14 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, QuickstartRunsEveryShardWithItsParameterAndStopsOnSigterm) {
   ChildProcess run({kShardjob, "run", "-c", SHARDJOB_SOURCE_DIR "/examples/quickstart.yaml"});
-  // Both jobs of the quick start, every shard, each with its item parameter.
+  // The three jobs of the quick start, every shard, each with its item parameter.
   const std::set<std::string> expected = {
-      "order-sync shard=0/4 parameter=Beijing",   "order-sync shard=1/4 parameter=Shanghai",
-      "order-sync shard=2/4 parameter=Guangzhou", "order-sync shard=3/4 parameter=Shenzhen",
-      "report-script shard=0/4 parameter=north",  "report-script shard=1/4 parameter=south",
-      "report-script shard=2/4 parameter=east",   "report-script shard=3/4 parameter=west"};
+      "order-archive shard=0/4 parameter=Beijing",   "order-archive shard=1/4 parameter=Shanghai",
+      "order-archive shard=2/4 parameter=Guangzhou", "order-archive shard=3/4 parameter=Shenzhen",
+      "order-sync shard=0/4 parameter=Beijing",      "order-sync shard=1/4 parameter=Shanghai",
+      "order-sync shard=2/4 parameter=Guangzhou",    "order-sync shard=3/4 parameter=Shenzhen",
+      "report-script shard=0/4 parameter=north",     "report-script shard=1/4 parameter=south",
+      "report-script shard=2/4 parameter=east",      "report-script shard=3/4 parameter=west"};
   std::regex started(R"(job=(\S+) fire=\d+ shard=(\d+/\d+) .*parameter=(\S+) started)");
   std::set<std::string> seen;
   bool all = run.ReadUntil(

@@ -1,0 +1,205 @@
+#include "isolation/task_protocol.h"
+
+#include <array>
+#include <stdexcept>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace shardjob::isolation {
+namespace {
+
+using Json = nlohmann::json;
+using Code = spi::Status::Code;
+
+// Stable names on the wire, so that a message never depends on the enum's order.
+constexpr std::array<std::pair<Code, const char*>, 8> kCodes = {{
+    {Code::kOk, "ok"},
+    {Code::kInvalidArgument, "invalid_argument"},
+    {Code::kNotFound, "not_found"},
+    {Code::kFailed, "failed"},
+    {Code::kTimedOut, "timed_out"},
+    {Code::kCancelled, "cancelled"},
+    {Code::kInternal, "internal"},
+    {Code::kUnavailable, "unavailable"},
+}};
+
+constexpr std::array<std::pair<spi::LogLevel, const char*>, 4> kLevels = {{
+    {spi::LogLevel::kDebug, "debug"},
+    {spi::LogLevel::kInfo, "info"},
+    {spi::LogLevel::kWarn, "warn"},
+    {spi::LogLevel::kError, "error"},
+}};
+
+spi::Status MakeStatus(Code code, std::string message) {
+  switch (code) {
+    case Code::kOk:
+      return spi::Status::Ok();
+    case Code::kInvalidArgument:
+      return spi::Status::InvalidArgument(std::move(message));
+    case Code::kNotFound:
+      return spi::Status::NotFound(std::move(message));
+    case Code::kFailed:
+      return spi::Status::Failed(std::move(message));
+    case Code::kTimedOut:
+      return spi::Status::TimedOut(std::move(message));
+    case Code::kCancelled:
+      return spi::Status::Cancelled(std::move(message));
+    case Code::kInternal:
+      return spi::Status::Internal(std::move(message));
+    case Code::kUnavailable:
+      return spi::Status::Unavailable(std::move(message));
+  }
+  return spi::Status::Internal(std::move(message));
+}
+
+// `json.dump()` throws on invalid UTF-8, and a job may log any bytes: replace them instead.
+std::string Dump(const Json& json) {
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+template <typename T>
+T Field(const Json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end()) throw std::invalid_argument(std::string("missing '") + key + "'");
+  try {
+    return it->get<T>();
+  } catch (const Json::exception&) {
+    throw std::invalid_argument(std::string("'") + key + "' has the wrong type");
+  }
+}
+
+}  // namespace
+
+const char* LogLevelName(spi::LogLevel level) {
+  for (const auto& [value, name] : kLevels) {
+    if (value == level) return name;
+  }
+  return "info";
+}
+
+std::string EncodeRequest(const TaskRequest& request) {
+  const spi::ShardingContext& context = request.context;
+  Json json = {
+      {"protocol", kProtocolVersion},
+      {"job", Json::parse(request.job_config_json)},
+      {"libraries", request.libraries},
+      {"context",
+       {{"job_name", context.job_name},
+        {"fire_id", context.fire_id},
+        {"task_id", context.task_id},
+        {"instance_id", context.instance_id},
+        {"sharding_total_count", context.sharding_total_count},
+        {"sharding_item", context.sharding_item},
+        {"sharding_parameter",
+         context.sharding_parameter ? Json(*context.sharding_parameter) : Json(nullptr)},
+        {"job_parameter", context.job_parameter},
+        {"fencing_token", context.fencing_token}}},
+      {"limits",
+       {{"cpu_seconds", request.limits.cpu.count()},
+        {"memory_bytes", request.limits.memory},
+        {"wall_ms", request.limits.wall.count()},
+        {"kill_grace_ms", request.limits.kill_grace.count()}}},
+      {"log_level", request.log_level},
+  };
+  return Dump(json);
+}
+
+TaskRequest DecodeRequest(std::string_view text) {
+  Json json;
+  try {
+    json = Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    throw std::invalid_argument(std::string("not JSON: ") + e.what());
+  }
+  if (!json.is_object()) throw std::invalid_argument("not a JSON object");
+  const int protocol = Field<int>(json, "protocol");
+  if (protocol != kProtocolVersion) {
+    throw std::invalid_argument("protocol version " + std::to_string(protocol) +
+                                ", this runner speaks " + std::to_string(kProtocolVersion) +
+                                " (the runner and the instance come from different builds)");
+  }
+  TaskRequest request;
+  request.job_config_json = Dump(Field<Json>(json, "job"));
+  request.libraries = Field<std::vector<std::string>>(json, "libraries");
+  const Json context = Field<Json>(json, "context");
+  spi::ShardingContext& out = request.context;
+  out.job_name = Field<std::string>(context, "job_name");
+  out.fire_id = Field<std::string>(context, "fire_id");
+  out.task_id = Field<std::string>(context, "task_id");
+  out.instance_id = Field<std::string>(context, "instance_id");
+  out.sharding_total_count = Field<int>(context, "sharding_total_count");
+  out.sharding_item = Field<int>(context, "sharding_item");
+  const Json parameter = Field<Json>(context, "sharding_parameter");
+  if (!parameter.is_null())
+    out.sharding_parameter = Field<std::string>(context, "sharding_parameter");
+  out.job_parameter = Field<std::string>(context, "job_parameter");
+  out.fencing_token = Field<std::int64_t>(context, "fencing_token");
+  const Json limits = Field<Json>(json, "limits");
+  request.limits.cpu = std::chrono::seconds(Field<std::int64_t>(limits, "cpu_seconds"));
+  request.limits.memory = Field<std::uint64_t>(limits, "memory_bytes");
+  request.limits.wall = std::chrono::milliseconds(Field<std::int64_t>(limits, "wall_ms"));
+  request.limits.kill_grace =
+      std::chrono::milliseconds(Field<std::int64_t>(limits, "kill_grace_ms"));
+  request.log_level = Field<std::string>(json, "log_level");
+  return request;
+}
+
+std::string EncodeLogFrame(spi::LogLevel level, std::string_view source, std::string_view text) {
+  return Dump(Json{{"log",
+                    {{"level", LogLevelName(level)},
+                     {"source", std::string(source)},
+                     {"text", std::string(text)}}}}) +
+         "\n";
+}
+
+std::string EncodeNoteFrame(std::string_view note) {
+  return Dump(Json{{"note", std::string(note)}}) + "\n";
+}
+
+std::string EncodeResultFrame(const spi::Status& status) {
+  const char* code = "internal";
+  for (const auto& [value, name] : kCodes) {
+    if (value == status.code()) code = name;
+  }
+  return Dump(Json{{"result", {{"code", code}, {"message", status.message()}}}}) + "\n";
+}
+
+std::optional<Frame> DecodeFrame(std::string_view line) {
+  Json json = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || json.size() != 1) return std::nullopt;
+  try {
+    Frame frame;
+    if (auto log = json.find("log"); log != json.end()) {
+      frame.kind = Frame::Kind::kLog;
+      const std::string level = Field<std::string>(*log, "level");
+      for (const auto& [value, name] : kLevels) {
+        if (level == name) frame.level = value;
+      }
+      frame.source = Field<std::string>(*log, "source");
+      frame.text = Field<std::string>(*log, "text");
+      return frame;
+    }
+    if (auto note = json.find("note"); note != json.end() && note->is_string()) {
+      frame.kind = Frame::Kind::kNote;
+      frame.text = note->get<std::string>();
+      return frame;
+    }
+    if (auto result = json.find("result"); result != json.end()) {
+      frame.kind = Frame::Kind::kResult;
+      const std::string code = Field<std::string>(*result, "code");
+      const std::string message = Field<std::string>(*result, "message");
+      for (const auto& [value, name] : kCodes) {
+        if (code == name) {
+          frame.status = MakeStatus(value, message);
+          return frame;
+        }
+      }
+      return std::nullopt;
+    }
+  } catch (const std::invalid_argument&) {
+  }
+  return std::nullopt;
+}
+
+}  // namespace shardjob::isolation

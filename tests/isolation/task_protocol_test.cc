@@ -1,0 +1,122 @@
+// The request and the frames between an instance and its task runners.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config/job_config_json.h"
+#include "isolation/task_protocol.h"
+
+namespace shardjob::isolation {
+namespace {
+
+using ::testing::HasSubstr;
+
+TaskRequest SampleRequest() {
+  config::JobConfig job;
+  job.name = "sync";
+  job.job_class = "SOME_JOB";
+  job.isolation = config::Isolation::kProcess;
+  TaskRequest request;
+  request.job_config_json = config::JobConfigToJson(job);
+  request.libraries = {"/plugins/a.so", "/plugins/b.so"};
+  request.context.job_name = "sync";
+  request.context.fire_id = "1700000000000";
+  request.context.task_id = "sync@-@1700000000000@-@2@-@host@1@ab";
+  request.context.instance_id = "host@1@ab";
+  request.context.sharding_total_count = 4;
+  request.context.sharding_item = 2;
+  request.context.sharding_parameter = "Shanghai \"east\"";
+  request.context.job_parameter = "price$5";
+  request.context.fencing_token = 9007199254740993;  // beyond a double's integers
+  request.limits.cpu = std::chrono::seconds(10);
+  request.limits.memory = 512ull << 20;
+  request.limits.wall = std::chrono::milliseconds(60000);
+  request.limits.kill_grace = std::chrono::milliseconds(1500);
+  request.log_level = "debug";
+  return request;
+}
+
+TEST(TaskProtocolTest, RequestRoundTripsEveryField) {
+  const TaskRequest sent = SampleRequest();
+  const TaskRequest got = DecodeRequest(EncodeRequest(sent));
+  EXPECT_EQ(config::JobConfigFromJson(got.job_config_json, "got").name, "sync");
+  EXPECT_EQ(got.job_config_json, sent.job_config_json);
+  EXPECT_EQ(got.libraries, sent.libraries);
+  EXPECT_EQ(got.context.job_name, sent.context.job_name);
+  EXPECT_EQ(got.context.fire_id, sent.context.fire_id);
+  EXPECT_EQ(got.context.task_id, sent.context.task_id);
+  EXPECT_EQ(got.context.instance_id, sent.context.instance_id);
+  EXPECT_EQ(got.context.sharding_total_count, 4);
+  EXPECT_EQ(got.context.sharding_item, 2);
+  EXPECT_EQ(got.context.sharding_parameter, sent.context.sharding_parameter);
+  EXPECT_EQ(got.context.job_parameter, "price$5");
+  EXPECT_EQ(got.context.fencing_token, 9007199254740993);
+  EXPECT_EQ(got.context.cancellation, nullptr);
+  EXPECT_EQ(got.limits, sent.limits);
+  EXPECT_EQ(got.log_level, "debug");
+}
+
+TEST(TaskProtocolTest, AnAbsentShardingParameterStaysAbsent) {
+  TaskRequest sent = SampleRequest();
+  sent.context.sharding_parameter.reset();
+  EXPECT_FALSE(DecodeRequest(EncodeRequest(sent)).context.sharding_parameter.has_value());
+  sent.context.sharding_parameter = "";
+  EXPECT_EQ(DecodeRequest(EncodeRequest(sent)).context.sharding_parameter, "");
+}
+
+TEST(TaskProtocolTest, BadRequestsAreRefusedWithTheReason) {
+  EXPECT_THROW(DecodeRequest("not json"), std::invalid_argument);
+  try {
+    DecodeRequest(R"({"protocol": 99})");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("protocol version 99"));
+  }
+  try {
+    DecodeRequest(R"({"protocol": 1, "job": {}, "libraries": []})");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("missing 'context'"));
+  }
+}
+
+TEST(TaskProtocolTest, FramesRoundTrip) {
+  std::string line = EncodeLogFrame(spi::LogLevel::kWarn, "SIMPLE", "a\nmultiline \xff message");
+  ASSERT_EQ(line.back(), '\n');
+  ASSERT_EQ(line.find('\n'), line.size() - 1) << "one frame, one line";
+  line.pop_back();
+  std::optional<Frame> log = DecodeFrame(line);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->kind, Frame::Kind::kLog);
+  EXPECT_EQ(log->level, spi::LogLevel::kWarn);
+  EXPECT_EQ(log->source, "SIMPLE");
+  EXPECT_THAT(log->text, HasSubstr("a\nmultiline"));  // the invalid byte is replaced
+
+  std::string note = EncodeNoteFrame(kAllocationFailedNote);
+  note.pop_back();
+  ASSERT_TRUE(DecodeFrame(note));
+  EXPECT_EQ(DecodeFrame(note)->kind, Frame::Kind::kNote);
+  EXPECT_EQ(DecodeFrame(note)->text, kAllocationFailedNote);
+
+  for (const spi::Status& status :
+       {spi::Status::Ok(), spi::Status::Failed("boom"), spi::Status::Cancelled("stop"),
+        spi::Status::TimedOut("late"), spi::Status::Internal("bug")}) {
+    std::string result = EncodeResultFrame(status);
+    result.pop_back();
+    std::optional<Frame> frame = DecodeFrame(result);
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->kind, Frame::Kind::kResult);
+    EXPECT_EQ(frame->status.code(), status.code());
+    EXPECT_EQ(frame->status.message(), status.message());
+  }
+}
+
+TEST(TaskProtocolTest, WhatIsNoFrameIsSaidSo) {
+  EXPECT_FALSE(DecodeFrame("plain text"));
+  EXPECT_FALSE(DecodeFrame("{}"));
+  EXPECT_FALSE(DecodeFrame(R"({"result": {"code": "bogus", "message": ""}})"));
+  EXPECT_FALSE(DecodeFrame(R"({"log": {"level": "info"}})"));
+}
+
+}  // namespace
+}  // namespace shardjob::isolation
