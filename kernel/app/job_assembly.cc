@@ -66,7 +66,8 @@ std::shared_ptr<Interface> Build(const config::JobConfig& job, const std::string
     auto kept = std::make_shared<Kept>(Kept{contexts_owner, std::move(object)});
     return std::shared_ptr<Interface>(kept, kept->object.get());
   } catch (const plugin::PluginError& e) {
-    problems->push_back(where + e.what());
+    // The message already names the job, the kind, the type and its library.
+    problems->push_back(job.location.ToString() + ": " + e.what());
     return nullptr;
   }
 }
