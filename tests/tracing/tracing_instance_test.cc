@@ -167,16 +167,21 @@ TEST_F(PostgresqlTracingTest, AnOutageIsBufferedAndEveryTaskEndsInOneCompleteRow
     EXPECT_EQ(row->second[4], start.fire);
     EXPECT_EQ(row->second[5], instance->id());
   }
-  // Each fire's state changes: staged, running, ended (in error: shard 1 fails), once each.
+  // Each fire's state changes: staged, running, ended (in error: shard 1 fails). Usually once
+  // each; a fire whose shards started in separate runs here (a catch-up of a missed fire for one
+  // shard, the scheduled run for another) has one sequence per run, and every run that was
+  // staged ended.
   for (const std::string& fire : fires) {
     std::map<std::string, int> states;
     for (auto& row :
          client.Query("SELECT state FROM job_status_trace_log WHERE fire_id = $1", {fire})) {
       ++states[row[0]];
     }
-    EXPECT_EQ(states["TASK_STAGING"], 1) << "fire " << fire;
-    EXPECT_EQ(states["TASK_RUNNING"], 1) << "fire " << fire;
-    EXPECT_EQ(states["TASK_FINISHED"] + states["TASK_ERROR"], 1) << "fire " << fire;
+    EXPECT_GE(states["TASK_STAGING"], 1) << "fire " << fire;
+    EXPECT_GE(states["TASK_RUNNING"], 1) << "fire " << fire;
+    EXPECT_LE(states["TASK_RUNNING"], states["TASK_STAGING"]) << "fire " << fire;
+    EXPECT_EQ(states["TASK_FINISHED"] + states["TASK_ERROR"], states["TASK_STAGING"])
+        << "fire " << fire;
   }
   EXPECT_GE(fires.size(), 6u);
 }
