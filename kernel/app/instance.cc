@@ -197,6 +197,7 @@ class Instance::Impl {
     stats.commits_fenced = counters.commits_fenced;
     stats.commits_unknown = counters.commits_unknown;
     stats.claims_lost = counters.claims_lost;
+    stats.items_processed = counters.items_processed;
     stats.local_items = it->second->coordinator->LocalItems();
     stats.leader = it->second->coordinator->IsLeader();
     return stats;

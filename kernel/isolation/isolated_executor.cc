@@ -295,6 +295,7 @@ class Supervision {
       end_.allocation_failed = true;
     } else if (frame->kind == Frame::Kind::kResult) {
       end_.result = frame->status;
+      context_.AddItemsProcessed(frame->items_processed);
     }
   }
 

@@ -157,12 +157,14 @@ std::string EncodeNoteFrame(std::string_view note) {
   return Dump(Json{{"note", std::string(note)}}) + "\n";
 }
 
-std::string EncodeResultFrame(const spi::Status& status) {
+std::string EncodeResultFrame(const spi::Status& status, std::uint64_t items_processed) {
   const char* code = "internal";
   for (const auto& [value, name] : kCodes) {
     if (value == status.code()) code = name;
   }
-  return Dump(Json{{"result", {{"code", code}, {"message", status.message()}}}}) + "\n";
+  return Dump(Json{{"result",
+                    {{"code", code}, {"message", status.message()}, {"items", items_processed}}}}) +
+         "\n";
 }
 
 std::optional<Frame> DecodeFrame(std::string_view line) {
@@ -189,6 +191,10 @@ std::optional<Frame> DecodeFrame(std::string_view line) {
       frame.kind = Frame::Kind::kResult;
       const std::string code = Field<std::string>(*result, "code");
       const std::string message = Field<std::string>(*result, "message");
+      if (auto items = result->find("items"); items != result->end()) {
+        if (!items->is_number_unsigned()) return std::nullopt;
+        frame.items_processed = items->get<std::uint64_t>();
+      }
       for (const auto& [value, name] : kCodes) {
         if (code == name) {
           frame.status = MakeStatus(value, message);

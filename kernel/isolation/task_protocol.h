@@ -48,7 +48,8 @@ struct Frame {
   std::string source;
   // kLog: the message; kNote: the note's name (kAllocationFailedNote).
   std::string text;
-  spi::Status status;  // kResult
+  spi::Status status;                 // kResult
+  std::uint64_t items_processed = 0;  // kResult: what the task reported (spi::TaskProgress)
 };
 
 // An allocation failed in the runner while it had an address-space limit: sent the moment it
@@ -58,7 +59,7 @@ inline constexpr const char* kAllocationFailedNote = "allocation_failed";
 // Each returns one line, '\n' included.
 std::string EncodeLogFrame(spi::LogLevel level, std::string_view source, std::string_view text);
 std::string EncodeNoteFrame(std::string_view note);
-std::string EncodeResultFrame(const spi::Status& status);
+std::string EncodeResultFrame(const spi::Status& status, std::uint64_t items_processed);
 // nullopt for a line that is not a frame (the instance logs it and goes on).
 std::optional<Frame> DecodeFrame(std::string_view line);
 

@@ -106,7 +106,7 @@ ControlChannel& Channel() {
 }
 
 [[noreturn]] void Finish(const spi::Status& status) {
-  Channel().Write(EncodeResultFrame(status));
+  Channel().Write(EncodeResultFrame(status, 0));
   Exit();
 }
 
@@ -271,8 +271,10 @@ std::string JoinLines(const std::vector<std::string>& lines) {
 
   spi::ShardingContext context = request.context;
   context.cancellation = &TaskCancellation();
+  spi::TaskProgress progress;
+  context.progress = &progress;
   const spi::Status status = task.executor->Execute(task.job_object.get(), context);
-  Channel().Write(EncodeResultFrame(status));
+  Channel().Write(EncodeResultFrame(status, progress.items_processed()));
   // As when an in-process job stops: the job's objects are destroyed, so a job that flushes or
   // closes in its destructor does so. The instance kills a runner that hangs here.
   task = app::TaskObjects();

@@ -193,6 +193,21 @@ TEST_F(IsolationTest, ATypedJobRunsIsolatedToo) {
   }
 }
 
+// The example DATAFLOW job isolated: what it processed in the child counts in the instance.
+TEST_F(IsolationTest, AnIsolatedDataflowJobsItemsAreCounted) {
+  auto instance =
+      Instance::Start(WriteConfig("  - name: archive\n"
+                                  "    class: EXAMPLE_ORDER_ARCHIVE\n"
+                                  "    isolation: process\n"
+                                  "    sharding_total_count: 2\n"
+                                  "    props: {streaming.process: \"true\", "
+                                  "example.backlog: \"25\"}\n"));
+  WaitForShards(*instance, "archive", 2);
+  instance->Trigger("archive");
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("archive").tasks_succeeded == 2; }));
+  EXPECT_EQ(instance->Stats("archive").items_processed, 50u);
+}
+
 struct Crash {
   const char* mode;
   const char* message;

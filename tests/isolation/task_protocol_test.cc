@@ -100,14 +100,16 @@ TEST(TaskProtocolTest, FramesRoundTrip) {
 
   for (const spi::Status& status :
        {spi::Status::Ok(), spi::Status::Failed("boom"), spi::Status::Cancelled("stop"),
-        spi::Status::TimedOut("late"), spi::Status::Internal("bug")}) {
-    std::string result = EncodeResultFrame(status);
+        spi::Status::TimedOut("late"), spi::Status::Internal("bug"),
+        spi::Status::Unavailable("down")}) {
+    std::string result = EncodeResultFrame(status, 25);
     result.pop_back();
     std::optional<Frame> frame = DecodeFrame(result);
     ASSERT_TRUE(frame);
     EXPECT_EQ(frame->kind, Frame::Kind::kResult);
     EXPECT_EQ(frame->status.code(), status.code());
     EXPECT_EQ(frame->status.message(), status.message());
+    EXPECT_EQ(frame->items_processed, 25u);
   }
 }
 
@@ -115,6 +117,7 @@ TEST(TaskProtocolTest, WhatIsNoFrameIsSaidSo) {
   EXPECT_FALSE(DecodeFrame("plain text"));
   EXPECT_FALSE(DecodeFrame("{}"));
   EXPECT_FALSE(DecodeFrame(R"({"result": {"code": "bogus", "message": ""}})"));
+  EXPECT_FALSE(DecodeFrame(R"({"result": {"code": "ok", "message": "", "items": -1}})"));
   EXPECT_FALSE(DecodeFrame(R"({"log": {"level": "info"}})"));
 }
 

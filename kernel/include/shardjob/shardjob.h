@@ -37,6 +37,7 @@ struct JobStats {
   std::uint64_t commits_fenced = 0;   // refused: the claim was lost
   std::uint64_t commits_unknown = 0;  // the registry did not answer
   std::uint64_t claims_lost = 0;      // times the session was lost while fires ran
+  std::uint64_t items_processed = 0;  // reported by tasks (DATAFLOW: every fetched item)
   std::vector<int> local_items;       // the shards currently assigned to this instance
   bool leader = false;
 };
