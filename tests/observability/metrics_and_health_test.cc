@@ -16,6 +16,7 @@
 
 #include "shardjob/shardjob.h"
 #include "support/child_process.h"
+#include "support/free_port.h"
 #include "support/http_client.h"
 #include "support/test_support.h"
 #include "support/zookeeper_server.h"
@@ -40,18 +41,6 @@ double Sample(const std::string& text, const std::string& name, const std::strin
     return std::stod(text.substr(at + prefix.size()));
   }
   return -1;
-}
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
 }
 
 class MetricsTest : public ::testing::Test {
@@ -247,7 +236,8 @@ TEST_F(MetricsTest, HealthzFollowsTheZookeeperSession) {
 // A real Prometheus server scrapes the instance; its query API gives the value back.
 class ScopedPrometheus {
  public:
-  ScopedPrometheus(const TempDir& dir, const std::string& target) : port_(FreePort()) {
+  ScopedPrometheus(const TempDir& dir, const std::string& target)
+      : port_(testing::FreeLoopbackPort()) {
     const std::string config = dir.File("prometheus.yml");
     // honor_labels: the metrics' own `job` label (the shardjob job) is kept as it is, rather
     // than renamed to exported_job beside the scrape job's.

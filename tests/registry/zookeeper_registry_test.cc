@@ -24,6 +24,7 @@
 #include "registry/embedded_registry.h"
 #include "registry/registry.h"
 #include "registry_conformance.h"
+#include "support/free_port.h"
 #include "support/test_support.h"
 #include "support/zookeeper_server.h"
 
@@ -178,20 +179,8 @@ class ZookeeperRegistryTest : public ::testing::Test {
   int drains_ = 0;
 };
 
-int UnusedLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), length);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);  // nothing listens there now
-  return ntohs(address.sin_port);
-}
-
 TEST(ZookeeperConnectTest, ATimeoutNamesTheServersAndTheBound) {
-  const std::string servers = "127.0.0.1:" + std::to_string(UnusedLoopbackPort());
+  const std::string servers = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
   ZookeeperOptions options = OptionsFor(servers);
   options.connect_timeout = milliseconds(600);
   std::string error;

@@ -25,6 +25,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/free_port.h"
+
 namespace shardjob::testing {
 namespace {
 
@@ -46,21 +48,6 @@ class Fd {
  private:
   int fd_;
 };
-
-// The kernel picks a port nobody uses now; the server binds it a moment later. Another process
-// could take it in between: the first start retries with a new port if the bind fails.
-int FreeLoopbackPort() {
-  Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (fd.get() < 0 || bind(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0 ||
-      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    throw std::runtime_error(std::string("no free loopback port: ") + std::strerror(errno));
-  }
-  return ntohs(address.sin_port);
-}
 
 bool HasServerBinaries(const fs::path& dir) {
   return access((dir / "initdb").c_str(), X_OK) == 0 &&

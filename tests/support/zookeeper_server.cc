@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/free_port.h"
+
 // LeakSanitizer reads this from any binary that links the harness. The ZooKeeper C client (3.8,
 // THREADED) leaks one session-event completion (~350 bytes) when its IO thread queues the event
 // while zookeeper_close is stopping the threads: the completion thread has gone, and nothing
@@ -66,19 +68,6 @@ sockaddr_in Loopback(int port) {
   address.sin_port = htons(static_cast<std::uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return address;
-}
-
-// The kernel picks a port nobody uses now; the server binds it a moment later. Another process
-// could take it in between: the first start retries with a new port if the bind fails.
-int FreeLoopbackPort() {
-  Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address = Loopback(0);
-  socklen_t length = sizeof(address);
-  if (fd.get() < 0 || bind(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0 ||
-      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    throw std::runtime_error(std::string("no free loopback port: ") + std::strerror(errno));
-  }
-  return ntohs(address.sin_port);
 }
 
 bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
