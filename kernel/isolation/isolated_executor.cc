@@ -213,6 +213,11 @@ class Supervision {
       Kill();
       return;
     }
+    if (ready_ && !reassigned_told_ && context_.IsReassigned()) {
+      // To the runner alone: SIGUSR1 would end whatever else runs in its group.
+      reassigned_told_ = true;
+      ::kill(pid_, SIGUSR1);
+    }
     if (end_.stop == TaskEnd::Stop::kNone && context_.IsCancelled()) {
       // The runner turns SIGTERM into its job's cancellation flag; the rest of the group (a
       // script the job started) just ends.
@@ -293,6 +298,8 @@ class Supervision {
                   shard_, pid_, frame->text);
     } else if (frame->kind == Frame::Kind::kNote && frame->text == kAllocationFailedNote) {
       end_.allocation_failed = true;
+    } else if (frame->kind == Frame::Kind::kNote && frame->text == kReadyNote) {
+      ready_ = true;
     } else if (frame->kind == Frame::Kind::kResult) {
       end_.result = frame->status;
       context_.AddItemsProcessed(frame->items_processed);
@@ -314,6 +321,8 @@ class Supervision {
   TaskEnd end_;
   std::optional<Clock::time_point> wall_deadline_;
   std::optional<Clock::time_point> result_at_;
+  bool ready_ = false;  // the runner said it watches for SIGUSR1
+  bool reassigned_told_ = false;
   Clock::time_point terminated_at_;
   Clock::time_point exited_at_;
   bool exited_ = false;

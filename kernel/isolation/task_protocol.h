@@ -52,6 +52,11 @@ struct Frame {
   std::uint64_t items_processed = 0;  // kResult: what the task reported (spi::TaskProgress)
 };
 
+// The runner watches for its signals now: from here on SIGUSR1 (sent to the runner alone, never
+// to its group) raises the task's `reassigned` flag. Sent before it could kill the runner, it
+// would end the task.
+inline constexpr const char* kReadyNote = "ready";
+
 // An allocation failed in the runner while it had an address-space limit: sent the moment it
 // happens, since the job may not survive to report anything else.
 inline constexpr const char* kAllocationFailedNote = "allocation_failed";

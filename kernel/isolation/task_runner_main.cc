@@ -132,46 +132,57 @@ spi::LogLevel ParseLevel(const std::string& name) {
   return spi::LogLevel::kInfo;
 }
 
-// ---- cancellation: SIGTERM raises the task's flag ----
+// ---- signals: SIGTERM raises the task's cancellation flag, SIGUSR1 its reassigned flag ----
 
 spi::Cancellation& TaskCancellation() {
   static spi::Cancellation cancellation;
   return cancellation;
 }
 
-int term_pipe_write = -1;
+spi::Cancellation& TaskReassigned() {
+  static spi::Cancellation reassigned;
+  return reassigned;
+}
 
-// Async-signal-safe: a byte on a pipe. Raising the flag takes a lock, so a thread does it.
-void OnTerm(int) {
+int signal_pipe_write = -1;
+constexpr char kTermByte = 'T';
+constexpr char kReassignedByte = 'R';
+
+// Async-signal-safe: a byte on a pipe. Raising a flag takes a lock, so a thread does it.
+void WriteSignalByte(char byte) {
   const int saved = errno;
-  const char byte = 1;
-  const ssize_t ignored = ::write(term_pipe_write, &byte, 1);
+  const ssize_t ignored = ::write(signal_pipe_write, &byte, 1);
   (void)ignored;
   errno = saved;
 }
+void OnTerm(int) { WriteSignalByte(kTermByte); }
+void OnReassigned(int) { WriteSignalByte(kReassignedByte); }
 
-// A handler, not a blocked signal and sigwait: a blocked mask survives exec, and a script the
-// job starts with system() must still die of the SIGTERM its group gets. A handler does not.
-std::string WatchForTerm() {
+// Handlers, not blocked signals and sigwait: a blocked mask survives exec, and a script the job
+// starts with system() must still die of the SIGTERM its group gets. A handler does not.
+std::string WatchForSignals() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return std::string("pipe2: ") + std::strerror(errno);
-  term_pipe_write = fds[1];
+  signal_pipe_write = fds[1];
   std::thread([read_end = fds[0]] {
     char byte;
     while (true) {
       const ssize_t n = ::read(read_end, &byte, 1);
       if (n < 0 && errno == EINTR) continue;
-      break;
+      if (n <= 0) break;
+      (byte == kReassignedByte ? TaskReassigned() : TaskCancellation()).Cancel();
     }
-    TaskCancellation().Cancel();
   }).detach();  // lives until _exit
-  struct sigaction action;
-  std::memset(&action, 0, sizeof(action));
-  action.sa_handler = OnTerm;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  if (::sigaction(SIGTERM, &action, nullptr) != 0) {
-    return std::string("sigaction: ") + std::strerror(errno);
+  for (const auto& [signal, handler] :
+       {std::pair{SIGTERM, &OnTerm}, std::pair{SIGUSR1, &OnReassigned}}) {
+    struct sigaction action;
+    std::memset(&action, 0, sizeof(action));
+    action.sa_handler = handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (::sigaction(signal, &action, nullptr) != 0) {
+      return std::string("sigaction: ") + std::strerror(errno);
+    }
   }
   return "";
 }
@@ -233,9 +244,10 @@ std::string JoinLines(const std::vector<std::string>& lines) {
 }
 
 [[noreturn]] void RunTask() {
-  if (std::string problem = WatchForTerm(); !problem.empty()) {
-    Finish(spi::Status::Internal("task runner: cannot watch for SIGTERM: " + problem));
+  if (std::string problem = WatchForSignals(); !problem.empty()) {
+    Finish(spi::Status::Internal("task runner: cannot watch for its signals: " + problem));
   }
+  Channel().Write(EncodeNoteFrame(kReadyNote));
   TaskRequest request;
   try {
     request = DecodeRequest(ReadRequest());
@@ -271,6 +283,7 @@ std::string JoinLines(const std::vector<std::string>& lines) {
 
   spi::ShardingContext context = request.context;
   context.cancellation = &TaskCancellation();
+  context.reassigned = &TaskReassigned();
   spi::TaskProgress progress;
   context.progress = &progress;
   const spi::Status status = task.executor->Execute(task.job_object.get(), context);
