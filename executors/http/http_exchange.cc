@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "executors/http/curl_handles.h"
+#include "plugins/curl/curl_handles.h"
 
 namespace shardjob::executors {
 namespace {
@@ -132,13 +132,13 @@ HttpOutcome Exchange(const HttpRequest& request, const spi::Cancellation* cancel
   }
 
   // Declared before the handles that point at them, so that they are destroyed after.
-  CurlList headers;
+  curl::CurlList headers;
   for (const std::string& line : request.header_lines) headers.Append(line);
   // Otherwise libcurl sends "Expect: 100-continue" with larger bodies and then waits a second
   // for an interim answer that many small servers never send.
   headers.Append("Expect:");
   Received received;
-  CurlEasy easy;
+  curl::CurlEasy easy;
 
   CURL* handle = easy.get();
   curl_easy_setopt(handle, CURLOPT_URL, request.url.c_str());
@@ -156,7 +156,7 @@ HttpOutcome Exchange(const HttpRequest& request, const spi::Cancellation* cancel
   curl_easy_setopt(handle, CURLOPT_PREREQDATA, &received);
   SetMethodAndBody(handle, request);
 
-  CurlMulti multi(easy);
+  curl::CurlMulti multi(easy);
   std::optional<SilenceClock> silence;
   if (request.read_timeout) silence.emplace(*request.read_timeout);
   for (;;) {

@@ -3,7 +3,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "executors/http/curl_handles.h"
+#include "plugins/curl/curl_handles.h"
 
 namespace shardjob::executors {
 namespace {
@@ -14,7 +14,7 @@ struct CurlFree {
 };
 using CurlString = std::unique_ptr<char, CurlFree>;
 
-std::string GetPart(const CurlUrl& url, CURLUPart part) {
+std::string GetPart(const curl::CurlUrl& url, CURLUPart part) {
   char* raw = nullptr;
   if (curl_url_get(url.get(), part, &raw, 0) != CURLUE_OK) return "";
   CurlString text(raw);
@@ -22,7 +22,7 @@ std::string GetPart(const CurlUrl& url, CURLUPart part) {
 }
 
 // Setting a part to null clears it.
-void ClearPart(const CurlUrl& url, CURLUPart part) {
+void ClearPart(const curl::CurlUrl& url, CURLUPart part) {
   const CURLUcode code = curl_url_set(url.get(), part, nullptr, 0);
   if (code != CURLUE_OK) throw std::invalid_argument(curl_url_strerror(code));
 }
@@ -30,7 +30,7 @@ void ClearPart(const CurlUrl& url, CURLUPart part) {
 }  // namespace
 
 HttpUrl::HttpUrl(const std::string& text) {
-  CurlUrl url;
+  curl::CurlUrl url;
   // No CURLU_GUESS_SCHEME and no default scheme: "example.com/x" is refused, not guessed at.
   const CURLUcode code = curl_url_set(url.get(), CURLUPART_URL, text.c_str(), 0);
   if (code != CURLUE_OK) {

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "plugins/error-handlers/common/curl_easy.h"
+#include "plugins/curl/curl_handles.h"
 
 namespace shardjob::error_handlers {
 namespace {
@@ -34,15 +34,15 @@ bool HasHeader(const std::vector<std::string>& headers, const char* name) {
 
 spi::Status HttpPost(const HttpRequest& request, const std::atomic<bool>& abort,
                      HttpResponse* response) {
-  CurlEasy curl;
-  CurlList headers;
+  curl::CurlEasy easy;
+  curl::CurlList headers;
   for (const std::string& header : request.headers) headers.Append(header);
   if (!HasHeader(request.headers, "Content-Type")) headers.Append("Content-Type: application/json");
   // libcurl otherwise sends "Expect: 100-continue" for larger bodies and then waits a second for
   // an interim answer that many small servers never send.
   headers.Append("Expect:");
 
-  CURL* handle = curl.get();
+  CURL* handle = easy.get();
   curl_easy_setopt(handle, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
@@ -59,10 +59,10 @@ spi::Status HttpPost(const HttpRequest& request, const std::atomic<bool>& abort,
   response->body.clear();
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &KeepBody);
   curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response->body);
-  curl.AbortWhen(abort);
+  easy.AbortWhen(abort);
 
   std::string error;
-  CURLcode code = curl.Perform(&error);
+  CURLcode code = easy.Perform(&error);
   if (code == CURLE_ABORTED_BY_CALLBACK) {
     return spi::Status::Cancelled("POST to " + UrlOrigin(request.url) + " aborted: stopping");
   }

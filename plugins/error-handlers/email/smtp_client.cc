@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "plugins/error-handlers/common/curl_easy.h"
+#include "plugins/curl/curl_handles.h"
 
 namespace shardjob::error_handlers {
 namespace {
@@ -75,13 +75,13 @@ std::string SmtpUrl(const SmtpSettings& settings) {
 spi::Status SendMail(const SmtpSettings& settings, const std::string& envelope_from,
                      const std::vector<std::string>& recipients, const std::string& message,
                      const std::atomic<bool>& abort, spi::Logger& logger) {
-  CurlEasy curl;
-  CurlList rcpt;
+  curl::CurlEasy easy;
+  curl::CurlList rcpt;
   for (const std::string& recipient : recipients) rcpt.Append(recipient);
   MessageReader reader{message};
   std::string url = SmtpUrl(settings);
 
-  CURL* handle = curl.get();
+  CURL* handle = easy.get();
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
   // SMTPS when asked; otherwise plain, as ElasticJob without useSsl (no STARTTLS upgrade).
@@ -106,10 +106,10 @@ spi::Status SendMail(const SmtpSettings& settings, const std::string& envelope_f
     curl_easy_setopt(handle, CURLOPT_DEBUGDATA, &logger);
     curl_easy_setopt(handle, CURLOPT_VERBOSE, 1L);
   }
-  curl.AbortWhen(abort);
+  easy.AbortWhen(abort);
 
   std::string error;
-  CURLcode code = curl.Perform(&error);
+  CURLcode code = easy.Perform(&error);
   if (code == CURLE_ABORTED_BY_CALLBACK) {
     return spi::Status::Cancelled("SMTP to " + url + " aborted: stopping");
   }

@@ -1,17 +1,18 @@
 #pragma once
 
+// RAII owners of libcurl's handles, for the plugins that speak HTTP or SMTP (the HTTP executor,
+// the alerting error handlers). A static library each of them links, hidden like the rest of the
+// plugin's symbols: the kernel never links libcurl.
+
 #include <curl/curl.h>
 
+#include <atomic>
 #include <string>
 
-namespace shardjob::executors {
+namespace shardjob::curl {
 
-// RAII owners of the libcurl handles one HTTP job request needs. The alerting error handlers have
-// their own (plugins/error-handlers/common/curl_easy.h); this plugin keeps a private set so that
-// it links nothing but the SPI and libcurl.
-
-// One easy handle (one request), with the error buffer libcurl writes its reasons into. Neither
-// copied nor moved: libcurl keeps a pointer to the buffer. Not thread-safe.
+// One easy handle (one transfer at a time), with the error buffer libcurl writes its reasons
+// into. Neither copied nor moved: libcurl keeps a pointer to the buffer. Not thread-safe.
 class CurlEasy {
  public:
   // Throws std::runtime_error when libcurl cannot make a handle.
@@ -22,8 +23,16 @@ class CurlEasy {
   CurlEasy& operator=(const CurlEasy&) = delete;
 
   CURL* get() const { return handle_; }
+
   // libcurl's most specific reason for `code`: the error buffer when it was filled.
   std::string ErrorText(CURLcode code) const;
+
+  // Makes the transfer give up once `abort` turns true. libcurl checks it from its progress
+  // callback, at least once a second, connecting included. `abort` must outlive the transfer.
+  void AbortWhen(const std::atomic<bool>& abort);
+
+  // Runs the transfer; on failure sets *error to ErrorText.
+  CURLcode Perform(std::string* error);
 
  private:
   CURL* handle_;
@@ -31,7 +40,7 @@ class CurlEasy {
 };
 
 // A multi handle driving exactly one easy handle, so that the caller owns the wait loop and can
-// look at its cancellation flag and its read timeout between polls. The easy handle must outlive
+// look at its cancellation flag and its timeouts between polls. The easy handle must outlive
 // this object, which detaches it on destruction.
 class CurlMulti {
  public:
@@ -49,7 +58,7 @@ class CurlMulti {
   CURL* easy_;
 };
 
-// A curl_slist of request headers, freed with the object.
+// A curl_slist (request headers, mail recipients), freed with the object.
 class CurlList {
  public:
   CurlList() = default;
@@ -82,4 +91,4 @@ class CurlUrl {
   CURLU* handle_;
 };
 
-}  // namespace shardjob::executors
+}  // namespace shardjob::curl
