@@ -551,9 +551,16 @@ class Harness:
         if instance.state == "stopped":
             instance.proc.send_signal(signal.SIGCONT)
         instance.proc.send_signal(signal.SIGTERM)
-        if not wait_exit(instance.proc, timeout):
+        self.reap_after_term(instance, timeout, timeout)
+        self.event("instance_stopped", instance=instance.name, pid=instance.pid,
+                   status=instance.proc.returncode)
+
+    def reap_after_term(self, instance, wait_s, allowed_s):
+        """Waits up to wait_s for an instance sent SIGTERM to exit; a finding if it does not
+        (then SIGKILL) or exits with a non-zero status."""
+        if not wait_exit(instance.proc, wait_s):
             self.problem("%s (pid %d) did not stop within %d s of SIGTERM"
-                         % (instance.name, instance.pid, timeout), self.log_tail(instance))
+                         % (instance.name, instance.pid, allowed_s), self.log_tail(instance))
             instance.proc.send_signal(signal.SIGKILL)
             wait_exit(instance.proc, 10)
         elif instance.proc.returncode != 0:
@@ -561,8 +568,6 @@ class Harness:
                          % (instance.name, instance.pid, instance.proc.returncode),
                          self.log_tail(instance))
         instance.state = "gone"
-        self.event("instance_stopped", instance=instance.name, pid=instance.pid,
-                   status=instance.proc.returncode)
 
     # ---- the schedule ------------------------------------------------------------------------
 
@@ -915,17 +920,8 @@ class Harness:
                 instance.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + SHUTDOWN_GRACE_S + 15
         for instance in alive:
-            if not wait_exit(instance.proc, max(0.1, deadline - time.monotonic())):
-                self.problem("%s (pid %d) did not stop within %d s of SIGTERM"
-                             % (instance.name, instance.pid, SHUTDOWN_GRACE_S + 15),
-                             self.log_tail(instance))
-                instance.proc.send_signal(signal.SIGKILL)
-                wait_exit(instance.proc, 10)
-            elif instance.proc.returncode != 0:
-                self.problem("%s (pid %d) exited with status %d after SIGTERM"
-                             % (instance.name, instance.pid, instance.proc.returncode),
-                             self.log_tail(instance))
-            instance.state = "gone"
+            self.reap_after_term(instance, max(0.1, deadline - time.monotonic()),
+                                 SHUTDOWN_GRACE_S + 15)
         if self.zk:
             self.zk.stop_all()
 

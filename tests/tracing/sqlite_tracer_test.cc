@@ -245,6 +245,16 @@ TEST_F(SqliteTracerTest, CutsTextToItsColumnAsElasticJobDoes) {
 }
 
 // A table ElasticJob created (SQL92.properties) is used as it is, with shardjob's columns added.
+TEST_F(SqliteTracerTest, TablesDroppedWhileRunningAreCreatedAgain) {
+  auto tracer = Open();
+  ASSERT_TRUE(tracer->Write({FireStatus("s1", spi::TaskState::kStaging)}).ok());
+  Reader(path_).Query("DROP TABLE job_status_trace_log");
+  spi::Status status = tracer->Write({FireStatus("s2", spi::TaskState::kRunning)});
+  EXPECT_EQ(status.code(), spi::Status::Code::kUnavailable) << status.ToString();
+  ASSERT_TRUE(tracer->Write({FireStatus("s2", spi::TaskState::kRunning)}).ok());
+  EXPECT_EQ(Reader(path_).Query("SELECT id FROM job_status_trace_log"), (Rows{{"s2"}}));
+}
+
 TEST_F(SqliteTracerTest, AddsShardjobsColumnsToElasticJobsTables) {
   {
     Reader reader(path_);

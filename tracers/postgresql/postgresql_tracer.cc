@@ -31,14 +31,17 @@ constexpr const char* kSchemaLockKey = "8316003855878483810";
 std::string Quoted(const std::string& text) { return "'" + text + "'"; }
 
 // Creates what is missing. Only the constant table and column names of trace_tables.h are
-// spliced in. Index and columns are checked first: CREATE INDEX IF NOT EXISTS and ALTER TABLE
-// would lock the table even when nothing needs doing.
+// spliced in. Tables, index and columns are checked first: CREATE TABLE IF NOT EXISTS needs the
+// CREATE privilege on the schema even when the table exists (a user a DBA gave only INSERT and
+// UPDATE on tables made for it could never write), and CREATE INDEX IF NOT EXISTS and ALTER
+// TABLE would lock the table even when nothing needs doing.
 std::string SchemaSql() {
   std::string sql = std::string("SELECT pg_advisory_xact_lock(") + kSchemaLockKey + ");\n";
-  for (const rdb::Table* table : {&rdb::ExecutionLogTable(), &rdb::StatusTraceLogTable()}) {
-    sql += rdb::CreateTableSql(SqlDialect::kPostgresql, *table) + ";\n";
-  }
   sql += "DO $$\nBEGIN\n";
+  for (const rdb::Table* table : {&rdb::ExecutionLogTable(), &rdb::StatusTraceLogTable()}) {
+    sql += "  IF to_regclass(" + Quoted(table->name) + ") IS NULL THEN\n    " +
+           rdb::CreateTableSql(SqlDialect::kPostgresql, *table) + ";\n  END IF;\n";
+  }
   sql += std::string(
              "  IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND "
              "indexname = ") +
@@ -164,8 +167,9 @@ spi::Status PostgresqlTracer::Connect() {
 spi::Status PostgresqlTracer::CreateSchema(PgConnection::Clock::time_point deadline) {
   spi::Status status = connection_->Execute(schema_sql_, deadline);
   if (!status.ok()) {
-    if (status.code() == spi::Status::Code::kUnavailable) return status;
-    return spi::Status::Failed("cannot create the trace tables: " + status.message());
+    // Unavailable either way: the batch was never refused, so it waits in the kernel's buffer
+    // (and is counted if the buffer overflows) until the tables can be made or a DBA makes them.
+    return spi::Status::Unavailable("cannot create the trace tables: " + status.message());
   }
   schema_ready_ = true;
   return status;

@@ -1,6 +1,7 @@
 #include "tracers/sqlite/sqlite_tracer.h"
 
 #include <cstdint>
+#include <cstring>
 #include <set>
 #include <stdexcept>
 
@@ -150,13 +151,27 @@ spi::Status SqliteTracer::WriteInTransaction(const std::vector<spi::TraceEvent>&
   for (const spi::TraceEvent& event : events) {
     spi::Status status = Store(rdb::ToRow(event));
     if (!status.ok()) {
+      // Read before the rollback, which replaces the connection's last error.
+      const bool table_missing = sqlite3_errcode(db_.get()) == SQLITE_ERROR &&
+                                 std::strstr(sqlite3_errmsg(db_.get()), "no such table") != nullptr;
       RollBack();
-      return status;
+      return table_missing ? CreateSchemaAgain(status) : status;
     }
   }
   spi::Status status = Exec("COMMIT");
   if (!status.ok()) RollBack();
   return status;
+}
+
+// Someone dropped a table while we ran: the batch was not refused, so it is written again once
+// the tables are back (the prepared statements prepare themselves again on their next step).
+spi::Status SqliteTracer::CreateSchemaAgain(const spi::Status& cause) {
+  try {
+    CreateSchema();
+  } catch (const std::exception& e) {
+    return spi::Status::Unavailable(cause.message() + "; " + e.what());
+  }
+  return spi::Status::Unavailable(cause.message() + " (the tables were created again)");
 }
 
 spi::Status SqliteTracer::Store(const rdb::TraceRow& row) {

@@ -52,6 +52,7 @@ class SqliteTracer : public spi::Tracer {
 
   void CreateSchema();
   spi::Status WriteInTransaction(const std::vector<spi::TraceEvent>& events);
+  spi::Status CreateSchemaAgain(const spi::Status& cause);
   spi::Status Store(const rdb::TraceRow& row);
   spi::Status Exec(const char* sql);
   void RollBack();
