@@ -74,7 +74,9 @@ void TraceDispatcher::Deliver() {
     if (batch.empty()) {
       wake_.wait(lock, [this] { return stopping_ || !events_.empty(); });
       if (events_.empty()) return;
-      const std::size_t take = std::min(events_.size(), options_.max_batch);
+      // After a refused batch its events go one by one, so that only the refused ones are lost.
+      const std::size_t take = std::min(events_.size(), one_by_one_ > 0 ? 1 : options_.max_batch);
+      if (one_by_one_ > 0) --one_by_one_;
       batch.assign(std::make_move_iterator(events_.begin()),
                    std::make_move_iterator(events_.begin() + static_cast<std::ptrdiff_t>(take)));
       events_.erase(events_.begin(), events_.begin() + static_cast<std::ptrdiff_t>(take));
@@ -85,8 +87,9 @@ void TraceDispatcher::Deliver() {
       counters_.dropped += left;
       in_flight_ = 0;
       events_.clear();
-      spdlog::error("trace store still unavailable at shutdown: {} buffered trace event(s) dropped",
-                    left);
+      spdlog::error(
+          "trace store {} at shutdown: {} buffered trace event(s) dropped",
+          counters_.store_available ? "too slow to drain the buffer" : "still unavailable", left);
       return;
     }
     lock.unlock();
@@ -111,10 +114,15 @@ void TraceDispatcher::Deliver() {
     backoff = options_.min_backoff;
     if (status.ok()) {
       counters_.written += batch.size();
+    } else if (batch.size() > 1) {
+      spdlog::warn("trace store refused a batch of {} events ({}); writing them one by one",
+                   batch.size(), status.ToString());
+      one_by_one_ = batch.size();
+      events_.insert(events_.begin(), std::make_move_iterator(batch.begin()),
+                     std::make_move_iterator(batch.end()));
     } else {
-      counters_.rejected += batch.size();
-      spdlog::error("trace store refused {} event(s), which are dropped: {}", batch.size(),
-                    status.ToString());
+      ++counters_.rejected;
+      spdlog::error("trace store refused an event, which is dropped: {}", status.ToString());
     }
     batch.clear();
     in_flight_ = 0;

@@ -4,7 +4,8 @@
 // never delays a fire. Events wait in a bounded buffer and go to the tracer in batches, in order.
 // While the store is unavailable the head batch is retried with a growing backoff and new events
 // keep filling the buffer; once it holds `capacity` events, further events are dropped and
-// counted. So no event is lost while an outage fits in the buffer.
+// counted. So no event is lost while an outage fits in the buffer. A batch the store refuses is
+// written again one event at a time, so that only the events it refuses alone are dropped.
 
 #include <chrono>
 #include <condition_variable>
@@ -64,6 +65,7 @@ class TraceDispatcher {
   std::condition_variable wake_;
   std::deque<spi::TraceEvent> events_;  // not yet handed to the tracer
   std::size_t in_flight_ = 0;           // in the batch the tracer is writing
+  std::size_t one_by_one_ = 0;          // events of a refused batch still to write singly
   TraceCounters counters_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;

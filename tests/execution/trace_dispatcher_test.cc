@@ -40,6 +40,9 @@ class ScriptedTracer : public spi::Tracer {
       refuse_next_ = false;
       return spi::Status::InvalidArgument("value too long");
     }
+    for (const auto& event : events) {
+      if (TaskIdOf(event) == refused_id_) return spi::Status::InvalidArgument("bad value");
+    }
     for (const auto& event : events) stored_.push_back(TaskIdOf(event));
     return spi::Status::Ok();
   }
@@ -56,6 +59,11 @@ class ScriptedTracer : public spi::Tracer {
   void RefuseNext() {
     std::lock_guard<std::mutex> lock(mutex_);
     refuse_next_ = true;
+  }
+  // Refuses every batch holding this event, as a store refuses a value it cannot hold.
+  void RefuseEvent(const std::string& task_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    refused_id_ = task_id;
   }
   int inside() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -76,6 +84,7 @@ class ScriptedTracer : public spi::Tracer {
   bool held_ = false;
   bool available_ = true;
   bool refuse_next_ = false;
+  std::string refused_id_;
   int inside_ = 0;
   int calls_ = 0;
   std::vector<std::string> stored_;
@@ -146,6 +155,21 @@ TEST(TraceDispatcherTest, ABatchTheStoreRefusesIsDroppedAndCountedAndTheNextIsWr
   EXPECT_EQ(tracer->stored(), std::vector<std::string>{"kept"});
   EXPECT_EQ(traces.Counters().rejected, 1u);
   EXPECT_EQ(traces.Counters().retries, 0u);
+}
+
+TEST(TraceDispatcherTest, ARefusedBatchLosesOnlyTheEventTheStoreRefusesAlone) {
+  auto tracer = std::make_shared<ScriptedTracer>();
+  tracer->RefuseEvent("bad");
+  tracer->Hold(true);
+  TraceDispatcher traces(tracer, Small(10));
+  traces.Post(Status("first"));  // held, so the next ones queue up: [good, bad] is one batch
+  ASSERT_TRUE(WaitUntil([&] { return tracer->inside() == 1; }));
+  for (const char* id : {"good", "bad", "after"}) traces.Post(Status(id));
+  tracer->Hold(false);
+  ASSERT_TRUE(WaitUntil([&] { return traces.Counters().written == 3; }));
+  EXPECT_EQ(tracer->stored(), (std::vector<std::string>{"first", "good", "after"}));
+  EXPECT_EQ(traces.Counters().rejected, 1u);
+  EXPECT_EQ(traces.Counters().queue_depth, 0u);
 }
 
 TEST(TraceDispatcherTest, AtShutdownADeadStoreIsGivenTheDrainTimeoutThenTheRestIsCounted) {

@@ -67,8 +67,9 @@ using TraceEvent = std::variant<ExecutionEvent, StatusEvent>;
 //   The kernel keeps the batch and calls Write again with it, first, after a backoff. A retry may
 //   follow a write whose commit did reach the store, so writing an event twice must store it once
 //   (an event's id is its key; a completion updates its start's row).
-// - any other code: the store refused these events (a value it cannot hold); the kernel drops
-//   them, counts and logs them, and goes on with the next.
+// - any other code: the store refused these events (a value it cannot hold). The kernel writes
+//   a refused batch again one event at a time, and drops, counts and logs the events refused
+//   alone.
 class Tracer {
  public:
   virtual ~Tracer();
