@@ -100,6 +100,7 @@ class Instance::Impl {
       throw std::runtime_error("cannot start from " + config_.path + ":" + JoinLines(problems));
     }
     id_ = config_.instance_id.empty() ? instance::GenerateInstanceId() : config_.instance_id;
+    host_ = execution::Host{Hostname(), instance::HostAddress()};
     if (!instance::IsValidInstanceId(id_)) {
       throw std::runtime_error(config_.path + ": instance_id '" + id_ +
                                "' may hold only letters, digits and . _ @ : -");
@@ -399,7 +400,7 @@ class Instance::Impl {
         };
     running->runtime = std::make_shared<execution::JobRuntime>(
         job, std::move(plugins), running->schedule, running->coordinator, *pool_, *events_,
-        *traces_, id_, Hostname(), std::move(on_fire_end), clock_);
+        *traces_, id_, host_, std::move(on_fire_end), clock_);
     RunningJob* raw = running.get();
     if (!jobs_.emplace(job.name, std::move(running)).second) {
       throw std::runtime_error(config_.path + ": two jobs are named '" + job.name + "'");
@@ -458,6 +459,7 @@ class Instance::Impl {
   // use the registry, the trace queue and the timers); the registry session and its backing
   // store, whose last watch events post to the event loop; the loop; the trace queue; the timers.
   std::string id_;
+  execution::Host host_;
   std::string root_;
   std::chrono::milliseconds session_timeout_{0};
   std::unique_ptr<schedule::TimerQueue> timers_;

@@ -57,20 +57,6 @@ class FamilyBuilder {
   std::vector<MetricFamily>* families_;
 };
 
-const char* SessionStateLabel(registry::SessionState state) {
-  switch (state) {
-    case registry::SessionState::kConnecting:
-      return "connecting";
-    case registry::SessionState::kConnected:
-      return "connected";
-    case registry::SessionState::kExpired:
-      return "expired";
-    case registry::SessionState::kClosed:
-      return "closed";
-  }
-  return "unknown";
-}
-
 constexpr registry::SessionState kSessionStates[] = {
     registry::SessionState::kConnecting, registry::SessionState::kConnected,
     registry::SessionState::kExpired, registry::SessionState::kClosed};
@@ -120,7 +106,7 @@ Labels JobLabel(const JobMetrics& job) { return {{"job", job.name}}; }
 void AddJobFamilies(const InstanceMetrics& instance, std::vector<MetricFamily>* families) {
   {
     FamilyBuilder fires(families, "shardjob_fires_total",
-                        "Runs of a fire that claimed shards on this instance, by source.",
+                        "Fires that ran at least one shard on this instance, by source.",
                         MetricType::Counter);
     constexpr spi::ExecutionSource kSources[] = {
         spi::ExecutionSource::kNormalTrigger, spi::ExecutionSource::kMisfire,
@@ -209,7 +195,8 @@ void AddInstanceFamilies(const InstanceMetrics& instance, std::vector<MetricFami
                         "1 for the registry session's current state, 0 for the others.",
                         MetricType::Gauge);
     for (registry::SessionState each : kSessionStates) {
-      state.AddValue({{"state", SessionStateLabel(each)}}, each == instance.session_state ? 1 : 0);
+      state.AddValue({{"state", registry::SessionStateName(each)}},
+                     each == instance.session_state ? 1 : 0);
     }
   }
   FamilyBuilder(families, "shardjob_registry_requests_total",

@@ -6,8 +6,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "instance/instance_id.h"
-
 namespace shardjob::execution {
 namespace {
 
@@ -109,15 +107,14 @@ JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
                        std::shared_ptr<const schedule::Schedule> schedule,
                        std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
                        coordination::EventLoop& timers, TraceDispatcher& traces,
-                       std::string instance_id, std::string hostname, FireEndHandler on_fire_end,
+                       std::string instance_id, Host host, FireEndHandler on_fire_end,
                        std::shared_ptr<schedule::ClockWatch> clock)
     : job_name_(job.name),
       coordinator_(std::move(coordinator)),
       traces_(traces),
       timers_(timers),
       instance_id_(std::move(instance_id)),
-      hostname_(std::move(hostname)),
-      ip_(instance::HostAddress()),
+      host_(std::move(host)),
       on_fire_end_(std::move(on_fire_end)),
       pool_(pool),
       clock_(std::move(clock)),
@@ -476,8 +473,8 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
 
   spi::ExecutionEvent event;
   event.id = RandomId();
-  event.hostname = hostname_;
-  event.ip = ip_;
+  event.hostname = host_.name;
+  event.ip = host_.ip;
   event.task_id = context.task_id;
   event.job_name = job_name_;
   event.source = run->source;
@@ -499,6 +496,7 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   }
 
   spi::Status status;
+  std::optional<std::chrono::steady_clock::duration> ran_for;  // when the executor ran
   const bool abandoned = run->abandoned;
   if (abandoned) {
     status = spi::Status::Failed("not run: an earlier error of this fire was escalated");
@@ -509,18 +507,25 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
                  job_name_, context.fire_id, claim.item, job.sharding_total_count, instance_id_,
                  claim.fencing_token, context.sharding_parameter.value_or(""),
                  task->attempt > 0 ? " (retry " + std::to_string(task->attempt.load()) + ")" : "");
-    const auto started = std::chrono::system_clock::now();
+    // Lateness against the wall clock the schedule names; the run time on the monotonic one,
+    // which a clock step cannot bend.
     if (run->source == spi::ExecutionSource::kNormalTrigger && task->attempt == 0) {
-      lateness_.Observe(std::chrono::duration<double>(started - run->fire.scheduled).count());
+      lateness_.Observe(
+          std::chrono::duration<double>(std::chrono::system_clock::now() - run->fire.scheduled)
+              .count());
     }
+    const auto started = std::chrono::steady_clock::now();
     status = run->setup->plugins.executor->Execute(run->setup->plugins.job_object.get(), context);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::system_clock::now() - started).count();
-    (status.ok() ? succeeded_duration_ : failed_duration_).Observe(seconds);
+    ran_for = std::chrono::steady_clock::now() - started;
   }
   if (task->timed_out && !task->claim_lost) {
     status = spi::Status::Failed("timed out after " + std::to_string(job.timeout.count()) +
                                  " ms (" + Describe(status) + ")");
+  }
+  if (ran_for) {
+    // After the timeout's verdict, so the histogram's outcome is the task's.
+    (status.ok() ? succeeded_duration_ : failed_duration_)
+        .Observe(std::chrono::duration<double>(*ran_for).count());
   }
   event.complete_time_ms = EpochMs(schedule::NowMs());
   event.items_processed = progress.items_processed();

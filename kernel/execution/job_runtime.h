@@ -92,6 +92,12 @@ struct JobTimings {
   std::map<int, std::int64_t> last_success_ms;  // per shard, epoch ms of its last success here
 };
 
+// Where the instance runs, as traces record it (ElasticJob's hostname and ip).
+struct Host {
+  std::string name;
+  std::string ip;
+};
+
 class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
  public:
   // Called when a run has ended on this instance, with the time it ended.
@@ -104,7 +110,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
              std::shared_ptr<const schedule::Schedule> schedule,
              std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
              coordination::EventLoop& timers, TraceDispatcher& traces, std::string instance_id,
-             std::string hostname, FireEndHandler on_fire_end,
+             Host host, FireEndHandler on_fire_end,
              std::shared_ptr<schedule::ClockWatch> clock = nullptr);
   JobRuntime(const JobRuntime&) = delete;
   JobRuntime& operator=(const JobRuntime&) = delete;
@@ -222,8 +228,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   TraceDispatcher& traces_;
   coordination::EventLoop& timers_;
   const std::string instance_id_;
-  const std::string hostname_;
-  const std::string ip_;  // the host's address, for traces
+  const Host host_;
   const FireEndHandler on_fire_end_;
   WorkerPool& pool_;
   const std::shared_ptr<schedule::ClockWatch> clock_;

@@ -19,7 +19,6 @@ void Histogram::Observe(double value) {
   counts_[static_cast<std::size_t>(bucket - upper_bounds_.begin())].fetch_add(
       1, std::memory_order_relaxed);
   sum_.fetch_add(value, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
 }
 
 HistogramSnapshot Histogram::Read() const {
@@ -28,9 +27,9 @@ HistogramSnapshot Histogram::Read() const {
   snapshot.counts.reserve(upper_bounds_.size() + 1);
   for (std::size_t i = 0; i <= upper_bounds_.size(); ++i) {
     snapshot.counts.push_back(counts_[i].load(std::memory_order_relaxed));
+    snapshot.count += snapshot.counts.back();
   }
   snapshot.sum = sum_.load(std::memory_order_relaxed);
-  snapshot.count = count_.load(std::memory_order_relaxed);
   return snapshot;
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 
 // A fixed-bucket histogram that hot paths can feed without a lock: Observe() is a few atomic
-// adds. Read() gives a consistent-enough snapshot for a scrape (buckets, sum and count are read
-// one after another, as every Prometheus client library does).
+// adds. Read() gives a consistent-enough snapshot for a scrape: buckets and sum are read one after
+// another, and the count is the buckets' sum, so it always agrees with the +Inf bucket.
 
 #include <atomic>
 #include <cstdint>
@@ -15,7 +15,7 @@ struct HistogramSnapshot {
   std::vector<double> upper_bounds;   // ascending; the +Inf bucket is implied
   std::vector<std::uint64_t> counts;  // per bucket, not cumulative; one more than upper_bounds
   double sum = 0;
-  std::uint64_t count = 0;
+  std::uint64_t count = 0;  // the sum of counts, so it always equals the +Inf bucket
 };
 
 class Histogram {
@@ -36,7 +36,6 @@ class Histogram {
   const std::vector<double> upper_bounds_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
   std::atomic<double> sum_{0};
-  std::atomic<std::uint64_t> count_{0};
 };
 
 }  // namespace shardjob::metrics

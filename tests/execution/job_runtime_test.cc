@@ -60,7 +60,8 @@ class JobRuntimeTest : public ::testing::Test {
                                                                   strategy_, "me");
     coordinator_->Start();
     return std::make_shared<JobRuntime>(job, JobPlugins{}, schedule, coordinator_, pool_, loop_,
-                                        traces_, "me", "host", nullptr, std::move(clock));
+                                        traces_, "me", Host{"host", "127.0.0.1"}, nullptr,
+                                        std::move(clock));
   }
 
   // Destroyed in reverse: the loop outlives the store whose watches post to it.
@@ -137,8 +138,9 @@ TEST_F(JobRuntimeTest, ATaskIsToldWhenItsShardMovesAwayAndItsItemsAreCounted) {
                                                                 strategy_, "me");
   coordinator_->Start();
   ASSERT_TRUE(WaitUntil([&] { return coordinator_->LocalItems().size() == 1; }));
-  auto runtime = std::make_shared<JobRuntime>(job, plugins, nullptr, coordinator_, pool_, loop_,
-                                              traces_, "me", "host", nullptr, nullptr);
+  auto runtime =
+      std::make_shared<JobRuntime>(job, plugins, nullptr, coordinator_, pool_, loop_, traces_, "me",
+                                   Host{"host", "127.0.0.1"}, nullptr, nullptr);
   runtime->OnFire(schedule::Fire{"job", schedule::NowMs(), "trigger-1"},
                   spi::ExecutionSource::kManualTrigger);
   ASSERT_TRUE(WaitUntil([&] { return executor->started.load(); }));

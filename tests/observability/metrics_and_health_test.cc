@@ -158,7 +158,7 @@ TEST_F(MetricsTest, DataflowItemsAreCounted) {
   EXPECT_EQ(Sample(Metrics(*instance), "shardjob_items_processed_total", R"({job="archive"})"), 50);
 }
 
-TEST_F(MetricsTest, ScheduledFiresAreTimedFromTheirInstant) {
+TEST_F(MetricsTest, ScheduledFiresFillTheLatenessHistogram) {
   auto instance =
       Instance::Start(WriteConfig("  - name: tick\n"
                                   "    class: RECORDING_JOB\n"

@@ -20,7 +20,7 @@ namespace shardjob {
 
 // Counters of one job on this instance since it started. A task is (fire, shard).
 struct JobStats {
-  std::uint64_t fires = 0;                // runs that claimed shards here
+  std::uint64_t fires = 0;                // fires that ran shards here (once per source)
   std::uint64_t failover_fires = 0;       // of which for shards whose runner was gone
   std::uint64_t overlaps = 0;             // tasks that arrived while the shard's previous fire ran
   std::uint64_t skipped_tasks = 0;        // dropped by a policy (overlap skip, misfire skip/window)
