@@ -262,7 +262,7 @@ void JobCoordinator::OnSessionState(registry::SessionState state, std::int64_t s
       std::lock_guard<std::mutex> lock(mutex_);  // see PostToLoop: no post once stopped
       if (stopped_) return;
       connected_ = false;
-      reported_items_.clear();  // after the outage every local item may have missed fires
+      report_all_gained_ = true;  // after the outage every local item may have missed fires
       std::uint64_t epoch = ++disconnect_epoch_;
       std::weak_ptr<JobCoordinator> weak = weak_from_this();
       loop_.PostAfter(options_.session_timeout, [weak, epoch] {

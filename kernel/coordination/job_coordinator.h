@@ -195,6 +195,9 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   std::vector<std::string> disabled_instances_;
   std::map<std::string, std::vector<int>> assignment_;
   std::vector<int> reported_items_;  // local items JobEvents was told of (OnItemsGained)
+  // After an outage every local item is reported gained again (its fires may have been missed),
+  // while items that moved away during it are still reported lost.
+  bool report_all_gained_ = false;
   std::string assignment_json_;
   bool assignment_malformed_ = false;  // the stored one is not ours: assignment_ is the last good
   std::string planned_inputs_;

@@ -240,11 +240,12 @@ void JobCoordinator::ReportItemChanges() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (int item : items) {
-      if (std::find(reported_items_.begin(), reported_items_.end(), item) ==
-          reported_items_.end()) {
+      if (report_all_gained_ || std::find(reported_items_.begin(), reported_items_.end(),
+                                          item) == reported_items_.end()) {
         gained.push_back(item);
       }
     }
+    report_all_gained_ = false;
     for (int item : reported_items_) {
       if (std::find(items.begin(), items.end(), item) == items.end()) lost.push_back(item);
     }
