@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <cstdint>
 #include <chrono>
 #include <exception>
 #include <optional>
@@ -11,8 +12,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -69,7 +69,11 @@ tcp::endpoint ParseListen(const std::string& listen) {
   boost::system::error_code error;
   asio::ip::address address = asio::ip::make_address(host, error);
   if (error) throw std::runtime_error("'" + host + "' is not an IP address");
-  int port = std::stoi(listen.substr(colon + 1));
+  const std::string port_text = listen.substr(colon + 1);
+  const bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                      port_text.find_first_not_of("0123456789") == std::string::npos;
+  const int port = digits ? std::stoi(port_text) : -1;
+  if (port < 0 || port > 65535) throw std::runtime_error("'" + port_text + "' is not a port");
   return tcp::endpoint(address, static_cast<unsigned short>(port));
 }
 
@@ -99,11 +103,8 @@ class Server::Impl {
     thread_ = std::thread([this] { io_.run(); });
   }
 
+  // Stopping the loop is enough: the acceptor and every pending session are destroyed with it.
   ~Impl() {
-    asio::post(io_, [this] {
-      boost::system::error_code ignored;
-      acceptor_.close(ignored);
-    });
     io_.stop();
     if (thread_.joinable()) thread_.join();
   }
@@ -131,6 +132,8 @@ class Server::Impl {
   asio::io_context io_{1};
   Handler handler_;
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_{io_};
+  std::uint64_t accept_failures_ = 0;  // in a row; on the loop's thread only
   std::string address_;
   std::thread thread_;
 };
@@ -212,23 +215,29 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 };
 
 void Server::Impl::Accept() {
-  acceptor_.async_accept(
-      asio::make_strand(io_), [this](boost::system::error_code error, tcp::socket socket) {
-        if (error) {
-          if (error != asio::error::operation_aborted) {
-            spdlog::warn("http: accept on {} failed: {}", address_, error.message());
-            Accept();
-          }
-          return;
-        }
-        if (connections_ >= options_.max_connections) {
-          boost::system::error_code ignored;
-          socket.close(ignored);  // over the bound: refused at once rather than queued
-        } else {
-          std::make_shared<Session>(this, std::move(socket))->Start();
-        }
-        Accept();
+  acceptor_.async_accept(io_, [this](boost::system::error_code error, tcp::socket socket) {
+    if (error == asio::error::operation_aborted) return;
+    if (error) {
+      // Out of descriptors, say: accepting again at once would spin and flood the log.
+      if (++accept_failures_ == 1 || (accept_failures_ & (accept_failures_ - 1)) == 0) {
+        spdlog::warn("http: accept on {} failed ({} time(s) in a row): {}", address_,
+                     accept_failures_, error.message());
+      }
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](boost::system::error_code waited) {
+        if (!waited) Accept();
       });
+      return;
+    }
+    accept_failures_ = 0;
+    if (connections_ >= options_.max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);  // over the bound: refused at once rather than queued
+    } else {
+      std::make_shared<Session>(this, std::move(socket))->Start();
+    }
+    Accept();
+  });
 }
 
 Server::Server(const std::string& listen, Handler handler, ServerOptions options)

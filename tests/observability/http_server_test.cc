@@ -105,6 +105,15 @@ TEST_F(HttpServerTest, AnAddressThatIsNotAnIpIsAnError) {
   }
 }
 
+TEST_F(HttpServerTest, APortOutOfRangeIsAnError) {
+  try {
+    Server server("127.0.0.1:70000", [this](const Request& r) { return router_.Route(r); });
+    FAIL() << "bound port 70000";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'70000' is not a port"));
+  }
+}
+
 TEST_F(HttpServerTest, StoppingWithAnIdleConnectionOpenReturns) {
   auto server = std::make_unique<Server>("127.0.0.1:0",
                                          [this](const Request& r) { return router_.Route(r); });
