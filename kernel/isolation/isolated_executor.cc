@@ -51,7 +51,7 @@ class LineSplitter {
       const std::size_t newline = chunk.find('\n');
       const std::string_view piece = chunk.substr(0, newline);
       partial_.append(piece);
-      while (partial_.size() >= max_) {
+      while (partial_.size() > max_) {
         handler_(std::string_view(partial_).substr(0, max_));
         partial_.erase(0, max_);
       }

@@ -49,7 +49,7 @@ std::string DescribeExit(const TaskEnd& end) {
 spi::Status TaskStatus(const TaskEnd& end, const config::IsolationLimits& limits) {
   if (end.result) {
     if (end.result->ok() || !end.allocation_failed) return *end.result;
-    // Same code, so the runtime treats it as the job's own failure, named for what caused it.
+    // The codes the runtime tells apart are kept; anything else is a failure. Named for its cause.
     spi::Status status = *end.result;
     std::string message = AddressSpaceLimit(limits) + ": " + status.message();
     switch (status.code()) {

@@ -54,6 +54,15 @@ spi::Status MakeStatus(Code code, std::string message) {
 }
 
 // `json.dump()` throws on invalid UTF-8, and a job may log any bytes: replace them instead.
+// A frame must fit the instance's line limit (1 MiB) even with every byte escaped (\u00XX is 6):
+// a longer message or log line is cut, and says so.
+constexpr std::size_t kMaxFrameText = 64 << 10;
+
+std::string Capped(std::string_view text) {
+  if (text.size() <= kMaxFrameText) return std::string(text);
+  return std::string(text.substr(0, kMaxFrameText)) + "... (cut at 64 KiB)";
+}
+
 std::string Dump(const Json& json) {
   return json.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
@@ -149,7 +158,7 @@ std::string EncodeLogFrame(spi::LogLevel level, std::string_view source, std::st
   return Dump(Json{{"log",
                     {{"level", LogLevelName(level)},
                      {"source", std::string(source)},
-                     {"text", std::string(text)}}}}) +
+                     {"text", Capped(text)}}}}) +
          "\n";
 }
 
@@ -163,7 +172,9 @@ std::string EncodeResultFrame(const spi::Status& status, std::uint64_t items_pro
     if (value == status.code()) code = name;
   }
   return Dump(Json{{"result",
-                    {{"code", code}, {"message", status.message()}, {"items", items_processed}}}}) +
+                    {{"code", code},
+                     {"message", Capped(status.message())},
+                     {"items", items_processed}}}}) +
          "\n";
 }
 

@@ -113,6 +113,17 @@ TEST(TaskProtocolTest, FramesRoundTrip) {
   }
 }
 
+// A result with a huge message still fits the instance's 1 MiB line limit, so it is not lost.
+TEST(TaskProtocolTest, AHugeMessageIsCutToFitAFrame) {
+  std::string result = EncodeResultFrame(spi::Status::Failed(std::string(2 << 20, '\x01')), 0);
+  EXPECT_LT(result.size(), std::size_t{1} << 20);
+  result.pop_back();
+  std::optional<Frame> frame = DecodeFrame(result);
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->status.code(), spi::Status::Code::kFailed);
+  EXPECT_THAT(frame->status.message(), ::testing::EndsWith("... (cut at 64 KiB)"));
+}
+
 TEST(TaskProtocolTest, WhatIsNoFrameIsSaidSo) {
   EXPECT_FALSE(DecodeFrame("plain text"));
   EXPECT_FALSE(DecodeFrame("{}"));
