@@ -20,7 +20,11 @@ cleanup() {
   echo "== stopping"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2> /dev/null || true; done
-  [ -n "${zk_pid:-}" ] && kill -TERM "$zk_pid" 2> /dev/null && wait "$zk_pid" 2> /dev/null
+  # `wait` returns the JVM's 143 after SIGTERM: under `set -e` that would skip the rm below.
+  if [ -n "${zk_pid:-}" ]; then
+    kill -TERM "$zk_pid" 2> /dev/null || true
+    wait "$zk_pid" 2> /dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -61,7 +65,8 @@ start_instance() {
 }
 endpoints() {
   for name in "$@"; do
-    echo "   $name: $(grep -o 'http://[0-9.:]*' "$work/$name.log" | head -1)/metrics"
+    address=$(grep -o 'http://[0-9.:]*' "$work/$name.log" | head -1 || true)
+    echo "   $name: ${address:+$address/metrics}${address:-(not logged yet; see $work/$name.log)}"
   done
 }
 status() {

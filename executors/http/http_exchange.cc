@@ -1,6 +1,7 @@
 #include "executors/http/http_exchange.h"
 
 #include <algorithm>
+#include <exception>
 
 #include "plugins/curl/curl_handles.h"
 
@@ -26,7 +27,11 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* received = static_cast<Received*>(user);
   const size_t bytes = size * count;
   const size_t room = kKeptBodyBytes - std::min(kKeptBodyBytes, received->body.size());
-  received->body.append(data, std::min(bytes, room));
+  try {
+    received->body.append(data, std::min(bytes, room));
+  } catch (const std::exception&) {
+    return 0;  // out of memory: no exception may cross libcurl's C frames; the transfer fails
+  }
   received->body_bytes += bytes;
   // Returning less than `bytes` would fail the transfer: the excess is dropped, not refused.
   return bytes;

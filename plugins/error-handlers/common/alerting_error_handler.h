@@ -16,11 +16,12 @@ class AlertingErrorHandler : public spi::ErrorHandler {
  public:
   AlertingErrorHandler(std::unique_ptr<AlertChannel> channel, SenderOptions options,
                        spi::Logger& logger)
-      : sender_(std::move(channel), options, logger) {}
+      : logger_(logger), sender_(std::move(channel), options, logger) {}
 
   spi::Status Handle(const spi::JobError& error) noexcept override;
 
  private:
+  spi::Logger& logger_;
   AlertSender sender_;
 };
 
