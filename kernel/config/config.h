@@ -63,6 +63,13 @@ enum class MisfirePolicy { kRunOnce, kRunAll, kSkip };
 const char* OverlapPolicyName(OverlapPolicy policy);
 const char* MisfirePolicyName(MisfirePolicy policy);
 
+// Who runs which shard of a fire. static: each instance claims the shards the sharding strategy
+// assigned to it (ElasticJob). dynamic: each instance claims its assigned shards one at a time,
+// as its workers free up, and when it has none left takes unclaimed shards of the others (work
+// stealing), so that one large shard does not hold up the rest of an instance's list.
+enum class ShardingMode { kStatic, kDynamic };
+const char* ShardingModeName(ShardingMode mode);
+
 // Where a job's tasks run: on the instance's worker threads, or each in a child process of its
 // own, so that code which crashes, leaks or hangs fails only its task (docs/isolation.md).
 enum class Isolation { kNone, kProcess };
@@ -98,6 +105,14 @@ struct JobConfig {
   int sharding_total_count = 1;
   std::map<int, std::string> sharding_item_parameters;  // item -> parameter
   std::string job_parameter;
+  // Grid sharding: each item is cut into this many pages, each a task of its own.
+  int grid_pages = 1;
+  // Logical sharding: a shard_source type that generates what each item covers, per fire.
+  std::string shard_source;
+  ShardingMode sharding_mode = ShardingMode::kStatic;
+
+  // The shards claimed, committed and traced: items x pages.
+  int ShardCount() const { return sharding_total_count * grid_pages; }
 
   bool monitor_execution = true;
   bool failover = false;

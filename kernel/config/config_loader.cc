@@ -230,7 +230,7 @@ TracingConfig ParseTracing(const Value& value) {
 
 // ---- jobs ----
 
-constexpr std::array<std::string_view, 36> kJobKeys = {
+constexpr std::array<std::string_view, 39> kJobKeys = {
     "name",
     "class",
     "type",
@@ -241,6 +241,9 @@ constexpr std::array<std::string_view, 36> kJobKeys = {
     "jitter",
     "sharding_total_count",
     "sharding_item_parameters",
+    "grid_pages",
+    "shard_source",
+    "sharding_mode",
     "job_parameter",
     "monitor_execution",
     "failover",
@@ -397,6 +400,14 @@ constexpr std::array<std::pair<std::string_view, MisfirePolicy>, 3> kMisfirePoli
     {"skip", MisfirePolicy::kSkip},
 }};
 
+constexpr std::array<std::pair<std::string_view, ShardingMode>, 2> kShardingModes = {{
+    {"static", ShardingMode::kStatic},
+    {"dynamic", ShardingMode::kDynamic},
+}};
+
+// Shards (items x pages) one job may have: each has a state node in the registry.
+constexpr int kMaxShards = 100000;
+
 constexpr std::array<std::pair<std::string_view, Isolation>, 2> kIsolations = {{
     {"none", Isolation::kNone},
     {"process", Isolation::kProcess},
@@ -426,6 +437,22 @@ void ParseIsolation(const Map& map, JobConfig& job) {
   if (const auto wall = limits.Find("wall")) parsed.wall = wall->Duration(/*positive=*/true);
   if (const auto grace = limits.Find("kill_grace")) {
     parsed.kill_grace = grace->Duration(/*positive=*/false);
+  }
+}
+
+void ParseSharding(const Map& map, JobConfig& job) {
+  if (const auto pages = map.Find("grid_pages")) {
+    job.grid_pages = pages->Int(1, kMaxShards);
+    if (static_cast<long long>(job.grid_pages) * job.sharding_total_count > kMaxShards) {
+      pages->Fail(
+          "sharding_total_count x grid_pages is " +
+          std::to_string(static_cast<long long>(job.grid_pages) * job.sharding_total_count) +
+          " shards, more than the " + std::to_string(kMaxShards) + " a job may have");
+    }
+  }
+  if (const auto source = map.Find("shard_source")) job.shard_source = source->NonEmptyString();
+  if (const auto mode = map.Find("sharding_mode")) {
+    job.sharding_mode = ParseChoice(*mode, kShardingModes);
   }
 }
 
@@ -483,6 +510,13 @@ const char* MisfirePolicyName(MisfirePolicy policy) {
   return "?";
 }
 
+const char* ShardingModeName(ShardingMode mode) {
+  for (const auto& [name, value] : kShardingModes) {
+    if (value == mode) return name.data();
+  }
+  return "?";
+}
+
 const char* IsolationName(Isolation isolation) {
   for (const auto& [name, value] : kIsolations) {
     if (value == isolation) return name.data();
@@ -533,6 +567,7 @@ ParsedJob ParseJob(const Value& value) {
     job.sharding_item_parameters = ParseItemParameters(*parameters, job.sharding_total_count);
   }
   if (const auto parameter = map.Find("job_parameter")) job.job_parameter = parameter->String();
+  ParseSharding(map, job);
 
   if (const auto flag = map.Find("monitor_execution")) job.monitor_execution = flag->Bool();
   if (const auto flag = map.Find("failover")) job.failover = flag->Bool();

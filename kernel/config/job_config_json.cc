@@ -42,6 +42,9 @@ std::string JobConfigToJson(const JobConfig& job) {
   }
   json["sharding_item_parameters"] = parameters;
   json["job_parameter"] = Escape(job.job_parameter);
+  json["grid_pages"] = job.grid_pages;
+  if (!job.shard_source.empty()) json["shard_source"] = Escape(job.shard_source);
+  json["sharding_mode"] = ShardingModeName(job.sharding_mode);
   json["monitor_execution"] = job.monitor_execution;
   json["failover"] = job.failover;
   json["misfire"] = job.misfire;

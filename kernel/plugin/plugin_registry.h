@@ -62,6 +62,10 @@ struct KindOf<spi::ShardingStrategy> {
   static constexpr const char* value = spi::kShardingStrategyKind;
 };
 template <>
+struct KindOf<spi::ShardSource> {
+  static constexpr const char* value = spi::kShardSourceKind;
+};
+template <>
 struct KindOf<spi::ErrorHandler> {
   static constexpr const char* value = spi::kErrorHandlerKind;
 };

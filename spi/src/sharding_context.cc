@@ -69,6 +69,35 @@ std::string ToJson(const ShardingContext& context) {
   AppendJsonString(&json, context.instance_id);
   AppendKey(&json, "fencingToken");
   json += std::to_string(context.fencing_token);
+  AppendKey(&json, "shard");
+  json += std::to_string(context.shard);
+  AppendKey(&json, "shardCount");
+  json += std::to_string(context.shard_count);
+  AppendKey(&json, "page");
+  json += std::to_string(context.page);
+  AppendKey(&json, "pageCount");
+  json += std::to_string(context.page_count);
+  if (!context.shard_label.empty()) {
+    AppendKey(&json, "shardLabel");
+    AppendJsonString(&json, context.shard_label);
+  }
+  if (!context.shard_params.empty()) {
+    AppendKey(&json, "shardParams");
+    json.push_back('{');
+    bool first = true;
+    for (const auto& [key, value] : context.shard_params) {
+      if (!first) json.push_back(',');
+      first = false;
+      AppendJsonString(&json, key);
+      json.push_back(':');
+      AppendJsonString(&json, value);
+    }
+    json.push_back('}');
+  }
+  if (std::optional<std::string> checkpoint = context.LoadCheckpoint()) {
+    AppendKey(&json, "checkpoint");
+    AppendJsonString(&json, *checkpoint);
+  }
   json.push_back('}');
   return json;
 }

@@ -12,7 +12,9 @@
 // 2: JobListener::ClusterOnce().
 // 3: Tracer::Write (batches, with a Status); Status::Code::kUnavailable; StatusEvent::fire_id;
 //    ShardingContext::reassigned and ::progress; ExecutionEvent::items_processed.
-#define SHARDJOB_SPI_ABI_VERSION 3u
+// 4: ShardSource (logical sharding); ShardingContext::shard, ::shard_count, ::page, ::page_count,
+//    ::shard_label, ::shard_params and ::checkpoint (Checkpoint).
+#define SHARDJOB_SPI_ABI_VERSION 4u
 
 #define SHARDJOB_STRINGIFY_INNER(x) #x
 #define SHARDJOB_STRINGIFY(x) SHARDJOB_STRINGIFY_INNER(x)

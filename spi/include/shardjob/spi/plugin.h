@@ -31,6 +31,7 @@
 #include "shardjob/spi/job_object.h"
 #include "shardjob/spi/logger.h"
 #include "shardjob/spi/properties.h"
+#include "shardjob/spi/shard_source.h"
 #include "shardjob/spi/sharding_strategy.h"
 #include "shardjob/spi/tracer.h"
 
@@ -60,6 +61,7 @@ namespace shardjob::spi {
 // The kinds of extension point, as written in manifests and printed by `shardjob plugins`.
 inline constexpr const char* kExecutorKind = "executor";
 inline constexpr const char* kShardingStrategyKind = "sharding_strategy";
+inline constexpr const char* kShardSourceKind = "shard_source";
 inline constexpr const char* kErrorHandlerKind = "error_handler";
 inline constexpr const char* kTracerKind = "tracer";
 inline constexpr const char* kJobListenerKind = "job_listener";
@@ -161,6 +163,10 @@ shardjob_manifest_entry ExecutorEntry(const char* type) {
 template <typename Impl>
 shardjob_manifest_entry ShardingStrategyEntry(const char* type) {
   return MakeEntry<ShardingStrategy, Impl>(kShardingStrategyKind, type);
+}
+template <typename Impl>
+shardjob_manifest_entry ShardSourceEntry(const char* type) {
+  return MakeEntry<ShardSource, Impl>(kShardSourceKind, type);
 }
 template <typename Impl>
 shardjob_manifest_entry ErrorHandlerEntry(const char* type) {
