@@ -10,6 +10,7 @@
 #include "isolation/runner_location.h"
 #include "logging/log.h"
 #include "shardjob/spi/properties.h"
+#include "shardjob/spi/shard_source.h"
 
 namespace shardjob::app {
 namespace {
@@ -148,6 +149,38 @@ std::shared_ptr<spi::JobExecutor> IsolateTask(const config::JobConfig& job,
   return std::make_shared<isolation::IsolatedExecutor>(std::move(options));
 }
 
+// The job's shard source, or null with a problem recorded. A deterministic source is asked for
+// the shards of a trial fire here, so that props it cannot work with, or a count its range does
+// not make, refuse the job at start (and in `shardjob validate`) instead of failing every fire.
+std::shared_ptr<spi::ShardSource> BuildShardSource(const config::JobConfig& job,
+                                                   const plugin::PluginRegistry& plugins,
+                                                   const std::shared_ptr<PluginContexts>& contexts,
+                                                   std::vector<std::string>* problems) {
+  std::string where = job.location.ToString() + ": job '" + job.name + "': shard_source: ";
+  if (!job.sharding_item_parameters.empty()) {
+    problems->push_back(where +
+                        "a shard source generates what each item covers; drop "
+                        "sharding_item_parameters");
+  }
+  auto source =
+      Build<spi::ShardSource>(job, "shard_source", job.shard_source, plugins, contexts, problems);
+  if (!source || !source->Deterministic()) return source;
+  spi::ShardSourceRequest request{job.name, "validate", job.sharding_total_count};
+  std::vector<spi::ShardSpec> shards;
+  spi::Status status = source->Generate(request, &shards);
+  if (!status.ok()) {
+    problems->push_back(where + job.shard_source + ": " + status.message());
+    return nullptr;
+  }
+  if (shards.size() != static_cast<std::size_t>(job.sharding_total_count)) {
+    problems->push_back(where + job.shard_source + " generated " + std::to_string(shards.size()) +
+                        " shards for sharding_total_count " +
+                        std::to_string(job.sharding_total_count));
+    return nullptr;
+  }
+  return source;
+}
+
 }  // namespace
 
 std::string ExecutorForInterface(const std::string& job_interface) {
@@ -187,6 +220,9 @@ bool AssembleJob(const config::JobConfig& job, const plugin::PluginRegistry& plu
   built.job_object = std::move(task.job_object);
   built.strategy = Build<spi::ShardingStrategy>(job, "sharding_strategy", job.sharding_strategy,
                                                 plugins, contexts, problems);
+  if (!job.shard_source.empty()) {
+    built.shard_source = BuildShardSource(job, plugins, contexts, problems);
+  }
   built.error_handler = Build<spi::ErrorHandler>(job, "error_handler", job.error_handler, plugins,
                                                  contexts, problems);
   for (std::size_t i = 0; i < job.listeners.size(); ++i) {

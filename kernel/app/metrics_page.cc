@@ -99,6 +99,17 @@ constexpr JobCounterMetric kJobCounters[] = {
     {"shardjob_claims_lost_total",
      "Times running tasks were cancelled because the registry session was lost.",
      &execution::JobCounters::claims_lost},
+    {"shardjob_checkpoints_saved_total", "Checkpoints tasks saved.",
+     &execution::JobCounters::checkpoints_saved},
+    {"shardjob_checkpoint_failures_total",
+     "Checkpoint saves refused (claim lost, record too large) or not answered by the registry.",
+     &execution::JobCounters::checkpoint_failures},
+    {"shardjob_tasks_resumed_total",
+     "Tasks that started from a checkpoint an earlier runner of the same fire and shard saved.",
+     &execution::JobCounters::tasks_resumed},
+    {"shardjob_tasks_stolen_total",
+     "Dynamic sharding: tasks this instance took from another instance's list.",
+     &execution::JobCounters::tasks_stolen},
 };
 
 Labels JobLabel(const JobMetrics& job) { return {{"job", job.name}}; }

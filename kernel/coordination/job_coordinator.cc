@@ -33,6 +33,7 @@ JobCoordinator::JobCoordinator(registry::Registry& registry, EventLoop& loop, st
       events_(events),
       options_(options),
       ledger_(registry, root_ + "/jobs/" + job.name, job.name, instance_id_),
+      plans_(registry, root_ + "/jobs/" + job.name, job.name),
       job_(job),
       strategy_(std::move(strategy)) {}
 
@@ -50,7 +51,7 @@ void JobCoordinator::Start() {
                               " in the registry: " + Describe(code));
     }
   }
-  Code code = ledger_.CreateStates(job.sharding_total_count);
+  Code code = ledger_.CreateStates(job.ShardCount());
   if (code != Code::kOk) {
     throw CoordinationError("job '" + job_name_ +
                             "': cannot create its shard states: " + Describe(code));
@@ -413,18 +414,28 @@ void JobCoordinator::RefreshInstances() {
 
 std::vector<Claim> JobCoordinator::ClaimFire(const std::string& fire_id,
                                              const std::optional<std::vector<int>>& items,
-                                             bool failover) {
+                                             bool failover, std::map<int, std::string>* holders) {
   if (!IsConnected()) {
     spdlog::warn("job={} fire={} instance={} not claimed: the registry is unreachable", job_name_,
                  fire_id, instance_id_);
     return {};
   }
-  return ledger_.ClaimFire(fire_id, items ? *items : LocalItems(), failover);
+  return ledger_.ClaimFire(fire_id, items ? *items : LocalItems(), failover, holders);
 }
 
 std::map<int, std::int64_t> JobCoordinator::ScheduledWatermarks(const std::vector<int>& items,
                                                                 bool fresh) {
   return ledger_.ScheduledWatermarks(items, fresh);
+}
+
+bool JobCoordinator::ShardsOf(spi::ShardSource& source, const std::string& fire_id, int shard_count,
+                              std::vector<spi::ShardSpec>* shards, std::string* error) {
+  return plans_.Get(source, fire_id, shard_count, shards, error);
+}
+
+CheckpointResult JobCoordinator::SaveCheckpoint(const std::string& fire_id, Claim* claim,
+                                                const std::string& record) {
+  return ledger_.SaveCheckpoint(fire_id, claim, record);
 }
 
 void JobCoordinator::Release(const std::vector<Claim>& claims) {

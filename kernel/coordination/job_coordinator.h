@@ -35,6 +35,7 @@
 #include "config/config.h"
 #include "coordination/event_loop.h"
 #include "coordination/shard_ledger.h"
+#include "coordination/shard_plans.h"
 #include "registry/registry.h"
 #include "shardjob/spi/sharding_strategy.h"
 
@@ -94,10 +95,18 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
 
   // Claims this instance's items (or `items`) for a fire. A `failover` claim takes an item only
   // while its state still shows this fire unfinished. Empty while the registry is unreachable.
+  // `holders`: see ShardLedger::ClaimFire.
   std::vector<Claim> ClaimFire(const std::string& fire_id,
                                const std::optional<std::vector<int>>& items = std::nullopt,
-                               bool failover = false);
+                               bool failover = false,
+                               std::map<int, std::string>* holders = nullptr);
   CommitResult Commit(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
+  // What each item of a fire covers, for a job with a shard source (see ShardPlans::Get).
+  bool ShardsOf(spi::ShardSource& source, const std::string& fire_id, int shard_count,
+                std::vector<spi::ShardSpec>* shards, std::string* error);
+  // Stores a running task's checkpoint (see ShardLedger::SaveCheckpoint).
+  CheckpointResult SaveCheckpoint(const std::string& fire_id, Claim* claim,
+                                  const std::string& record);
   // Gives up claims whose tasks did not run to the end (see ShardLedger::Release).
   void Release(const std::vector<Claim>& claims);
   // item -> the highest scheduled fire committed on it (epoch ms), for items that have one.
@@ -176,6 +185,7 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   JobEvents* const events_;
   const CoordinatorOptions options_;
   ShardLedger ledger_;
+  ShardPlans plans_;
 
   // Held by every step and by Stop: one coordinator's steps never overlap, so an older read
   // never overwrites a newer one, and none runs once Stop returns.

@@ -93,19 +93,19 @@ void JobCoordinator::Reshard() {
     // strategies give ElasticJob's results.
     std::sort(request.instances.rbegin(), request.instances.rend());
     inputs = Json({{"instances", request.instances},
-                   {"total", job.sharding_total_count},
+                   {"total", job.ShardCount()},
                    {"disabled", disabled_shards},
                    {"strategy", job.sharding_strategy}})
                  .dump();
     // Recompute only when what the plan depends on changed, or the stored plan is broken (an
     // owner gone, an item missing or doubled): a strategy need not be deterministic in time.
     if (inputs == planned_inputs_ &&
-        AssignmentIsValidLocked(request.instances, disabled_shards, job.sharding_total_count)) {
+        AssignmentIsValidLocked(request.instances, disabled_shards, job.ShardCount())) {
       return;
     }
   }
   request.job_name = job_name_;
-  request.sharding_total_count = job.sharding_total_count;
+  request.sharding_total_count = job.ShardCount();
   Json plan_json = Json::object();
   if (!request.instances.empty()) {
     spi::ShardingPlan plan;
@@ -124,7 +124,7 @@ void JobCoordinator::Reshard() {
       plan_json[instance] = items;
     }
   }
-  Json assignment = {{"total", job.sharding_total_count}, {"instances", plan_json}};
+  Json assignment = {{"total", job.ShardCount()}, {"instances", plan_json}};
   std::string text = assignment.dump();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -240,8 +240,8 @@ void JobCoordinator::ReportItemChanges() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (int item : items) {
-      if (report_all_gained_ || std::find(reported_items_.begin(), reported_items_.end(),
-                                          item) == reported_items_.end()) {
+      if (report_all_gained_ || std::find(reported_items_.begin(), reported_items_.end(), item) ==
+                                    reported_items_.end()) {
         gained.push_back(item);
       }
     }
@@ -276,7 +276,7 @@ void JobCoordinator::RecoverOrphans() {
 }
 
 bool JobCoordinator::RotatesSingleShardLocked() const {
-  return job_.sharding_strategy == "SINGLE_SHARDING_BALANCE" && job_.sharding_total_count == 1;
+  return job_.sharding_strategy == "SINGLE_SHARDING_BALANCE" && job_.ShardCount() == 1;
 }
 
 void JobCoordinator::RefreshNextInstance() {

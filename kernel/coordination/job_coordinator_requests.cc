@@ -152,7 +152,7 @@ void JobCoordinator::UpdateConfig(const config::JobConfig& job,
     strategy_ = std::move(strategy);
     leader = leader_;
   }
-  Code code = ledger_.CreateStates(job.sharding_total_count);
+  Code code = ledger_.CreateStates(job.ShardCount());
   if (code != Code::kOk) {
     spdlog::error("job={} cannot create the new shards' states: {}", job_name_, Describe(code));
   }

@@ -63,6 +63,20 @@ bool AlreadyDone(const Json& state, const std::string& fire_id) {
          IntField(state, order.watermark) >= order.position;
 }
 
+// A shard's state keeps the checkpoint of the task that holds (or last held) its claim:
+// {"fire": F, "record": R}. Only a runner of the same fire resumes from it.
+constexpr const char* kCheckpoint = "checkpoint";
+
+std::optional<std::string> CheckpointFor(const Json& state, const std::string& fire_id) {
+  auto it = state.find(kCheckpoint);
+  if (it == state.end() || !it->is_object() || StringField(*it, "fire") != fire_id) {
+    return std::nullopt;
+  }
+  auto record = it->find("record");
+  if (record == it->end() || !record->is_string()) return std::nullopt;
+  return record->get<std::string>();
+}
+
 // Retries a read while the connection is down, for a bounded time.
 template <typename Read>
 Code ReadWithRetry(Read read) {
@@ -165,7 +179,8 @@ std::optional<ShardLedger::ShardState> ShardLedger::ReadState(int item) {
 }
 
 std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vector<int> items,
-                                          bool failover) {
+                                          bool failover, std::map<int, std::string>* holders) {
+  std::map<int, std::string> claimed_by;  // items whose state shows this fire claimed: by whom
   std::lock_guard<std::mutex> lock(mutex_);
   CatchUpLocked();
   if (failover) {
@@ -188,6 +203,7 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
       }
       Json state = ParseObject(cached->second.data);
       if (AlreadyDone(state, fire_id)) {
+        if (holders != nullptr) (*holders)[*it] = StringField(state, "committed_by");
         spdlog::info(
             "job={} fire={} shard={} already committed (or a later fire was); not run "
             "again",
@@ -196,6 +212,7 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
         continue;
       }
       std::string unfinished = StringField(state, "claimed_fire");
+      if (unfinished == fire_id) claimed_by[*it] = StringField(state, "claimed_by");
       if (failover && unfinished != fire_id) {
         spdlog::info("job={} fire={} shard={} no longer needs a failover (the state shows {})",
                      job_name_, fire_id, *it, unfinished.empty() ? "no open claim" : unfinished);
@@ -210,6 +227,8 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
                      *it, unfinished, fire_id);
       }
       std::string nonce = instance_id_ + "#" + std::to_string(++claim_counter_);
+      // Another fire's progress means nothing to this one.
+      if (!CheckpointFor(state, fire_id)) state.erase(kCheckpoint);
       state["claimed_fire"] = fire_id;
       state["claimed_by"] = instance_id_;
       state["claim_nonce"] = nonce;
@@ -231,11 +250,12 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
       for (std::size_t i = 0; i < items.size(); ++i) {
         const registry::Stat& stat = results[2 * i].stat;
         states_[items[i]] = ShardState{ops[2 * i].data, stat.version, stat.mzxid, stat.ctime_ms};
-        claims.push_back(Claim{items[i], stat.mzxid, stat.version, session});
+        claims.push_back(Claim{items[i], stat.mzxid, stat.version, session, nonces[i],
+                               CheckpointFor(ParseObject(ops[2 * i].data), fire_id)});
       }
       return claims;
     }
-    if (code == Code::kConnectionLoss) return AdoptAfterUnknownOutcome(items, nonces);
+    if (code == Code::kConnectionLoss) return AdoptAfterUnknownOutcome(fire_id, items, nonces);
     std::size_t failed = 0;
     while (failed < results.size() && results[failed].code == Code::kOk) ++failed;
     if (failed >= results.size()) {
@@ -250,6 +270,7 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
     bool keep =
         cause == Code::kBadVersion || (cause == Code::kNodeExists && ReleaseOwnStaleLease(item));
     if (!keep) {
+      if (holders != nullptr) (*holders)[item] = claimed_by[item];
       if (cause != Code::kNodeExists) {
         spdlog::error("job={} fire={} shard={} claim failed: {}", job_name_, fire_id, item,
                       registry::CodeName(cause));
@@ -260,7 +281,8 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
   return {};
 }
 
-std::vector<Claim> ShardLedger::AdoptAfterUnknownOutcome(const std::vector<int>& items,
+std::vector<Claim> ShardLedger::AdoptAfterUnknownOutcome(const std::string& fire_id,
+                                                         const std::vector<int>& items,
                                                          const std::vector<std::string>& nonces) {
   states_.clear();
   std::vector<Claim> adopted;
@@ -281,12 +303,93 @@ std::vector<Claim> ShardLedger::AdoptAfterUnknownOutcome(const std::vector<int>&
       continue;
     }
     states_[items[i]] = *state;
-    adopted.push_back(
-        Claim{items[i], lease_stat.czxid, state->version, lease_stat.ephemeral_owner});
+    adopted.push_back(Claim{items[i], lease_stat.czxid, state->version, lease_stat.ephemeral_owner,
+                            nonces[i], CheckpointFor(ParseObject(state->data), fire_id)});
   }
   spdlog::warn("job={} a claim's outcome was unknown; {} of {} shard(s) turned out to be ours",
                job_name_, adopted.size(), items.size());
   return adopted;
+}
+
+CheckpointResult ShardLedger::SaveCheckpoint(const std::string& fire_id, Claim* claim,
+                                             const std::string& record) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  CatchUpLocked();
+  const int item = claim->item;
+  if (claim->session_id != registry_.SessionId()) {
+    spdlog::error(
+        "job={} fire={} shard={} checkpoint refused: its claim was made on another "
+        "session (fenced)",
+        job_name_, fire_id, item);
+    return CheckpointResult::kFenced;
+  }
+  auto cached = states_.find(item);
+  if (cached == states_.end() || cached->second.version != claim->state_version) {
+    std::optional<ShardState> state = ReadState(item);
+    if (!state) return CheckpointResult::kUnknown;
+    if (state->version != claim->state_version) {
+      spdlog::error(
+          "job={} fire={} shard={} checkpoint refused: the shard's state moved on "
+          "since the claim (fenced)",
+          job_name_, fire_id, item);
+      states_.erase(item);
+      return CheckpointResult::kFenced;
+    }
+    cached = states_.insert_or_assign(item, std::move(*state)).first;
+  }
+  Json state = ParseObject(cached->second.data);
+  state[kCheckpoint] = {{"fire", fire_id}, {"record", record}};
+  std::string data = state.dump();
+  registry::Stat stat;
+  const std::string path = ShardPath(item) + "/state";
+  Code code = registry_.Set(path, data, claim->state_version, &stat);
+  if (code == Code::kConnectionLoss) {
+    // The write may have landed with its reply lost: it did if the state is exactly what it
+    // wrote, one version on.
+    std::optional<ShardState> now;
+    if (ReadWithRetry([&] {
+          ShardState read;
+          registry::Stat read_stat;
+          Code read_code = registry_.Get(path, &read.data, &read_stat, nullptr);
+          if (read_code == Code::kOk) {
+            read.version = read_stat.version;
+            read.mzxid = read_stat.mzxid;
+            read.ctime_ms = read_stat.ctime_ms;
+            now = std::move(read);
+          }
+          return read_code;
+        }) != Code::kOk ||
+        !now) {
+      states_.erase(item);
+      return CheckpointResult::kUnknown;
+    }
+    if (now->version == claim->state_version + 1 && now->data == data) {
+      code = Code::kOk;
+      stat.version = now->version;
+      stat.mzxid = now->mzxid;
+      stat.ctime_ms = now->ctime_ms;
+    } else if (now->version == claim->state_version) {
+      states_[item] = std::move(*now);
+      return CheckpointResult::kUnknown;  // not stored; the claim still stands
+    } else {
+      code = Code::kBadVersion;
+    }
+  }
+  if (code != Code::kOk) {
+    states_.erase(item);
+    if (code == Code::kBadVersion || code == Code::kNoNode || code == Code::kSessionExpired) {
+      spdlog::error("job={} fire={} shard={} checkpoint refused ({}): the claim was lost (fenced)",
+                    job_name_, fire_id, item, registry::CodeName(code));
+      return CheckpointResult::kFenced;
+    }
+    spdlog::error("job={} fire={} shard={} checkpoint not saved: {}", job_name_, fire_id, item,
+                  registry::CodeName(code));
+    return CheckpointResult::kUnknown;
+  }
+  states_[item] = ShardState{data, stat.version, stat.mzxid, stat.ctime_ms};
+  claim->state_version = stat.version;
+  claim->checkpoint = record;
+  return CheckpointResult::kSaved;
 }
 
 CommitResult ShardLedger::Commit(const std::string& fire_id,

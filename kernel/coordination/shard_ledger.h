@@ -32,6 +32,15 @@ struct Claim {
   std::int64_t fencing_token = 0;
   std::int32_t state_version = 0;  // the version the commit is guarded by
   std::int64_t session_id = 0;     // the session that made it: the only one it is committed on
+  std::string nonce;               // this claim's, as written to the state and the lease
+  // The checkpoint an earlier runner of the same fire saved on the shard (a failover resumes).
+  std::optional<std::string> checkpoint;
+};
+
+enum class CheckpointResult {
+  kSaved,
+  kFenced,   // the claim is lost: someone else may run the task now
+  kUnknown,  // the registry did not answer: the record may or may not be stored
 };
 
 struct TaskOutcome {
@@ -61,8 +70,12 @@ class ShardLedger {
   // A fire at or below the highest committed fire of its family (scheduled instants; triggers)
   // is never claimed again. With `failover`, an item is claimed only while its state still shows
   // this fire claimed and unfinished: a queued failover that the shard has moved past is dropped.
+  //
+  // `holders`, when given, learns for items left out who has them: the instance that committed
+  // the fire on the shard, or that holds its claim for this fire ("" when unknown).
   std::vector<Claim> ClaimFire(const std::string& fire_id, std::vector<int> items,
-                               bool failover = false);
+                               bool failover = false,
+                               std::map<int, std::string>* holders = nullptr);
   // A claim made on another session than the current one is refused without a request. An
   // outcome whose earlier commit was unknown may be committed again: it counts as committed if
   // that earlier commit landed, and is sent again (same session, same guard) if not.
@@ -71,6 +84,13 @@ class ShardLedger {
   // Claims whose runner is gone: the state says "F claimed", F is not committed and no lease
   // exists. Returns fire -> items, read afresh from the registry.
   std::map<std::string, std::vector<int>> FindOrphans(const std::vector<int>& items);
+
+  // Stores `record` as the checkpoint of `claim`'s task: a SetData of the shard's state guarded
+  // by the claim's version, which moves `claim->state_version` on (the commit is guarded by the
+  // new one, so a runner whose claim is lost can neither save nor commit). Refused without a
+  // request when the claim was made on another session.
+  CheckpointResult SaveCheckpoint(const std::string& fire_id, Claim* claim,
+                                  const std::string& record);
 
   // Gives claims up without committing: the tasks did not run (cancelled before they started, or
   // stopped by their cancellation flag), so they must run again — failed over, or at the next
@@ -105,7 +125,8 @@ class ShardLedger {
   bool ReleaseOwnStaleLease(int item);
   // After a claim whose outcome is unknown: the items whose lease carries our nonce and whose
   // state was written by the same transaction are ours.
-  std::vector<Claim> AdoptAfterUnknownOutcome(const std::vector<int>& items,
+  std::vector<Claim> AdoptAfterUnknownOutcome(const std::string& fire_id,
+                                              const std::vector<int>& items,
                                               const std::vector<std::string>& nonces);
   // The `unguarded_commit` failpoint: a commit as a broken build would send it (no version
   // guard, no lease delete, on whatever session is current), for the fault tests' checker.

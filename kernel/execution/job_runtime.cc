@@ -63,6 +63,14 @@ std::optional<std::int64_t> InstantOf(const schedule::Fire& fire) {
   return instant;
 }
 
+// Dynamic sharding pulls the shards of scheduled and triggered fires; fires that name their
+// shards (failovers, catch-ups) claim them all at once, as in static mode.
+bool Pulls(const config::JobConfig& job, spi::ExecutionSource source) {
+  return job.sharding_mode == config::ShardingMode::kDynamic &&
+         (source == spi::ExecutionSource::kNormalTrigger ||
+          source == spi::ExecutionSource::kManualTrigger);
+}
+
 // A catch-up of a shard comes at most this often: one whose fires were refused (the previous
 // owner still holds the shard) must not spin against the registry.
 constexpr auto kCatchUpSpacing = std::chrono::milliseconds(500);
@@ -71,6 +79,9 @@ constexpr auto kCatchUpSpacing = std::chrono::milliseconds(500);
 
 // One shard of a run.
 struct JobRuntime::Task {
+  // The claim's version and checkpoint move on with each checkpoint saved: read and written
+  // under claim_mutex once the task has started.
+  std::mutex claim_mutex;
   coordination::Claim claim;
   std::atomic<int> attempt{0};
   // Replaced for each attempt; the flag of the attempt that runs is the one raised.
@@ -101,6 +112,70 @@ struct JobRuntime::Run {
   std::vector<coordination::Claim> released;             // stopped by cancellation
   std::vector<int> failed;                               // for the listeners' AfterFire
   std::uint64_t succeeded = 0;
+
+  // Dynamic sharding (under mutex_): the run claims its items one at a time (`pending`, then
+  // other instances' lists, each tail first), commits each task as it ends, and ends once
+  // nothing is left to claim (`pull_done`) and no task runs.
+  bool pulls = false;
+  bool listeners_called = false;  // BeforeFire, at the first claim
+  std::deque<int> pending;
+  bool steal_lists_made = false;
+  std::vector<std::pair<std::string, std::deque<int>>> steal_lists;  // owner -> items
+  std::size_t next_list = 0;
+  bool pull_done = false;
+  int committed = 0;  // tasks committed as they ended
+};
+
+// spi::Checkpoint for one task: the record travels with the task's claim, and each save is a
+// write guarded by it (ShardLedger::SaveCheckpoint).
+class JobRuntime::TaskCheckpoint final : public spi::Checkpoint {
+ public:
+  TaskCheckpoint(JobRuntime& runtime, std::string fire_id, std::shared_ptr<Task> task)
+      : runtime_(runtime), fire_id_(std::move(fire_id)), task_(std::move(task)) {}
+
+  std::optional<std::string> Load() const noexcept override {
+    std::lock_guard<std::mutex> lock(task_->claim_mutex);
+    return task_->claim.checkpoint;
+  }
+
+  spi::Status Save(const std::string& record) noexcept override {
+    spi::Status status = SaveOrRefuse(record);
+    std::lock_guard<std::mutex> lock(runtime_.mutex_);
+    ++(status.ok() ? runtime_.counters_.checkpoints_saved : runtime_.counters_.checkpoint_failures);
+    return status;
+  }
+
+ private:
+  spi::Status SaveOrRefuse(const std::string& record) noexcept {
+    if (record.size() > spi::kMaxCheckpointBytes) {
+      return spi::Status::InvalidArgument("a checkpoint of " + std::to_string(record.size()) +
+                                          " bytes is larger than the " +
+                                          std::to_string(spi::kMaxCheckpointBytes) + " allowed");
+    }
+    const std::string lost = "the claim on shard " + std::to_string(task_->claim.item) +
+                             " is lost: stop; the task runs again from its last checkpoint";
+    if (task_->claim_lost) return spi::Status::Cancelled(lost);
+    try {
+      std::lock_guard<std::mutex> lock(task_->claim_mutex);
+      switch (runtime_.coordinator_->SaveCheckpoint(fire_id_, &task_->claim, record)) {
+        case coordination::CheckpointResult::kSaved:
+          return spi::Status::Ok();
+        case coordination::CheckpointResult::kFenced:
+          return spi::Status::Cancelled(lost);
+        case coordination::CheckpointResult::kUnknown:
+          break;
+      }
+      return spi::Status::Unavailable(
+          "the registry did not answer; the checkpoint may not be "
+          "stored");
+    } catch (const std::exception& e) {
+      return spi::Status::Internal(std::string("saving the checkpoint: ") + e.what());
+    }
+  }
+
+  JobRuntime& runtime_;
+  const std::string fire_id_;
+  const std::shared_ptr<Task> task_;
 };
 
 JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
@@ -221,7 +296,8 @@ void JobRuntime::DispatchLocked(const schedule::Fire& fire, spi::ExecutionSource
   }
   // A fire with no item to run still makes a run when it names no items: its listeners and
   // status events say the instance had nothing to do.
-  if (!free.empty() || (items.empty() && IsScheduled(source))) {
+  // Under dynamic sharding it may still take other instances' shards.
+  if (!free.empty() || (items.empty() && (IsScheduled(source) || Pulls(setup_->job, source)))) {
     starts->push_back(NewRunLocked(fire, source, std::move(free)));
   }
 }
@@ -234,6 +310,7 @@ std::shared_ptr<JobRuntime::Run> JobRuntime::NewRunLocked(const schedule::Fire& 
   run->source = source;
   run->setup = setup_;
   run->task_id = job_name_ + "@-@" + fire.fire_id + "@-@" + instance_id_;
+  run->pulls = Pulls(setup_->job, source);
   for (int item : items) {
     running_[item] = run;
     auto finished = finished_.find(item);
@@ -350,13 +427,24 @@ void JobRuntime::CommitHandedOver(Run& run) {
 }
 
 void JobRuntime::RunFire(std::shared_ptr<Run> run) {
-  const Setup& setup = *run->setup;
   if (!run->handed_over.empty()) CommitHandedOver(*run);
   if (DeferBehindItems(*run)) {
     if (run->items.empty()) {
       FinishRun(run);
       return;
     }
+  }
+  if (run->pulls) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      run->pending.assign(run->items.begin(), run->items.end());
+      pulling_.push_back(run);
+    }
+    PostStatus(
+        *run, spi::TaskState::kStaging,
+        "Job '" + job_name_ + "' execute begin, pulling shards " + ItemList(run->items) + " first");
+    Pull();
+    return;
   }
   std::vector<coordination::Claim> claims;
   if (!run->items.empty()) {
@@ -382,6 +470,7 @@ void JobRuntime::RunFire(std::shared_ptr<Run> run) {
       run->tasks[claim.item] = task;
     }
     run->remaining = claims.size();
+    active_tasks_ += claims.size();
     if (!claims.empty()) CountFireLocked(*run);
     StartWaitingLocked(unclaimed, &starts);
   }
@@ -392,23 +481,28 @@ void JobRuntime::RunFire(std::shared_ptr<Run> run) {
     FinishRun(run);
     return;
   }
-  spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, claimed};
-  bool first_in_cluster =
-      HasClusterOnceListener(setup) && coordinator_->BeginFireOnce(run->fire.fire_id);
-  for (const auto& listener : setup.plugins.listeners) {
-    if (listener->ClusterOnce() && !first_in_cluster) continue;
-    spi::Status status = listener->BeforeFire(info);
-    if (!status.ok() && ReportError(*run, -1, "listener before fire: " + Describe(status))) {
-      run->abandoned = true;
-    }
-  }
-  PostStatus(*run, spi::TaskState::kRunning, "");
+  BeforeFire(*run, claimed);
   std::vector<std::shared_ptr<Task>> tasks;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& [item, task] : run->tasks) tasks.push_back(task);
   }
   for (auto& task : tasks) StartTask(run, task);
+}
+
+void JobRuntime::BeforeFire(Run& run, const std::vector<int>& claimed) {
+  const Setup& setup = *run.setup;
+  spi::FireInfo info{job_name_, run.fire.fire_id, instance_id_, claimed};
+  bool first_in_cluster =
+      HasClusterOnceListener(setup) && coordinator_->BeginFireOnce(run.fire.fire_id);
+  for (const auto& listener : setup.plugins.listeners) {
+    if (listener->ClusterOnce() && !first_in_cluster) continue;
+    spi::Status status = listener->BeforeFire(info);
+    if (!status.ok() && ReportError(run, -1, "listener before fire: " + Describe(status))) {
+      run.abandoned = true;
+    }
+  }
+  PostStatus(run, spi::TaskState::kRunning, "");
 }
 
 bool JobRuntime::DeferBehindItems(Run& run) {
@@ -458,12 +552,31 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   context.instance_id = instance_id_;
   context.task_id = job_name_ + "@-@" + run->fire.fire_id + "@-@" + std::to_string(claim.item) +
                     "@-@" + instance_id_;
+  // The claimed shard is a page of an item under grid sharding (item * pages + page).
+  const int pages = std::max(1, job.grid_pages);
   context.sharding_total_count = job.sharding_total_count;
-  context.sharding_item = claim.item;
-  auto parameter = job.sharding_item_parameters.find(claim.item);
+  context.sharding_item = claim.item / pages;
+  context.shard = claim.item;
+  context.shard_count = job.ShardCount();
+  context.page = claim.item % pages;
+  context.page_count = pages;
+  auto parameter = job.sharding_item_parameters.find(context.sharding_item);
   if (parameter != job.sharding_item_parameters.end()) {
     context.sharding_parameter = parameter->second;
   }
+  std::string source_error;  // the shard source could not say what this item covers
+  if (const auto& source = run->setup->plugins.shard_source) {
+    std::vector<spi::ShardSpec> shards;
+    if (coordinator_->ShardsOf(*source, run->fire.fire_id, job.sharding_total_count, &shards,
+                               &source_error)) {
+      context.shard_label = shards[context.sharding_item].label;
+      context.shard_params = shards[context.sharding_item].params;
+    } else if (source_error.empty()) {
+      source_error = "the shard source failed";
+    }
+  }
+  TaskCheckpoint checkpoint(*this, run->fire.fire_id, task);
+  context.checkpoint = &checkpoint;
   context.job_parameter = job.job_parameter;
   context.fencing_token = claim.fencing_token;
   context.cancellation = cancellation.get();
@@ -502,11 +615,20 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
     status = spi::Status::Failed("not run: an earlier error of this fire was escalated");
   } else if (cancellation->IsCancelled()) {
     status = spi::Status::Cancelled("not run: the fire was cancelled before this shard started");
+  } else if (!source_error.empty()) {
+    status = spi::Status::Failed("not run: " + source_error);
   } else {
-    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={} started{}",
-                 job_name_, context.fire_id, claim.item, job.sharding_total_count, instance_id_,
+    std::optional<std::string> resumed = checkpoint.Load();
+    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={}{} started{}{}",
+                 job_name_, context.fire_id, claim.item, context.shard_count, instance_id_,
                  claim.fencing_token, context.sharding_parameter.value_or(""),
-                 task->attempt > 0 ? " (retry " + std::to_string(task->attempt.load()) + ")" : "");
+                 context.shard_label.empty() ? "" : " label=" + context.shard_label,
+                 task->attempt > 0 ? " (retry " + std::to_string(task->attempt.load()) + ")" : "",
+                 resumed ? " from checkpoint " + *resumed : "");
+    if (resumed && task->attempt == 0) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++counters_.tasks_resumed;
+    }
     // Lateness against the wall clock the schedule names; the run time on the monotonic one,
     // which a clock step cannot bend.
     if (run->source == spi::ExecutionSource::kNormalTrigger && task->attempt == 0) {
@@ -565,7 +687,12 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
 
 void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task,
                             spi::Status status) {
-  const int item = task->claim.item;
+  coordination::Claim claim;
+  {
+    std::lock_guard<std::mutex> lock(task->claim_mutex);
+    claim = task->claim;
+  }
+  const int item = claim.item;
   const bool abandoned = run->abandoned;
   if (status.ok()) {
     spdlog::info("job={} fire={} shard={} instance={} succeeded", job_name_, run->fire.fire_id,
@@ -587,11 +714,11 @@ void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task
     // A task its claim's loss stopped did not do its work: it is not committed, so it runs
     // again (failed over, or at the next fire): committed once, executed at least once.
     if (!status.ok() && task->claim_lost) {
-      run->released.push_back(task->claim);
+      run->released.push_back(claim);
       ++counters_.tasks_released;
       run->failed.push_back(item);
     } else {
-      run->uncommitted[item] = coordination::TaskOutcome{task->claim, status.ok()};
+      run->uncommitted[item] = coordination::TaskOutcome{claim, status.ok()};
       finished_[item] = run;
       if (status.ok()) {
         ++counters_.tasks_succeeded;
@@ -605,11 +732,220 @@ void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task
     }
     auto reserved = running_.find(item);
     if (reserved != running_.end() && reserved->second == run) running_.erase(reserved);
-    last = --run->remaining == 0;
-    if (!last) StartWaitingLocked({item}, &starts);
+    --active_tasks_;
+    if (run->pulls) {
+      last = --run->remaining == 0 && run->pull_done;
+    } else {
+      last = --run->remaining == 0;
+      if (!last) StartWaitingLocked({item}, &starts);
+    }
   }
   Launch(std::move(starts));
+  if (run->pulls) {
+    SettleTask(run, item);
+    Pull();
+  }
   if (last) FinishRun(run);
+}
+
+void JobRuntime::SettleTask(const std::shared_ptr<Run>& run, int item) {
+  std::vector<coordination::TaskOutcome> outcomes;
+  std::vector<coordination::Claim> released;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto outcome = run->uncommitted.find(item);
+    if (outcome != run->uncommitted.end()) {
+      outcomes.push_back(outcome->second);
+      run->uncommitted.erase(outcome);
+      auto finished = finished_.find(item);
+      if (finished != finished_.end() && finished->second == run) finished_.erase(finished);
+      committing_.insert(item);
+    }
+    auto claim = std::find_if(run->released.begin(), run->released.end(),
+                              [item](const coordination::Claim& c) { return c.item == item; });
+    if (claim != run->released.end()) {
+      released.push_back(*claim);
+      run->released.erase(claim);
+    }
+  }
+  coordination::CommitResult committed = coordinator_->Commit(run->fire.fire_id, outcomes);
+  coordinator_->Release(released);
+  CountCommit(committed);
+  Starts starts;
+  bool parked;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<int> freed = CommitEndedLocked(run, outcomes, committed);
+    for (const auto& claim : released) freed.push_back(claim.item);
+    run->failed.insert(run->failed.end(), committed.fenced.begin(), committed.fenced.end());
+    run->failed.insert(run->failed.end(), committed.unknown.begin(), committed.unknown.end());
+    run->committed +=
+        static_cast<int>(outcomes.size() - committed.fenced.size() - committed.unknown.size());
+    parked = !run->uncommitted.empty();
+    StartWaitingLocked(freed, &starts);
+  }
+  Launch(std::move(starts));
+  if (parked) ResolveUnknown(run, std::chrono::milliseconds(1000));
+}
+
+// ---- dynamic sharding ----
+
+void JobRuntime::Pull() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pull_running_) {
+      pull_again_ = true;
+      return;
+    }
+    pull_running_ = true;
+  }
+  for (;;) {
+    std::optional<PullStep> step;
+    std::vector<std::shared_ptr<Run>> ended;
+    Starts starts;
+    bool stop = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      step = NextPullLocked(&ended, &starts);
+      if (!step && ended.empty() && starts.empty()) {
+        if (pull_again_) {
+          pull_again_ = false;
+        } else {
+          pull_running_ = false;
+          stop = true;
+        }
+      }
+    }
+    Launch(std::move(starts));
+    for (auto& run : ended) FinishRun(run);
+    if (step) ClaimPulled(*step);
+    if (stop) return;
+  }
+}
+
+std::optional<JobRuntime::PullStep> JobRuntime::NextPullLocked(
+    std::vector<std::shared_ptr<Run>>* ended, Starts* starts) {
+  const auto workers = static_cast<std::size_t>(std::max(1, setup_->job.executor_threads));
+  while (!pulling_.empty()) {
+    std::shared_ptr<Run> run = pulling_.front();
+    if (!accepting_ || run->abandoned) {
+      // Left for the other instances and the shards' next fires (an escalated error abandons
+      // what this instance has not started of the fire).
+      std::vector<int> freed;
+      for (int item : run->pending) {
+        auto reserved = running_.find(item);
+        if (reserved != running_.end() && reserved->second == run) running_.erase(reserved);
+        freed.push_back(item);
+      }
+      run->pending.clear();
+      run->steal_lists.clear();
+      run->steal_lists_made = true;
+      StartWaitingLocked(freed, starts);
+    }
+    const bool may_have_more =
+        !run->pending.empty() || !run->steal_lists_made || !run->steal_lists.empty();
+    if (may_have_more && active_tasks_ >= workers) return std::nullopt;
+    if (!run->pending.empty()) {
+      int item = run->pending.front();
+      run->pending.pop_front();
+      return PullStep{run, item, ""};
+    }
+    if (!run->steal_lists_made) MakeStealListsLocked(*run);
+    while (!run->steal_lists.empty()) {
+      std::size_t index = run->next_list++ % run->steal_lists.size();
+      auto& [owner, items] = run->steal_lists[index];
+      if (items.empty()) {
+        run->steal_lists.erase(run->steal_lists.begin() + static_cast<std::ptrdiff_t>(index));
+        continue;
+      }
+      int item = items.front();
+      items.pop_front();
+      if (!IdleLocked(item)) continue;  // it runs, waits or commits here: not the owner's to lose
+      running_[item] = run;
+      return PullStep{run, item, owner};
+    }
+    run->pull_done = true;
+    pulling_.pop_front();
+    if (run->remaining == 0) ended->push_back(run);
+  }
+  return std::nullopt;
+}
+
+void JobRuntime::MakeStealListsLocked(Run& run) {
+  run.steal_lists_made = true;
+  std::vector<std::pair<std::string, std::vector<int>>> others;
+  for (auto& [owner, items] : coordinator_->Assignment()) {
+    if (owner != instance_id_ && !items.empty()) others.emplace_back(owner, items);
+  }
+  // From the instance after this one, so that thieves begin on different lists; each list from
+  // its tail, while its owner works from its head: they meet once.
+  auto after_me = std::find_if(others.begin(), others.end(),
+                               [this](const auto& other) { return other.first > instance_id_; });
+  std::rotate(others.begin(), after_me, others.end());
+  for (auto& [owner, items] : others) {
+    run.steal_lists.emplace_back(owner, std::deque<int>(items.rbegin(), items.rend()));
+  }
+}
+
+bool JobRuntime::BehindForSteal(const Run& run, int item) {
+  auto instant = InstantOf(run.fire);
+  const schedule::Schedule* schedule = run.setup->schedule.get();
+  if (!instant || !schedule || schedule->CountsFromCompletion()) return false;
+  // Read afresh (another instance committed it last): the claim that follows uses this read.
+  std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks({item}, true);
+  auto done = watermarks.find(item);
+  if (done == watermarks.end()) return true;  // unreadable: leave it to its owner
+  auto next = schedule->NextAfter(schedule::TimePoint(std::chrono::milliseconds(done->second)));
+  return next && EpochMs(*next) < *instant;
+}
+
+void JobRuntime::ClaimPulled(const PullStep& step) {
+  const std::shared_ptr<Run>& run = step.run;
+  const bool steal = !step.owner.empty();
+  std::vector<coordination::Claim> claims;
+  std::map<int, std::string> holders;
+  if (!(steal && BehindForSteal(*run, step.item))) {
+    claims = coordinator_->ClaimFire(run->fire.fire_id, std::vector<int>{step.item},
+                                     /*failover=*/false, &holders);
+  }
+  std::shared_ptr<Task> task;
+  bool first = false;
+  Starts starts;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (claims.empty()) {
+      auto reserved = running_.find(step.item);
+      if (reserved != running_.end() && reserved->second == run) running_.erase(reserved);
+      auto holder = holders.find(step.item);
+      if (steal && holder != holders.end() && holder->second == step.owner) {
+        // Its owner got here from the head of its list: the rest of the list is its own.
+        for (auto& [owner, items] : run->steal_lists) {
+          if (owner == step.owner) items.clear();
+        }
+      }
+      StartWaitingLocked({step.item}, &starts);
+    } else {
+      task = std::make_shared<Task>();
+      task->claim = claims.front();
+      run->tasks[step.item] = task;
+      run->claims.push_back(claims.front());
+      ++run->remaining;
+      ++active_tasks_;
+      if (steal) ++counters_.tasks_stolen;
+      DecidedLocked(step.item, run->fire);
+      CountFireLocked(*run);
+      first = !run->listeners_called;
+      run->listeners_called = true;
+    }
+  }
+  Launch(std::move(starts));
+  if (!task) return;
+  if (steal) {
+    spdlog::info("job={} fire={} shard={} instance={} taken from {}'s list (dynamic sharding)",
+                 job_name_, run->fire.fire_id, step.item, instance_id_, step.owner);
+  }
+  if (first) BeforeFire(*run, {step.item});
+  StartTask(run, task);
 }
 
 void JobRuntime::FinishRun(std::shared_ptr<Run> run) {
@@ -637,6 +973,7 @@ void JobRuntime::FinishRun(std::shared_ptr<Run> run) {
   if (!run->claims.empty()) {
     spi::FireInfo info{job_name_, run->fire.fire_id, instance_id_, ItemsOf(run->claims)};
     int committed_here =
+        run->committed +
         static_cast<int>(outcomes.size() - committed.fenced.size() - committed.unknown.size());
     bool completes_fire = HasClusterOnceListener(*run->setup) &&
                           coordinator_->EndFireOnce(run->fire.fire_id, committed_here);
@@ -1052,6 +1389,8 @@ void JobRuntime::StopAccepting() {
                  instance_id_, waiting);
   }
   waiting_.clear();
+  // Runs still pulling give their unclaimed shards up and end once their tasks have.
+  if (!pulling_.empty()) pool_.Submit([self = shared_from_this()] { self->Pull(); });
 }
 
 bool JobRuntime::WaitIdle(std::chrono::steady_clock::time_point deadline) {

@@ -44,6 +44,7 @@
 #include "shardjob/spi/error_handler.h"
 #include "shardjob/spi/job_executor.h"
 #include "shardjob/spi/job_listener.h"
+#include "shardjob/spi/shard_source.h"
 #include "shardjob/spi/sharding_strategy.h"
 #include "shardjob/spi/tracer.h"
 
@@ -58,6 +59,7 @@ struct JobPlugins {
   std::shared_ptr<spi::ErrorHandler> error_handler;
   std::vector<std::shared_ptr<spi::JobListener>> listeners;
   std::shared_ptr<spi::ShardingStrategy> strategy;
+  std::shared_ptr<spi::ShardSource> shard_source;  // null without a shard_source
 };
 
 // Counted per task, a task being (fire, shard), unless the name says fires.
@@ -80,6 +82,10 @@ struct JobCounters {
   std::uint64_t commits_unknown = 0;  // tasks whose commit outcome could not be learnt
   std::uint64_t claims_lost = 0;      // times running tasks were cancelled for a lost session
   std::uint64_t items_processed = 0;  // reported by tasks (dataflow: items fetched and processed)
+  std::uint64_t checkpoints_saved = 0;
+  std::uint64_t checkpoint_failures = 0;  // refused (claim lost), not answered, or too large
+  std::uint64_t tasks_resumed = 0;        // started from a checkpoint an earlier runner saved
+  std::uint64_t tasks_stolen = 0;         // dynamic sharding: claimed from another's list
   // Fires that claimed shards here, by spi::ExecutionSource (normal, misfire, failover, manual).
   std::array<std::uint64_t, 4> fires_by_source{};
 };
@@ -151,6 +157,13 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   };
   struct Task;
   struct Run;
+  class TaskCheckpoint;
+  // Dynamic sharding: the next shard a free worker claims.
+  struct PullStep {
+    std::shared_ptr<Run> run;
+    int item = 0;
+    std::string owner;  // the instance whose list it is taken from; empty for one of ours
+  };
   struct Waiting {
     schedule::Fire fire;
     spi::ExecutionSource source;
@@ -195,7 +208,25 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   std::shared_ptr<Run> NewRunLocked(const schedule::Fire& fire, spi::ExecutionSource source,
                                     std::vector<int> items);
   void Launch(Starts starts);
+  // Dynamic sharding: while a worker is free, claims the next shard of the oldest fire that has
+  // one left (this instance's own shards first, then others' from the tail of their lists) and
+  // starts it. One caller pulls at a time; a call while another pulls makes it look again.
+  void Pull();
+  // REQUIRES: mutex_ held. The next shard to claim, when a worker is free; runs left with nothing
+  // to claim and no task running go to *ended (FinishRun is theirs to call).
+  std::optional<PullStep> NextPullLocked(std::vector<std::shared_ptr<Run>>* ended, Starts* starts);
+  // REQUIRES: mutex_ held. The other instances' shards, each list tail first, for stealing.
+  void MakeStealListsLocked(Run& run);
+  // A steal of a scheduled fire's shard whose earlier instants are not all committed would make
+  // them look done: true when `item` is behind `run`'s fire.
+  bool BehindForSteal(const Run& run, int item);
+  void ClaimPulled(const PullStep& step);
+  // Dynamic sharding: commits (or releases) a finished task at once, so that its shard is free
+  // for its next fire wherever that runs.
+  void SettleTask(const std::shared_ptr<Run>& run, int item);
   void RunFire(std::shared_ptr<Run> run);
+  // The listeners' BeforeFire and the RUNNING status event, once the run has claimed shards.
+  void BeforeFire(Run& run, const std::vector<int>& claimed);
   void StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
   void RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
   void FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, spi::Status status);
@@ -239,6 +270,12 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   std::shared_ptr<const Setup> setup_;
   bool accepting_ = true;
   std::set<std::shared_ptr<Run>> runs_;  // started, not yet finished
+  // Dynamic sharding: runs with shards left to claim, oldest first; tasks claimed and not
+  // finished (both modes count them); whether a Pull runs and whether it must look again.
+  std::deque<std::shared_ptr<Run>> pulling_;
+  std::size_t active_tasks_ = 0;
+  bool pull_running_ = false;
+  bool pull_again_ = false;
   // Per item, at most one of: reserved or running (running_), finished but not committed
   // (finished_: the next fire commits it first), being committed by its run (committing_).
   std::map<int, std::shared_ptr<Run>> running_;
