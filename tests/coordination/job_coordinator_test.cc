@@ -94,7 +94,10 @@ class RecordingRegistry : public registry::Registry {
   }
   Code Set(const std::string& path, const std::string& data, std::int32_t version,
            registry::Stat* stat) override {
-    return inner_->Set(path, data, version, stat);
+    LostMulti lost = lost_set_.exchange(LostMulti::kNone);
+    if (lost == LostMulti::kRequest) return Code::kConnectionLoss;
+    Code code = inner_->Set(path, data, version, stat);
+    return lost == LostMulti::kReply ? Code::kConnectionLoss : code;
   }
   Code GetChildren(const std::string& path, std::vector<std::string>* children,
                    registry::Watcher watcher) override {
@@ -116,6 +119,8 @@ class RecordingRegistry : public registry::Registry {
   // lost), or after it was applied (the reply was lost).
   enum class LostMulti { kNone, kRequest, kReply };
   void LoseNextMulti(LostMulti how) { lost_multi_ = how; }
+  // The same for the next SetData (a checkpoint).
+  void LoseNextSet(LostMulti how) { lost_set_ = how; }
   std::int64_t SessionId() const override { return inner_->SessionId(); }
   registry::SessionState State() const override { return inner_->State(); }
   void AddSessionListener(registry::SessionListener listener) override {
@@ -140,6 +145,7 @@ class RecordingRegistry : public registry::Registry {
 
  private:
   std::unique_ptr<registry::Registry> inner_;
+  std::atomic<LostMulti> lost_set_{LostMulti::kNone};
   std::atomic<LostMulti> lost_multi_{LostMulti::kNone};
   mutable std::mutex mutex_;
   std::map<std::string, int> listings_;
@@ -1076,6 +1082,84 @@ TEST_F(CoordinationTest, AFireCostsTwoRequestsPerInstanceWhateverTheShardCount) 
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace shardjob::coordination
+
+namespace shardjob::coordination {
+namespace {
+
+// Checkpoints are guarded writes of the shard's state: each moves the claim's guard on, and the
+// commit that follows is guarded by the last one.
+TEST_F(CoordinationTest, ACheckpointMovesTheClaimsGuardAndTheCommitStillLands) {
+  Member& a = Join("a", 1);
+  ExpectConverged({"a"}, 1, "a");
+  std::vector<Claim> claims = a.coordinator->ClaimFire("1000");
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_FALSE(claims[0].checkpoint);  // a new fire starts with nothing to resume
+  const std::int32_t claimed_version = claims[0].state_version;
+  ASSERT_EQ(a.coordinator->SaveCheckpoint("1000", &claims[0], "row=10"), CheckpointResult::kSaved);
+  ASSERT_EQ(a.coordinator->SaveCheckpoint("1000", &claims[0], "row=20"), CheckpointResult::kSaved);
+  EXPECT_EQ(claims[0].state_version, claimed_version + 2);
+  EXPECT_EQ(StateOf(0)["checkpoint"]["record"], "row=20");
+  EXPECT_EQ(StateOf(0)["checkpoint"]["fire"], "1000");
+  ASSERT_TRUE(a.coordinator->Commit("1000", Succeeded(claims)).fenced.empty());
+  EXPECT_EQ(StateOf(0)["committed_fire"], "1000");
+  EXPECT_FALSE(StateOf(0).contains("checkpoint"));  // the task is done: nothing to resume
+}
+
+// The "resume from the break point": the runner dies after saving; whoever fails the shard over
+// starts from the last record, and the old runner can neither save nor commit any more.
+TEST_F(CoordinationTest, AFailoverResumesFromTheLastCheckpointAndTheOldRunnerIsFenced) {
+  Member& a = Join("a", 1, LoopMode::kOwn);
+  Member& b = Join("b", 1, LoopMode::kOwn);
+  ExpectConverged({"a", "b"}, 1, "a");
+  const std::vector<int> item0 = {0};
+  std::vector<Claim> first = a.coordinator->ClaimFire("1000", item0);
+  ASSERT_EQ(ItemsOf(first), item0);
+  ASSERT_EQ(a.coordinator->SaveCheckpoint("1000", &first[0], "row=42"), CheckpointResult::kSaved);
+  // The runner's session ends (its lease goes); b takes the unfinished fire over.
+  ASSERT_EQ(observer_->Delete(JobPath() + "/shards/0/lease", registry::kAnyVersion), Code::kOk);
+  std::vector<Claim> second = b.coordinator->ClaimFire("1000", item0, /*failover=*/true);
+  ASSERT_EQ(ItemsOf(second), item0);
+  ASSERT_TRUE(second[0].checkpoint);
+  EXPECT_EQ(*second[0].checkpoint, "row=42");
+  // The zombie's next save and its commit are refused by the guard b's claim moved on.
+  EXPECT_EQ(a.coordinator->SaveCheckpoint("1000", &first[0], "row=43"), CheckpointResult::kFenced);
+  EXPECT_EQ(StateOf(0)["checkpoint"]["record"], "row=42");
+  EXPECT_EQ(a.coordinator->Commit("1000", Succeeded(first)).fenced, item0);
+  ASSERT_EQ(b.coordinator->SaveCheckpoint("1000", &second[0], "row=50"), CheckpointResult::kSaved);
+  EXPECT_TRUE(b.coordinator->Commit("1000", Succeeded(second)).fenced.empty());
+}
+
+// A record belongs to its fire: the next fire of the shard starts from scratch.
+TEST_F(CoordinationTest, ACheckpointOfAnotherFireIsNotResumed) {
+  Member& a = Join("a", 1);
+  ExpectConverged({"a"}, 1, "a");
+  std::vector<Claim> claims = a.coordinator->ClaimFire("1000");
+  ASSERT_EQ(claims.size(), 1u);
+  ASSERT_EQ(a.coordinator->SaveCheckpoint("1000", &claims[0], "half"), CheckpointResult::kSaved);
+  a.coordinator->Release(claims);  // stopped before the end: 1000 stays unfinished
+  std::vector<Claim> later = a.coordinator->ClaimFire("2000");
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_FALSE(later[0].checkpoint);
+  EXPECT_FALSE(StateOf(0).contains("checkpoint"));
+}
+
+// A save whose reply is lost is found to have landed (the state is exactly what it wrote), and
+// the claim's guard follows it, so the commit is not fenced.
+TEST_F(CoordinationTest, ACheckpointWhoseReplyIsLostIsRecognised) {
+  Member& a = Join("a", 1);
+  ExpectConverged({"a"}, 1, "a");
+  std::vector<Claim> claims = a.coordinator->ClaimFire("1000");
+  ASSERT_EQ(claims.size(), 1u);
+  a.session->LoseNextSet(RecordingRegistry::LostMulti::kReply);
+  ASSERT_EQ(a.coordinator->SaveCheckpoint("1000", &claims[0], "row=7"), CheckpointResult::kSaved);
+  a.session->LoseNextSet(RecordingRegistry::LostMulti::kRequest);
+  EXPECT_EQ(a.coordinator->SaveCheckpoint("1000", &claims[0], "row=8"), CheckpointResult::kUnknown);
+  EXPECT_EQ(StateOf(0)["checkpoint"]["record"], "row=7");
+  EXPECT_TRUE(a.coordinator->Commit("1000", Succeeded(claims)).fenced.empty());
 }
 
 }  // namespace
