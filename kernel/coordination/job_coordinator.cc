@@ -438,6 +438,11 @@ CheckpointResult JobCoordinator::SaveCheckpoint(const std::string& fire_id, Clai
   return ledger_.SaveCheckpoint(fire_id, claim, record);
 }
 
+std::map<int, std::int64_t> JobCoordinator::TriggerWatermarks(const std::vector<int>& items,
+                                                              bool fresh) {
+  return ledger_.TriggerWatermarks(items, fresh);
+}
+
 void JobCoordinator::Release(const std::vector<Claim>& claims) {
   if (!claims.empty()) ledger_.Release(claims);
 }

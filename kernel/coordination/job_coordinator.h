@@ -112,6 +112,8 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   // item -> the highest scheduled fire committed on it (epoch ms), for items that have one.
   // From what this instance last read or wrote (no request in the steady state), or `fresh`.
   std::map<int, std::int64_t> ScheduledWatermarks(const std::vector<int>& items, bool fresh);
+  // item -> the sequence of the highest trigger committed on it, for items that have one.
+  std::map<int, std::int64_t> TriggerWatermarks(const std::vector<int>& items, bool fresh);
 
   // Cluster-once listeners (`<job>/once/<fire>`, holding how many shards of the fire are
   // committed). BeginFireOnce is true for the one instance that reaches the fire first;

@@ -561,6 +561,18 @@ bool ShardLedger::ReleaseOwnStaleLease(int item) {
 
 std::map<int, std::int64_t> ShardLedger::ScheduledWatermarks(const std::vector<int>& items,
                                                              bool fresh) {
+  // A shard that never committed a scheduled fire owes the fires since its state node was
+  // created: its creation time stands in.
+  return Watermarks(items, fresh, kScheduledWatermark, /*from_creation=*/true);
+}
+
+std::map<int, std::int64_t> ShardLedger::TriggerWatermarks(const std::vector<int>& items,
+                                                           bool fresh) {
+  return Watermarks(items, fresh, kTriggerWatermark, /*from_creation=*/false);
+}
+
+std::map<int, std::int64_t> ShardLedger::Watermarks(const std::vector<int>& items, bool fresh,
+                                                    const char* watermark, bool from_creation) {
   std::map<int, std::int64_t> watermarks;
   std::lock_guard<std::mutex> lock(mutex_);
   CatchUpLocked();
@@ -573,9 +585,9 @@ std::map<int, std::int64_t> ShardLedger::ScheduledWatermarks(const std::vector<i
       cached = states_.emplace(item, std::move(*state)).first;
     }
     Json state = ParseObject(cached->second.data);
-    if (state.contains(kScheduledWatermark)) {
-      watermarks[item] = IntField(state, kScheduledWatermark);
-    } else if (cached->second.ctime_ms > 0) {
+    if (state.contains(watermark)) {
+      watermarks[item] = IntField(state, watermark);
+    } else if (from_creation && cached->second.ctime_ms > 0) {
       watermarks[item] = cached->second.ctime_ms;
     }
   }

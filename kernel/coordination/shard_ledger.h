@@ -101,6 +101,9 @@ class ShardLedger {
   // not cached (all of them when `fresh`). A shard that never committed a scheduled fire owes
   // the fires since its state node was created: its creation time stands in.
   std::map<int, std::int64_t> ScheduledWatermarks(const std::vector<int>& items, bool fresh);
+  // item -> its "done_trigger" watermark: the sequence of the highest trigger committed on it.
+  // Items that never committed a trigger are absent.
+  std::map<int, std::int64_t> TriggerWatermarks(const std::vector<int>& items, bool fresh);
 
   // Forgets the cached versions: after a session change they prove nothing. Never blocks (it is
   // called on the event loop while a claim may hold the ledger across retries).
@@ -121,6 +124,8 @@ class ShardLedger {
   // commit landed; otherwise caches the state again if it still carries the claim.
   bool ResolveUnknownLocked(const std::string& fire_id, const TaskOutcome& outcome);
   std::optional<ShardState> ReadState(int item);
+  std::map<int, std::int64_t> Watermarks(const std::vector<int>& items, bool fresh,
+                                         const char* watermark, bool from_creation);
   registry::Code CommitBatch(const std::string& fire_id, const std::vector<TaskOutcome>& outcomes);
   bool ReleaseOwnStaleLease(int item);
   // After a claim whose outcome is unknown: the items whose lease carries our nonce and whose

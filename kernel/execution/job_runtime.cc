@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <string_view>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -61,6 +62,21 @@ std::optional<std::int64_t> InstantOf(const schedule::Fire& fire) {
     instant = instant * 10 + (digit - '0');
   }
   return instant;
+}
+
+// The sequence of a one-off trigger's fire ("trigger-0000000012" -> 12).
+std::optional<std::int64_t> TriggerSequenceOf(const schedule::Fire& fire) {
+  constexpr std::string_view kPrefix = "trigger-";
+  const std::string& id = fire.fire_id;
+  if (id.rfind(kPrefix, 0) != 0 || id.size() == kPrefix.size() || id.size() > 18 + kPrefix.size()) {
+    return std::nullopt;
+  }
+  std::int64_t sequence = 0;
+  for (std::size_t i = kPrefix.size(); i < id.size(); ++i) {
+    if (id[i] < '0' || id[i] > '9') return std::nullopt;
+    sequence = sequence * 10 + (id[i] - '0');
+  }
+  return sequence;
 }
 
 // Dynamic sharding pulls the shards of scheduled and triggered fires; fires that name their
@@ -888,10 +904,17 @@ void JobRuntime::MakeStealListsLocked(Run& run) {
 }
 
 bool JobRuntime::BehindForSteal(const Run& run, int item) {
+  // Read afresh (another instance committed it last): the claim that follows uses this read.
+  if (std::optional<std::int64_t> sequence = TriggerSequenceOf(run.fire)) {
+    // The owner may still have an earlier trigger of the shard to run, which this one's commit
+    // would make look done: only a shard whose previous trigger is committed is taken.
+    std::map<int, std::int64_t> done = coordinator_->TriggerWatermarks({item}, true);
+    auto found = done.find(item);
+    return found != done.end() && found->second + 1 < *sequence;
+  }
   auto instant = InstantOf(run.fire);
   const schedule::Schedule* schedule = run.setup->schedule.get();
   if (!instant || !schedule || schedule->CountsFromCompletion()) return false;
-  // Read afresh (another instance committed it last): the claim that follows uses this read.
   std::map<int, std::int64_t> watermarks = coordinator_->ScheduledWatermarks({item}, true);
   auto done = watermarks.find(item);
   if (done == watermarks.end()) return true;  // unreadable: leave it to its owner

@@ -38,6 +38,9 @@ constexpr std::chrono::milliseconds kExitAfterResult{2000};
 constexpr std::size_t kMaxFrameBytes = 1 << 20;
 constexpr std::size_t kMaxOutputLine = 8 << 10;
 constexpr std::size_t kReadChunk = 16 << 10;
+// Answers to checkpoint saves the runner has not read yet; a runner that waits for each (the
+// task runner does) has at most one.
+constexpr std::size_t kMaxPendingReplies = 1 << 20;
 
 // Splits a byte stream into lines (without their '\n'). A line longer than `max` is passed on in
 // pieces of `max`, so a child that never writes a newline cannot grow the instance's memory.
@@ -127,9 +130,9 @@ void ReadAvailable(UniqueFd& fd, LineSplitter& lines) {
   }
 }
 
-// Sends what the socket takes of `data` from `*sent` on; closes `fd` once all is sent (the
-// runner reads to end of stream) or the runner is gone (EPIPE: its exit tells the rest).
-void SendAvailable(UniqueFd& fd, const std::string& data, std::size_t* sent) {
+// Sends what the socket takes of `data` from `*sent` on, never waiting. False when the socket
+// is full; `fd` is reset when the runner is gone (EPIPE: its exit tells the rest).
+bool Send(UniqueFd& fd, const std::string& data, std::size_t* sent) {
   while (fd.valid() && *sent < data.size()) {
     const ssize_t n =
         ::send(fd.get(), data.data() + *sent, data.size() - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -138,12 +141,29 @@ void SendAvailable(UniqueFd& fd, const std::string& data, std::size_t* sent) {
     } else if (errno == EINTR) {
       continue;
     } else if (errno == EAGAIN) {
-      return;
+      return false;
     } else {
       fd.Reset();
     }
   }
-  fd.Reset();
+  return true;
+}
+
+// The request: closes `fd` once all is sent, as the runner reads to end of stream.
+void SendAvailable(UniqueFd& fd, const std::string& data, std::size_t* sent) {
+  if (Send(fd, data, sent)) fd.Reset();
+}
+
+// Answers to checkpoint saves: what was sent is dropped from `pending`, the socket stays open.
+void SendPending(UniqueFd& fd, std::string* pending) {
+  if (pending->empty()) return;
+  std::size_t sent = 0;
+  Send(fd, *pending, &sent);
+  if (!fd.valid()) {
+    pending->clear();
+  } else {
+    pending->erase(0, sent);
+  }
 }
 
 // Watches one task process from its start to its reaping: feeds it the request, forwards what it
@@ -183,6 +203,7 @@ class Supervision {
       Transfer(WaitFrom(now));
     }
     process_.input().Reset();
+    process_.replies().Reset();
     for (UniqueFd* fd : {&process_.control(), &process_.output(), &process_.errors()}) {
       fd->Reset();
     }
@@ -265,12 +286,13 @@ class Supervision {
 
   // Sleeps in poll() up to `wait`, then moves what is ready: the request in, everything out.
   void Transfer(std::optional<Clock::duration> wait) {
-    pollfd fds[5];
+    pollfd fds[6];
     nfds_t count = 0;
     const auto watch = [&](const UniqueFd& fd, short events) {
       if (fd.valid()) fds[count++] = pollfd{fd.get(), events, 0};
     };
     watch(process_.input(), POLLOUT);
+    if (!replies_.empty()) watch(process_.replies(), POLLOUT);
     watch(process_.control(), POLLIN);
     watch(process_.output(), POLLIN);
     watch(process_.errors(), POLLIN);
@@ -286,6 +308,26 @@ class Supervision {
     ReadAvailable(process_.control(), control_);
     ReadAvailable(process_.output(), output_);
     ReadAvailable(process_.errors(), errors_);
+    // After the reads: an answer to a save just read goes out in this round.
+    SendPending(process_.replies(), &replies_);
+  }
+
+  // Saves the job's record through the task's Checkpoint, here on the task's thread as an
+  // in-process task would, and queues the answer: the runner waits for it, the instance never
+  // waits for the runner.
+  void OnCheckpoint(const Frame& frame) {
+    spi::Status status = context_.SaveCheckpoint(frame.text);
+    if (!status.ok()) {
+      spdlog::debug("job={} shard={} pid={} checkpoint save failed: {}", job_, shard_, pid_,
+                    status.ToString());
+    }
+    if (replies_.size() > kMaxPendingReplies) {
+      // A runner that sends saves and reads no answers: it waits in vain, and times out.
+      spdlog::warn("[task job={} shard={} pid={}] reads no checkpoint answers; one dropped", job_,
+                   shard_, pid_);
+      return;
+    }
+    replies_ += EncodeCheckpointReply(CheckpointReply{frame.id, std::move(status)});
   }
 
   void OnFrame(std::string_view line) {
@@ -303,6 +345,8 @@ class Supervision {
     } else if (frame->kind == Frame::Kind::kResult) {
       end_.result = frame->status;
       context_.AddItemsProcessed(frame->items_processed);
+    } else if (frame->kind == Frame::Kind::kCheckpoint) {
+      OnCheckpoint(*frame);
     }
   }
 
@@ -311,6 +355,7 @@ class Supervision {
   const config::IsolationLimits& limits_;
   const std::string request_;
   std::size_t sent_ = 0;
+  std::string replies_;  // answers to checkpoint saves, not yet taken by the runner
   const std::string job_;
   const int shard_;
   const pid_t pid_;
@@ -353,6 +398,14 @@ spi::Status IsolatedExecutor::Run(const spi::ShardingContext& context) const {
   request.libraries = options_.libraries;
   request.context = context;
   request.context.cancellation = nullptr;
+  request.context.reassigned = nullptr;
+  request.context.progress = nullptr;
+  request.context.checkpoint = nullptr;
+  if (context.checkpoint != nullptr) {
+    // What the task resumes from; later saves go through the instance, so this is read once.
+    request.checkpoint =
+        CheckpointStart{context.checkpoint->Load(), options_.checkpoint_reply_timeout};
+  }
   request.limits = options_.limits;
   request.log_level = CurrentLogLevel();
 

@@ -23,12 +23,13 @@ namespace {
   throw std::system_error(error_number, std::generic_category(), what);
 }
 
-// The child's ends are the sources of its dup2()s onto 0..kControlFd; one already sitting in that
+// The child's ends are the sources of its dup2()s onto 0..kReplyFd; one already sitting in that
 // range would be overwritten by an earlier dup2 (this happens when the host runs with a standard
 // stream closed), so they are moved above it first.
-void MoveAboveControlFd(UniqueFd* fd) {
-  if (fd->get() > kControlFd) return;
-  const int moved = ::fcntl(fd->get(), F_DUPFD_CLOEXEC, kControlFd + 1);
+static_assert(kReplyFd == kControlFd + 1, "the child's descriptors are 0..kReplyFd");
+void MoveAboveReplyFd(UniqueFd* fd) {
+  if (fd->get() > kReplyFd) return;
+  const int moved = ::fcntl(fd->get(), F_DUPFD_CLOEXEC, kReplyFd + 1);
   if (moved < 0) ThrowErrno(errno, "fcntl(F_DUPFD_CLOEXEC)");
   fd->Reset(moved);
 }
@@ -47,6 +48,16 @@ void MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
   if (::pipe2(fds, O_CLOEXEC) != 0) ThrowErrno(errno, "pipe2");
   read_end->Reset(fds[0]);
   write_end->Reset(fds[1]);
+}
+
+// A socket pair for what the instance sends (see TaskProcess::input()), close-on-exec.
+void MakeSocketPair(UniqueFd* instance_end, UniqueFd* child_end) {
+  int sockets[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
+    ThrowErrno(errno, "socketpair");
+  }
+  instance_end->Reset(sockets[0]);
+  child_end->Reset(sockets[1]);
 }
 
 class SpawnFileActions {
@@ -82,19 +93,19 @@ void Check(int rc, const char* what) {
 TaskProcess::TaskProcess(const std::vector<std::string>& argv) {
   if (argv.empty()) ThrowErrno(EINVAL, "spawn");
   UniqueFd child_input, child_control, child_output, child_errors;
-  int sockets[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
-    ThrowErrno(errno, "socketpair");
-  }
-  input_.Reset(sockets[0]);
-  child_input.Reset(sockets[1]);
+  UniqueFd child_replies;
+  MakeSocketPair(&input_, &child_input);
+  MakeSocketPair(&replies_, &child_replies);
   MakePipe(&control_, &child_control);
   MakePipe(&output_, &child_output);
   MakePipe(&errors_, &child_errors);
-  for (UniqueFd* fd : {&child_input, &child_control, &child_output, &child_errors}) {
-    MoveAboveControlFd(fd);
+  for (UniqueFd* fd :
+       {&child_input, &child_control, &child_replies, &child_output, &child_errors}) {
+    MoveAboveReplyFd(fd);
   }
-  for (const UniqueFd* fd : {&input_, &control_, &output_, &errors_}) SetNonBlocking(*fd);
+  for (const UniqueFd* fd : {&input_, &replies_, &control_, &output_, &errors_}) {
+    SetNonBlocking(*fd);
+  }
 
   SpawnFileActions actions;
   Check(::posix_spawn_file_actions_adddup2(actions.get(), child_input.get(), STDIN_FILENO),
@@ -105,9 +116,11 @@ TaskProcess::TaskProcess(const std::vector<std::string>& argv) {
         "posix_spawn_file_actions_adddup2");
   Check(::posix_spawn_file_actions_adddup2(actions.get(), child_control.get(), kControlFd),
         "posix_spawn_file_actions_adddup2");
+  Check(::posix_spawn_file_actions_adddup2(actions.get(), child_replies.get(), kReplyFd),
+        "posix_spawn_file_actions_adddup2");
   // The host may hold descriptors opened without O_CLOEXEC (a library's sockets): job code must
   // not keep, say, the registry session's connection or the HTTP port.
-  Check(::posix_spawn_file_actions_addclosefrom_np(actions.get(), kControlFd + 1),
+  Check(::posix_spawn_file_actions_addclosefrom_np(actions.get(), kReplyFd + 1),
         "posix_spawn_file_actions_addclosefrom_np");
 
   SpawnAttributes attributes;

@@ -14,8 +14,8 @@ namespace shardjob::isolation {
 // The child leads its own process group from its first instruction (POSIX_SPAWN_SETPGROUP, so
 // there is no moment when a signal to the group would miss it), starts with an empty signal mask
 // and default dispositions (the instance blocks SIGTERM for sigwait; that must not leak into job
-// code), and holds no descriptor of the instance but the four it is given: stdin, stdout, stderr
-// and kControlFd.
+// code), and holds no descriptor of the instance but the five it is given: stdin, stdout, stderr,
+// kControlFd and kReplyFd.
 //
 // Owns the child: unless Reap() was called, the destructor SIGKILLs the whole group and reaps
 // the child, so no way out of a task, an exception included, leaves a process or a zombie.
@@ -30,11 +30,12 @@ class TaskProcess {
 
   pid_t pid() const { return pid_; }
 
-  // The instance's ends. input: the child's stdin, a socket rather than a pipe, so that writing
-  // to a child that died early fails with EPIPE (send with MSG_NOSIGNAL) instead of raising
-  // SIGPIPE in the instance. control, output, errors: the child's kControlFd, stdout and stderr,
-  // non-blocking. Reset them when done with them.
+  // The instance's ends. input and replies: the child's stdin and kReplyFd, sockets rather than
+  // pipes, so that writing to a child that died early fails with EPIPE (send with MSG_NOSIGNAL)
+  // instead of raising SIGPIPE in the instance. control, output, errors: the child's kControlFd,
+  // stdout and stderr. All non-blocking. Reset them when done with them.
   UniqueFd& input() { return input_; }
+  UniqueFd& replies() { return replies_; }
   UniqueFd& control() { return control_; }
   UniqueFd& output() { return output_; }
   UniqueFd& errors() { return errors_; }
@@ -62,6 +63,7 @@ class TaskProcess {
   pid_t pid_ = -1;
   bool reaped_ = false;
   UniqueFd input_;
+  UniqueFd replies_;
   UniqueFd control_;
   UniqueFd output_;
   UniqueFd errors_;

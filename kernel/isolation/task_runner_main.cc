@@ -5,16 +5,21 @@
 // hang) is the instance's to observe from outside.
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -26,6 +31,7 @@
 #include "isolation/task_protocol.h"
 #include "plugin/plugin_registry.h"
 #include "shardjob/spi/cancellation.h"
+#include "shardjob/spi/checkpoint.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SHARDJOB_ASAN 1
@@ -220,6 +226,98 @@ void NoteAllocationFailures() {
 #endif
 }
 
+// ---- checkpoints: saved by the instance, which answers on kReplyFd ----
+
+// The job's Checkpoint in the runner. Load() returns the record the task started with, then the
+// last one saved; Save() sends the record to the instance, which saves it through the task's
+// real Checkpoint, and waits for the answer. Saves from several threads of the job take turns.
+class RunnerCheckpoint : public spi::Checkpoint {
+ public:
+  RunnerCheckpoint(std::optional<std::string> record, std::chrono::milliseconds reply_timeout)
+      : record_(std::move(record)), reply_timeout_(reply_timeout) {}
+
+  std::optional<std::string> Load() const noexcept override {
+    std::lock_guard<std::mutex> lock(record_mutex_);
+    return record_;
+  }
+
+  spi::Status Save(const std::string& record) noexcept override {
+    try {
+      if (record.size() > spi::kMaxCheckpointBytes) {
+        return spi::Status::InvalidArgument(
+            "checkpoint record of " + std::to_string(record.size()) + " bytes refused: over " +
+            std::to_string(spi::kMaxCheckpointBytes) + " bytes");
+      }
+      const Clock::time_point deadline = Clock::now() + reply_timeout_;
+      std::unique_lock<std::timed_mutex> turn(save_mutex_, deadline);
+      if (!turn.owns_lock()) return NoAnswer();
+      if (gone_) return Gone();
+      const std::uint64_t id = ++last_id_;
+      Channel().Write(EncodeCheckpointFrame(id, record));
+      spi::Status status = AwaitReply(id, deadline);
+      if (status.ok()) {
+        std::lock_guard<std::mutex> lock(record_mutex_);
+        record_ = record;
+      }
+      return status;
+    } catch (const std::exception& e) {
+      return spi::Status::Internal(std::string("checkpoint save in the task runner: ") + e.what());
+    }
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  spi::Status NoAnswer() const {
+    return spi::Status::Unavailable("no answer from the instance to a checkpoint save within " +
+                                    std::to_string(reply_timeout_.count()) +
+                                    " ms (the record may or may not be saved)");
+  }
+  static spi::Status Gone() {
+    return spi::Status::Unavailable(
+        "the instance is gone: the checkpoint record may or may not be saved");
+  }
+
+  // Reads answers until the one to save `id`; earlier ones (to saves that timed out) are dropped.
+  spi::Status AwaitReply(std::uint64_t id, Clock::time_point deadline) {
+    while (true) {
+      for (std::size_t newline = received_.find('\n'); newline != std::string::npos;
+           newline = received_.find('\n')) {
+        std::optional<CheckpointReply> reply =
+            DecodeCheckpointReply(std::string_view(received_).substr(0, newline));
+        received_.erase(0, newline + 1);
+        if (reply && reply->id == id) return std::move(reply->status);
+      }
+      if (received_.size() > kMaxReplyBytes) received_.clear();  // no answer of ours
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return NoAnswer();
+      pollfd fd{kReplyFd, POLLIN, 0};
+      const int ready =
+          ::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 60000)));
+      if (ready < 0 && errno != EINTR) return Gone();  // kReplyFd missing: nobody to answer
+      if (ready <= 0) continue;
+      char buffer[4096];
+      const ssize_t n = ::read(kReplyFd, buffer, sizeof(buffer));
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        gone_ = true;
+        return Gone();
+      }
+      received_.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+
+  static constexpr std::size_t kMaxReplyBytes = 1 << 20;
+
+  mutable std::mutex record_mutex_;
+  std::optional<std::string> record_;
+  const std::chrono::milliseconds reply_timeout_;
+  std::timed_mutex save_mutex_;  // the rest is the saving thread's
+  std::uint64_t last_id_ = 0;
+  std::string received_;
+  bool gone_ = false;
+};
+
 // ---- the task ----
 
 std::string ReadRequest() {
@@ -286,6 +384,11 @@ std::string JoinLines(const std::vector<std::string>& lines) {
   context.reassigned = &TaskReassigned();
   spi::TaskProgress progress;
   context.progress = &progress;
+  std::optional<RunnerCheckpoint> checkpoint;
+  if (request.checkpoint) {
+    checkpoint.emplace(request.checkpoint->record, request.checkpoint->reply_timeout);
+    context.checkpoint = &*checkpoint;
+  }
   const spi::Status status = task.executor->Execute(task.job_object.get(), context);
   Channel().Write(EncodeResultFrame(status, progress.items_processed()));
   // As when an in-process job stops: the job's objects are destroyed, so a job that flushes or
@@ -303,8 +406,10 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
-  // Job code that execs must not take the control channel along (a script could write frames).
+  // Job code that execs must not take the control channel along (a script could write frames),
+  // nor the instance's answers.
   ::fcntl(kControlFd, F_SETFD, FD_CLOEXEC);
+  ::fcntl(kReplyFd, F_SETFD, FD_CLOEXEC);
   // stdout is a pipe, so fully buffered by default: a job's lines would reach the instance's log
   // only at exit, and not at all if it crashed.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
