@@ -244,9 +244,10 @@ class RunnerCheckpoint : public spi::Checkpoint {
   spi::Status Save(const std::string& record) noexcept override {
     try {
       if (record.size() > spi::kMaxCheckpointBytes) {
-        return spi::Status::InvalidArgument(
-            "checkpoint record of " + std::to_string(record.size()) + " bytes refused: over " +
-            std::to_string(spi::kMaxCheckpointBytes) + " bytes");
+        // As the instance's Checkpoint says it.
+        return spi::Status::InvalidArgument("a checkpoint of " + std::to_string(record.size()) +
+                                            " bytes is larger than the " +
+                                            std::to_string(spi::kMaxCheckpointBytes) + " allowed");
       }
       const Clock::time_point deadline = Clock::now() + reply_timeout_;
       std::unique_lock<std::timed_mutex> turn(save_mutex_, deadline);

@@ -28,6 +28,13 @@ TaskRequest SampleRequest() {
   request.context.sharding_parameter = "Shanghai \"east\"";
   request.context.job_parameter = "price$5";
   request.context.fencing_token = 9007199254740993;  // beyond a double's integers
+  request.context.shard = 5;
+  request.context.shard_count = 8;
+  request.context.page = 1;
+  request.context.page_count = 2;
+  request.context.shard_label = "eu \"west\"";
+  request.context.shard_params = {{"region", "eu"}, {"from", "2024-01-01"}, {"empty", ""}};
+  request.checkpoint = CheckpointStart{"row=100", std::chrono::milliseconds(1234)};
   request.limits.cpu = std::chrono::seconds(10);
   request.limits.memory = 512ull << 20;
   request.limits.wall = std::chrono::milliseconds(60000);
@@ -51,7 +58,15 @@ TEST(TaskProtocolTest, RequestRoundTripsEveryField) {
   EXPECT_EQ(got.context.sharding_parameter, sent.context.sharding_parameter);
   EXPECT_EQ(got.context.job_parameter, "price$5");
   EXPECT_EQ(got.context.fencing_token, 9007199254740993);
+  EXPECT_EQ(got.context.shard, 5);
+  EXPECT_EQ(got.context.shard_count, 8);
+  EXPECT_EQ(got.context.page, 1);
+  EXPECT_EQ(got.context.page_count, 2);
+  EXPECT_EQ(got.context.shard_label, sent.context.shard_label);
+  EXPECT_EQ(got.context.shard_params, sent.context.shard_params);
+  EXPECT_EQ(got.checkpoint, sent.checkpoint);
   EXPECT_EQ(got.context.cancellation, nullptr);
+  EXPECT_EQ(got.context.checkpoint, nullptr);
   EXPECT_EQ(got.limits, sent.limits);
   EXPECT_EQ(got.log_level, "debug");
 }
@@ -64,6 +79,24 @@ TEST(TaskProtocolTest, AnAbsentShardingParameterStaysAbsent) {
   EXPECT_EQ(DecodeRequest(EncodeRequest(sent)).context.sharding_parameter, "");
 }
 
+// Without a store the job's context has no Checkpoint; with one but nothing saved yet, it loads
+// nothing; a record is bytes, and arrives as it left, whatever they are.
+TEST(TaskProtocolTest, TheCheckpointStartArrivesAsItWas) {
+  TaskRequest sent = SampleRequest();
+  sent.checkpoint.reset();
+  EXPECT_FALSE(DecodeRequest(EncodeRequest(sent)).checkpoint.has_value());
+  sent.checkpoint = CheckpointStart{};
+  ASSERT_TRUE(DecodeRequest(EncodeRequest(sent)).checkpoint.has_value());
+  EXPECT_FALSE(DecodeRequest(EncodeRequest(sent)).checkpoint->record.has_value());
+  EXPECT_EQ(DecodeRequest(EncodeRequest(sent)).checkpoint->reply_timeout, std::chrono::seconds(30));
+  for (std::size_t size : {0, 1, 2, 3, 4, 255, 256, 257}) {
+    std::string record(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) record[i] = static_cast<char>(255 - i % 256);
+    sent.checkpoint->record = record;
+    EXPECT_EQ(DecodeRequest(EncodeRequest(sent)).checkpoint->record, record) << size;
+  }
+}
+
 TEST(TaskProtocolTest, BadRequestsAreRefusedWithTheReason) {
   EXPECT_THROW(DecodeRequest("not json"), std::invalid_argument);
   try {
@@ -73,7 +106,7 @@ TEST(TaskProtocolTest, BadRequestsAreRefusedWithTheReason) {
     EXPECT_THAT(e.what(), HasSubstr("protocol version 99"));
   }
   try {
-    DecodeRequest(R"({"protocol": 1, "job": {}, "libraries": []})");
+    DecodeRequest(R"({"protocol": 2, "job": {}, "libraries": []})");
     FAIL();
   } catch (const std::invalid_argument& e) {
     EXPECT_THAT(e.what(), HasSubstr("missing 'context'"));
@@ -113,6 +146,46 @@ TEST(TaskProtocolTest, FramesRoundTrip) {
   }
 }
 
+// A record of the largest size Checkpoint::Save takes, of bytes JSON would escape or could not
+// carry at all, fits one frame whole.
+TEST(TaskProtocolTest, ALargestCheckpointRecordFitsAFrameWhole) {
+  std::string record(spi::kMaxCheckpointBytes, '\0');
+  for (std::size_t i = 0; i < record.size(); ++i) record[i] = static_cast<char>(i % 256);
+  std::string line = EncodeCheckpointFrame(42, record);
+  ASSERT_EQ(line.find('\n'), line.size() - 1) << "one frame, one line";
+  EXPECT_LT(line.size(), std::size_t{32} << 10);
+  line.pop_back();
+  std::optional<Frame> frame = DecodeFrame(line);
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->kind, Frame::Kind::kCheckpoint);
+  EXPECT_EQ(frame->id, 42u);
+  EXPECT_EQ(frame->text, record);
+
+  std::string empty = EncodeCheckpointFrame(1, "");
+  empty.pop_back();
+  ASSERT_TRUE(DecodeFrame(empty));
+  EXPECT_EQ(DecodeFrame(empty)->text, "");
+}
+
+TEST(TaskProtocolTest, CheckpointRepliesRoundTrip) {
+  for (const spi::Status& status :
+       {spi::Status::Ok(), spi::Status::Cancelled("claim lost"),
+        spi::Status::Unavailable("registry down"), spi::Status::InvalidArgument("too big")}) {
+    std::string line = EncodeCheckpointReply(CheckpointReply{7, status});
+    ASSERT_EQ(line.find('\n'), line.size() - 1) << "one answer, one line";
+    line.pop_back();
+    std::optional<CheckpointReply> reply = DecodeCheckpointReply(line);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->id, 7u);
+    EXPECT_EQ(reply->status.code(), status.code());
+    EXPECT_EQ(reply->status.message(), status.message());
+  }
+  EXPECT_FALSE(DecodeCheckpointReply("plain text"));
+  EXPECT_FALSE(
+      DecodeCheckpointReply(R"({"checkpoint_saved": {"id": 1, "code": "bogus", "message": ""}})"));
+  EXPECT_FALSE(DecodeCheckpointReply(R"({"checkpoint_saved": {"code": "ok", "message": ""}})"));
+}
+
 // A result with a huge message still fits the instance's 1 MiB line limit, so it is not lost.
 TEST(TaskProtocolTest, AHugeMessageIsCutToFitAFrame) {
   std::string result = EncodeResultFrame(spi::Status::Failed(std::string(2 << 20, '\x01')), 0);
@@ -130,6 +203,9 @@ TEST(TaskProtocolTest, WhatIsNoFrameIsSaidSo) {
   EXPECT_FALSE(DecodeFrame(R"({"result": {"code": "bogus", "message": ""}})"));
   EXPECT_FALSE(DecodeFrame(R"({"result": {"code": "ok", "message": "", "items": -1}})"));
   EXPECT_FALSE(DecodeFrame(R"({"log": {"level": "info"}})"));
+  EXPECT_FALSE(DecodeFrame(R"({"checkpoint": {"id": 1, "record": "not base64!"}})"));
+  EXPECT_FALSE(DecodeFrame(R"({"checkpoint": {"id": 1, "record": "QQ=A"}})"));
+  EXPECT_FALSE(DecodeFrame(R"({"checkpoint": {"record": "QQ=="}})"));
 }
 
 }  // namespace
