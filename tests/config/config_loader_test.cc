@@ -256,6 +256,29 @@ TEST(ParseConfigTest, ExecutorThreadPool) {
                       {":1:49:", "expected CPU, SINGLE_THREAD or a number of threads, got 'cpu'"});
 }
 
+TEST(ParseConfigTest, ShardingModesGridPagesAndShardSource) {
+  JobConfig job = ParseConfig(
+                      "jobs: [{name: a, type: T, sharding_total_count: 4, grid_pages: 3, "
+                      "shard_source: RANGE, sharding_mode: dynamic}]",
+                      kFile)
+                      .jobs[0];
+  EXPECT_EQ(job.grid_pages, 3);
+  EXPECT_EQ(job.ShardCount(), 12);
+  EXPECT_EQ(job.shard_source, "RANGE");
+  EXPECT_EQ(job.sharding_mode, ShardingMode::kDynamic);
+  JobConfig plain = ParseConfig("jobs: [{name: a, type: T}]", kFile).jobs[0];
+  EXPECT_EQ(plain.grid_pages, 1);
+  EXPECT_EQ(plain.sharding_mode, ShardingMode::kStatic);
+  ExpectErrorContains("jobs: [{name: a, type: T, sharding_mode: stealing}]",
+                      {"conf/test.yaml:1:42: jobs[0].sharding_mode:",
+                       "expected one of static, dynamic, got 'stealing'"});
+  ExpectErrorContains("jobs: [{name: a, type: T, grid_pages: 0}]",
+                      {":1:39: jobs[0].grid_pages: must be at least 1"});
+  ExpectErrorContains("jobs: [{name: a, type: T, sharding_total_count: 1000, grid_pages: 101}]",
+                      {"jobs[0].grid_pages:", "101000 shards, more than the 100000"});
+  ExpectErrorContains("jobs: [{name: a, type: T, shard_source: ''}]", {"jobs[0].shard_source:"});
+}
+
 // ---- unknown keys ----
 
 TEST(ParseConfigTest, MisspeltKeyNamesFileLineKeyAndSuggestion) {

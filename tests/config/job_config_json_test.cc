@@ -16,6 +16,9 @@ JobConfig FullJob() {
   job.sharding_total_count = 3;
   job.sharding_item_parameters = {{0, "A"}, {2, "C=3"}};
   job.job_parameter = "full";
+  job.grid_pages = 4;
+  job.shard_source = "RANGE";
+  job.sharding_mode = ShardingMode::kDynamic;
   job.monitor_execution = false;
   job.failover = true;
   job.misfire = false;
@@ -45,6 +48,10 @@ TEST(JobConfigJsonTest, RoundTripKeepsEveryFieldAndExpandsNothing) {
   EXPECT_EQ(read.sharding_total_count, 3);
   EXPECT_EQ(read.sharding_item_parameters, original.sharding_item_parameters);
   EXPECT_EQ(read.job_parameter, "full");
+  EXPECT_EQ(read.grid_pages, 4);
+  EXPECT_EQ(read.ShardCount(), 12);
+  EXPECT_EQ(read.shard_source, "RANGE");
+  EXPECT_EQ(read.sharding_mode, ShardingMode::kDynamic);
   EXPECT_FALSE(read.monitor_execution);
   EXPECT_TRUE(read.failover);
   EXPECT_FALSE(read.misfire);
