@@ -749,17 +749,17 @@ void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task
     auto reserved = running_.find(item);
     if (reserved != running_.end() && reserved->second == run) running_.erase(reserved);
     --active_tasks_;
-    if (run->pulls) {
-      last = --run->remaining == 0 && run->pull_done;
-    } else {
-      last = --run->remaining == 0;
-      if (!last) StartWaitingLocked({item}, &starts);
-    }
+    // A pulled task counts in `remaining` until SettleTask has committed it.
+    last = !run->pulls && --run->remaining == 0;
+    if (!run->pulls && !last) StartWaitingLocked({item}, &starts);
   }
   Launch(std::move(starts));
   if (run->pulls) {
-    SettleTask(run, item);
+    // The worker is free: its next shard is claimed first, and this one is committed on the pool,
+    // off the path from one task to the next.
     Pull();
+    pool_.Submit([self = shared_from_this(), run, item] { self->SettleTask(run, item); });
+    return;
   }
   if (last) FinishRun(run);
 }
@@ -789,6 +789,7 @@ void JobRuntime::SettleTask(const std::shared_ptr<Run>& run, int item) {
   CountCommit(committed);
   Starts starts;
   bool parked;
+  bool last;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<int> freed = CommitEndedLocked(run, outcomes, committed);
@@ -799,9 +800,11 @@ void JobRuntime::SettleTask(const std::shared_ptr<Run>& run, int item) {
         static_cast<int>(outcomes.size() - committed.fenced.size() - committed.unknown.size());
     parked = !run->uncommitted.empty();
     StartWaitingLocked(freed, &starts);
+    last = --run->remaining == 0 && run->pull_done;
   }
   Launch(std::move(starts));
   if (parked) ResolveUnknown(run, std::chrono::milliseconds(1000));
+  if (last) FinishRun(run);
 }
 
 // ---- dynamic sharding ----

@@ -222,7 +222,8 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   bool BehindForSteal(const Run& run, int item);
   void ClaimPulled(const PullStep& step);
   // Dynamic sharding: commits (or releases) a finished task at once, so that its shard is free
-  // for its next fire wherever that runs.
+  // for its next fire wherever that runs; the run ends with the last one (nothing left to
+  // claim).
   void SettleTask(const std::shared_ptr<Run>& run, int item);
   void RunFire(std::shared_ptr<Run> run);
   // The listeners' BeforeFire and the RUNNING status event, once the run has claimed shards.
