@@ -311,6 +311,24 @@ std::vector<Claim> ShardLedger::AdoptAfterUnknownOutcome(const std::string& fire
   return adopted;
 }
 
+bool ShardLedger::ResolveCheckpointLocked(Claim* claim) {
+  auto pending = unresolved_checkpoints_.find(claim->item);
+  if (pending == unresolved_checkpoints_.end()) return true;
+  std::optional<ShardState> state = ReadState(claim->item);
+  if (!state) return false;
+  if (state->version == pending->second.version && state->data == pending->second.data) {
+    // The save whose reply was lost had landed: the claim's guard is the version it wrote.
+    claim->state_version = state->version;
+    if (auto record = CheckpointFor(ParseObject(state->data),
+                                    StringField(ParseObject(state->data), "claimed_fire"))) {
+      claim->checkpoint = record;
+    }
+  }
+  states_[claim->item] = std::move(*state);
+  unresolved_checkpoints_.erase(pending);
+  return true;
+}
+
 CheckpointResult ShardLedger::SaveCheckpoint(const std::string& fire_id, Claim* claim,
                                              const std::string& record) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -323,6 +341,7 @@ CheckpointResult ShardLedger::SaveCheckpoint(const std::string& fire_id, Claim* 
         job_name_, fire_id, item);
     return CheckpointResult::kFenced;
   }
+  if (!ResolveCheckpointLocked(claim)) return CheckpointResult::kUnknown;
   auto cached = states_.find(item);
   if (cached == states_.end() || cached->second.version != claim->state_version) {
     std::optional<ShardState> state = ReadState(item);
@@ -361,6 +380,8 @@ CheckpointResult ShardLedger::SaveCheckpoint(const std::string& fire_id, Claim* 
         }) != Code::kOk ||
         !now) {
       states_.erase(item);
+      // Settled by the next save or the commit, which read the state first.
+      unresolved_checkpoints_[item] = ShardState{data, claim->state_version + 1, 0, 0};
       return CheckpointResult::kUnknown;
     }
     if (now->version == claim->state_version + 1 && now->data == data) {
@@ -427,7 +448,14 @@ CommitResult ShardLedger::Commit(const std::string& fire_id,
                    job_name_, fire_id, item);
       continue;
     }
-    to_send.push_back(outcome);
+    TaskOutcome sending = outcome;
+    if (!ResolveCheckpointLocked(&sending.claim)) {
+      spdlog::error("job={} fire={} shard={} commit outcome unknown: the registry did not answer",
+                    job_name_, fire_id, item);
+      result.unknown.push_back(item);
+      continue;
+    }
+    to_send.push_back(sending);
   }
   if (to_send.empty()) return result;
   const std::vector<TaskOutcome>& outcomes_to_send = to_send;

@@ -123,6 +123,10 @@ class ShardLedger {
   // REQUIRES: mutex_ held. For an outcome whose earlier commit was unknown: true when that
   // commit landed; otherwise caches the state again if it still carries the claim.
   bool ResolveUnknownLocked(const std::string& fire_id, const TaskOutcome& outcome);
+  // REQUIRES: mutex_ held. Settles a checkpoint save of `claim`'s shard whose outcome was
+  // unknown: when it landed, the claim's guard moves on to it. False when the state cannot be
+  // read (still unknown).
+  bool ResolveCheckpointLocked(Claim* claim);
   std::optional<ShardState> ReadState(int item);
   std::map<int, std::int64_t> Watermarks(const std::vector<int>& items, bool fresh,
                                          const char* watermark, bool from_creation);
@@ -150,6 +154,8 @@ class ShardLedger {
   std::uint64_t seen_forget_epoch_ = 0;
   std::map<int, ShardState> states_;
   std::set<int> unresolved_;  // items whose last commit's outcome is unknown
+  // item -> the state a checkpoint save wrote, or not: its reply and the read after it were lost.
+  std::map<int, ShardState> unresolved_checkpoints_;
   std::uint64_t claim_counter_ = 0;
 };
 

@@ -90,6 +90,10 @@ class RecordingRegistry : public registry::Registry {
   }
   Code Get(const std::string& path, std::string* data, registry::Stat* stat,
            registry::Watcher watcher) override {
+    if (lost_gets_ > 0) {
+      --lost_gets_;
+      return Code::kConnectionLoss;
+    }
     return inner_->Get(path, data, stat, std::move(watcher));
   }
   Code Set(const std::string& path, const std::string& data, std::int32_t version,
@@ -121,6 +125,8 @@ class RecordingRegistry : public registry::Registry {
   void LoseNextMulti(LostMulti how) { lost_multi_ = how; }
   // The same for the next SetData (a checkpoint).
   void LoseNextSet(LostMulti how) { lost_set_ = how; }
+  // The next `count` reads report a connection loss.
+  void LoseGets(int count) { lost_gets_ = count; }
   std::int64_t SessionId() const override { return inner_->SessionId(); }
   registry::SessionState State() const override { return inner_->State(); }
   void AddSessionListener(registry::SessionListener listener) override {
@@ -146,6 +152,7 @@ class RecordingRegistry : public registry::Registry {
  private:
   std::unique_ptr<registry::Registry> inner_;
   std::atomic<LostMulti> lost_set_{LostMulti::kNone};
+  std::atomic<int> lost_gets_{0};
   std::atomic<LostMulti> lost_multi_{LostMulti::kNone};
   mutable std::mutex mutex_;
   std::map<std::string, int> listings_;
@@ -1160,6 +1167,35 @@ TEST_F(CoordinationTest, ACheckpointWhoseReplyIsLostIsRecognised) {
   EXPECT_EQ(a.coordinator->SaveCheckpoint("1000", &claims[0], "row=8"), CheckpointResult::kUnknown);
   EXPECT_EQ(StateOf(0)["checkpoint"]["record"], "row=7");
   EXPECT_TRUE(a.coordinator->Commit("1000", Succeeded(claims)).fenced.empty());
+}
+
+// A save whose reply and the read after it are both lost stays unknown; once the state can be
+// read, the next save (or the commit) finds that it had landed and follows its version, so the
+// claim is not taken for fenced.
+TEST_F(CoordinationTest, ACheckpointWhoseOutcomeStayedUnknownIsSettledByTheNextSave) {
+  Member& a = Join("a", 1);
+  ExpectConverged({"a"}, 1, "a");
+  std::vector<Claim> claims = a.coordinator->ClaimFire("1000");
+  ASSERT_EQ(claims.size(), 1u);
+  a.session->LoseNextSet(RecordingRegistry::LostMulti::kReply);
+  a.session->LoseGets(1000);  // more than the bounded re-read tries
+  EXPECT_EQ(a.coordinator->SaveCheckpoint("1000", &claims[0], "row=7"), CheckpointResult::kUnknown);
+  a.session->LoseGets(0);
+  EXPECT_EQ(StateOf(0)["checkpoint"]["record"], "row=7");  // it had landed
+  ASSERT_EQ(a.coordinator->SaveCheckpoint("1000", &claims[0], "row=8"), CheckpointResult::kSaved);
+  EXPECT_TRUE(a.coordinator->Commit("1000", Succeeded(claims)).fenced.empty());
+
+  // The same, settled by the commit.
+  claims = a.coordinator->ClaimFire("2000");
+  ASSERT_EQ(claims.size(), 1u);
+  a.session->LoseNextSet(RecordingRegistry::LostMulti::kReply);
+  a.session->LoseGets(1000);
+  EXPECT_EQ(a.coordinator->SaveCheckpoint("2000", &claims[0], "row=1"), CheckpointResult::kUnknown);
+  a.session->LoseGets(0);
+  CommitResult committed = a.coordinator->Commit("2000", Succeeded(claims));
+  EXPECT_TRUE(committed.fenced.empty());
+  EXPECT_TRUE(committed.unknown.empty());
+  EXPECT_EQ(StateOf(0)["committed_fire"], "2000");
 }
 
 }  // namespace

@@ -26,12 +26,19 @@ Checked, over the run:
       not committed (it was fenced)
   G4  (overlap buffer_all) no two committed runs of different fires of one shard overlap in
       time, and no instance runs two fires of one shard at once
+  CKPT checkpoints (the recorder saves "step=<n>" after each 100 ms step): a run of a task
+      (fire, shard) loads at least the highest n an earlier claim of the task saved with status
+      ok, and at most the highest n any run that started before it tried to save (null when no
+      run did); against the transaction log, every checkpoint write that took effect came on the
+      session of the shard's current claim, for that claim's fire, before the task's commit,
+      never going back, and what a run loaded is a value the state held from its claim on
   and the harness's own findings (a crashed instance, a sanitizer report, an instance that did
   not stop) from run.json.
 
 Prints the violations, then exactly one summary line:
-  fault-run seed=.. mode=.. duration=..s fires=.. tasks=.. faults=.. duplicates=.. losses=..
-  fenced_commits=.. max_failover_latency_ms=.. result=PASS|FAIL
+  fault-run seed=.. mode=.. sharding=.. duration=..s fires=.. tasks=.. faults=.. duplicates=..
+  losses=.. fenced_commits=.. reruns=.. resumed=.. checkpoints=.. max_failover_latency_ms=..
+  result=PASS|FAIL
 and exits 1 on FAIL.
 """
 
@@ -222,6 +229,74 @@ def replay(writes):
     return commits, claims, notes
 
 
+def checkpoint_of(data):
+    """(fire, record) of the checkpoint a state znode's data carries, or None."""
+    value = data.get("checkpoint") if isinstance(data, dict) else None
+    if not isinstance(value, dict):
+        return None
+    return (str(value.get("fire", "")), value.get("record"))
+
+
+class CheckpointWrite:
+    """A state write that changed the checkpoint to a record (a save that took effect)."""
+    __slots__ = ("zxid", "session", "shard", "fire", "record", "claim")
+
+    def __init__(self, zxid, session, shard, fire, record, claim):
+        self.zxid, self.session, self.shard = zxid, session, shard
+        self.fire, self.record, self.claim = fire, record, claim  # claim: (zxid, session, fire)
+
+    def describe(self):
+        return "checkpoint zxid=0x%x shard=%d fire=%s record=%s session=0x%x" % (
+            self.zxid, self.shard, self.fire, json.dumps(self.record), self.session)
+
+
+def replay_checkpoints(writes):
+    """The checkpoint field over the state writes. Returns (saves, at_claim, odd): the writes
+    that set a new checkpoint other than a claim's or a commit's (CheckpointWrite, with the
+    shard's claim at that point); at_claim[(shard, claim zxid)] = the (fire, record) the claim
+    left in the state, or None; odd: (zxid, shard, text) of claims or commits that wrote a
+    checkpoint of their own."""
+    saves, at_claim, odd = [], {}, []
+    previous, claim = {}, {}
+    for zxid, session, shard, kind, data in writes:
+        if data is None:
+            continue
+        before = previous.get(shard, {})
+        previous[shard] = data
+        checkpoint = checkpoint_of(data)
+        changed = checkpoint != checkpoint_of(before)
+        if kind == "create":
+            if checkpoint is not None:
+                odd.append((zxid, shard, "the state was created with checkpoint %s" % (checkpoint,)))
+            continue
+        pair = (str(data.get("committed_fire", "")), data.get("committed_token"))
+        is_commit = pair[0] and pair != (str(before.get("committed_fire", "")),
+                                         before.get("committed_token"))
+        nonce = data.get("claim_nonce")
+        if nonce and nonce != before.get("claim_nonce"):
+            claim[shard] = (zxid, session, str(data.get("claimed_fire", "")))
+            at_claim[(shard, zxid)] = checkpoint
+            if changed and checkpoint is not None:
+                odd.append((zxid, shard, "a claim wrote checkpoint %s over %s"
+                            % (checkpoint, checkpoint_of(before))))
+        elif is_commit:
+            if checkpoint is not None:
+                odd.append((zxid, shard, "a commit left checkpoint %s (a commit clears it)"
+                            % (checkpoint,)))
+        elif changed and checkpoint is not None:
+            saves.append(CheckpointWrite(zxid, session, shard, checkpoint[0], checkpoint[1],
+                                         claim.get(shard)))
+    return saves, at_claim, odd
+
+
+def step_of(record):
+    """n of the recorder's "step=<n>" record; None for None; -1 for anything else."""
+    if record is None:
+        return None
+    match = re.fullmatch(r"step=(\d{1,9})", record) if isinstance(record, str) else None
+    return int(match.group(1)) if match else -1
+
+
 # ---------------------------------------------------------------------------------------------
 # The recorder's records.
 
@@ -229,7 +304,7 @@ class Run:
     """One execution of a task by one process: its start record and, unless the process died
     first, its end record."""
     __slots__ = ("pid", "instance", "fire", "shard", "token", "start_ns", "end_ns", "status",
-                 "start_wall_ms", "committed")
+                 "start_wall_ms", "committed", "ckpt", "saves")
 
     def __init__(self, start):
         self.pid = start["pid"]
@@ -242,6 +317,20 @@ class Run:
         self.end_ns = None
         self.status = None  # None: no end record (killed)
         self.committed = False
+        self.ckpt = start.get("ckpt")  # the checkpoint it loaded (None: none)
+        self.saves = []  # (mono_ns, status, record) of its checkpoint saves, in order
+
+    def loaded_step(self):
+        return step_of(self.ckpt)
+
+    def attempted_step(self):
+        """The highest step this run may have saved: its recorded saves of any status, or one
+        more than its last when it has no end record (a save in flight when it was killed)."""
+        steps = [step_of(record) for _, _, record in self.saves]
+        highest = max(steps + [self.loaded_step() or 0])
+        if self.status is None:
+            highest += 1
+        return highest if steps or self.status is None or self.ckpt is not None else None
 
 
 def read_records(records_dir):
@@ -261,6 +350,13 @@ def read_records(records_dir):
                     run = Run(record)
                     runs.append(run)
                     open_runs.setdefault(key, []).append(run)
+                elif record.get("ev") == "save":
+                    waiting = open_runs.get(key)
+                    if not waiting:
+                        notes.append("%s:%d: a save without its start" % (path, number))
+                        continue
+                    waiting[-1].saves.append((record["mono_ns"], record.get("status", "?"),
+                                              record.get("record")))
                 elif record.get("ev") == "end":
                     waiting = open_runs.get(key)
                     if not waiting:
@@ -306,9 +402,14 @@ class Checker:
 
     def describe_run(self, run):
         status = run.status if run.status else "no end (killed)"
-        return "run pid=%d instance=%s fire=%s shard=%d token=%d start=%s end=%s %s%s" % (
+        saves = ""
+        if run.ckpt is not None or run.saves:
+            saves = " ckpt=%s saves=[%s]" % (json.dumps(run.ckpt), ", ".join(
+                "%s %s at %s" % (record, save_status, self.t(mono))
+                for mono, save_status, record in run.saves))
+        return "run pid=%d instance=%s fire=%s shard=%d token=%d start=%s end=%s %s%s%s" % (
             run.pid, run.instance, run.fire, run.shard, run.token, self.t(run.start_ns),
-            self.t(run.end_ns), status, " [committed]" if run.committed else "")
+            self.t(run.end_ns), status, " [committed]" if run.committed else "", saves)
 
     def task_details(self, fire, shard):
         details = [c.describe() for c in self.commits_by_task.get((fire, shard), [])]
@@ -351,8 +452,11 @@ class Checker:
             self.notes += notes
         self.txn_count = len(txns)
         shard_prefix = "/%s/jobs/%s/shards/" % (m["namespace"], m["job"])
-        self.commits, self.claims, notes = replay(state_writes(txns, shard_prefix))
+        writes = state_writes(txns, shard_prefix)
+        self.commits, self.claims, notes = replay(writes)
         self.notes += notes
+        self.checkpoint_writes, self.checkpoint_at_claim, self.checkpoint_odd = \
+            replay_checkpoints(writes)
         self.runs, notes = read_records(m["records_dir"])
         self.notes += notes
 
@@ -521,22 +625,140 @@ class Checker:
                     latest = run
 
     def failover_latency(self):
-        """For each kill -9 / SIGSTOP / expiry of an instance that was running shard s: the time
-        from the fault to the next start of s on another instance."""
+        """For each kill -9 / SIGSTOP / expiry of an instance that was running task (f, s): the
+        time from the fault to the next start of (f, s), on any instance (with a new claim: the
+        failover; after an expiry possibly the same instance on its new session). A task is
+        followed, not a shard, because a shard may run anywhere (dynamic sharding) or stay with
+        its owner (an instance that rejoins after an expiry)."""
         latencies = []
         for fault in self.m["faults"]:
             if fault["kind"] not in ("kill9", "sigstop", "expire") or not fault.get("applied", True):
                 continue
             begin = fault["mono_start_ns"]
-            running = {run.shard for run in self.runs
+            running = {(run.fire, run.shard) for run in self.runs
                        if run.pid == fault.get("pid") and run.start_ns < begin
                        and (run.end_ns is None or run.end_ns > begin)}
-            for shard in running:
-                later = [run.start_ns for run in self.runs
-                         if run.shard == shard and run.pid != fault.get("pid") and run.start_ns > begin]
+            for task in running:
+                later = [run.start_ns for run in self.runs_by_task.get(task, [])
+                         if run.start_ns > begin]
                 if later:
                     latencies.append((min(later) - begin) / 1e6)
         return latencies
+
+    # CKPT: a run resumes from the last checkpoint of its task, and the registry agrees.
+    def check_checkpoints(self):
+        self.reruns = self.resumed = 0
+        self.save_counts = {}
+        for run in self.runs:
+            for _, status, _ in run.saves:
+                self.save_counts[status] = self.save_counts.get(status, 0) + 1
+        for (fire, shard), runs in sorted(self.runs_by_task.items()):
+            runs = sorted(runs, key=lambda r: r.start_ns)
+            for index, run in enumerate(runs):
+                loaded = run.loaded_step()
+                if loaded is not None:
+                    self.resumed += 1
+                if loaded == -1:
+                    self.add("CKPT", "task fire=%s shard=%d: a run loaded %s, which is no record "
+                             "the recorder saves" % (fire, shard, json.dumps(run.ckpt)),
+                             [self.describe_run(run)])
+                    continue
+                earlier = runs[:index]  # started before it: they may have saved before its load
+                if earlier:
+                    self.reruns += 1
+                # Lower bound: an ok save of an older claim (a smaller token) landed before this
+                # run's claim (after it the older claim's guard fails), and one of the same claim
+                # (a retry) before this run started.
+                floor = None
+                for other in runs:
+                    if other is run or other.token > run.token:
+                        continue
+                    for mono, status, record in other.saves:
+                        if status != "ok" or step_of(record) is None or step_of(record) < 0:
+                            continue
+                        if other.token < run.token or mono < run.start_ns:
+                            if floor is None or step_of(record) > floor[0]:
+                                floor = (step_of(record), other)
+                if floor is not None and (loaded is None or loaded < floor[0]):
+                    self.add("CKPT", "task fire=%s shard=%d: a run (pid %d, token %d) loaded %s, "
+                             "but an earlier run had saved step=%d (status ok): it did not resume "
+                             "from the last checkpoint" % (fire, shard, run.pid, run.token,
+                                                           json.dumps(run.ckpt), floor[0]),
+                             [self.describe_run(r) for r in runs])
+                    continue
+                # Upper bound: nothing the runs started before it did not try to save.
+                ceiling = [r.attempted_step() for r in earlier]
+                ceiling = max([c for c in ceiling if c is not None], default=None)
+                if loaded is not None and (ceiling is None or loaded > ceiling):
+                    self.add("CKPT", "task fire=%s shard=%d: a run (pid %d, token %d) loaded %s, "
+                             "but %s" % (fire, shard, run.pid, run.token, json.dumps(run.ckpt),
+                                         "no earlier run of the task saved anything"
+                                         if ceiling is None else
+                                         "no earlier run tried to save more than step=%d"
+                                         % ceiling),
+                             [self.describe_run(r) for r in runs])
+        self.check_checkpoint_log()
+
+    def check_checkpoint_log(self):
+        """The checkpoint writes in the transaction log against the claims, the commits and the
+        records."""
+        for zxid, shard, text in self.checkpoint_odd:
+            self.add("CKPT", "shard %d, zxid 0x%x: %s" % (shard, zxid, text))
+        first_commit = {task: min(c.zxid for c in commits)
+                        for task, commits in self.commits_by_task.items()}
+        last_step = {}
+        writes_by_task = {}
+        for write in self.checkpoint_writes:
+            task = (write.fire, write.shard)
+            writes_by_task.setdefault(task, []).append(write)
+            details = [write.describe()] + self.task_details(*task)
+            claim = write.claim
+            if claim is None or claim[2] != write.fire or claim[1] != write.session:
+                self.add("CKPT", "task fire=%s shard=%d: checkpoint %s written %s" % (
+                    write.fire, write.shard, json.dumps(write.record),
+                    "with no claim of the shard" if claim is None else
+                    "while the shard's claim (zxid 0x%x) was of fire %s" % (claim[0], claim[2])
+                    if claim[2] != write.fire else
+                    "on session 0x%x, but the claim (zxid 0x%x) is session 0x%x's: a save is "
+                    "guarded by the claim" % (write.session, claim[0], claim[1])), details)
+            if task in first_commit and first_commit[task] < write.zxid:
+                self.add("CKPT", "task fire=%s shard=%d: checkpoint %s written after the task's "
+                         "commit (zxid 0x%x)" % (write.fire, write.shard,
+                                                 json.dumps(write.record), first_commit[task]),
+                         details)
+            step = step_of(write.record)
+            ceiling = max([c for c in (r.attempted_step() for r in self.runs_by_task.get(task, []))
+                           if c is not None], default=None)
+            if step is None or step < 0 or ceiling is None or step > ceiling:
+                self.add("CKPT", "task fire=%s shard=%d: checkpoint %s in the registry, which no "
+                         "run of the task tried to save" % (write.fire, write.shard,
+                                                            json.dumps(write.record)), details)
+            elif task in last_step and step < last_step[task][0]:
+                self.add("CKPT", "task fire=%s shard=%d: checkpoint went back from step=%d (zxid "
+                         "0x%x) to step=%d: a stale save took effect"
+                         % (write.fire, write.shard, last_step[task][0], last_step[task][1], step),
+                         details)
+            if step is not None and step >= 0:
+                last_step[task] = (max(step, last_step.get(task, (step, 0))[0]), write.zxid)
+        # What a run loaded is a value its task's checkpoint had from the run's claim on (a run
+        # that starts late may read one saved after its claim), and not older than the claim's.
+        for run in self.runs:
+            key = (run.shard, run.token)
+            if key not in self.checkpoint_at_claim:
+                continue  # a claim the log does not show: G3 reports it if it was committed
+            at_claim = self.checkpoint_at_claim[key]
+            held = at_claim[1] if at_claim is not None and at_claim[0] == run.fire else None
+            allowed = {held} | {w.record for w in writes_by_task.get((run.fire, run.shard), [])
+                                if w.zxid > run.token}
+            loaded = run.loaded_step()
+            if run.ckpt not in allowed or (loaded is not None and held is not None
+                                           and loaded < step_of(held)):
+                self.add("CKPT", "task fire=%s shard=%d: a run (pid %d) loaded %s; its claim (zxid "
+                         "0x%x) held %s, and later saves wrote %s" % (
+                             run.fire, run.shard, run.pid, json.dumps(run.ckpt), run.token,
+                             json.dumps(held), sorted(a for a in allowed if a is not None)),
+                         [self.describe_run(run)] + [w.describe() for w in writes_by_task.get(
+                             (run.fire, run.shard), [])] + self.task_details(run.fire, run.shard))
 
     def check(self):
         self.load()
@@ -546,6 +768,7 @@ class Checker:
         self.check_g2()
         self.check_g3()
         self.check_g4()
+        self.check_checkpoints()
         self.fenced = sum(1 for run in self.runs if run.status == "ok" and not run.committed)
         latencies = self.failover_latency()
         self.max_latency = int(max(latencies)) if latencies else 0
@@ -556,11 +779,13 @@ class Checker:
 
     def summary(self):
         m = self.m
-        return ("fault-run seed=%d mode=%s duration=%ds fires=%d tasks=%d faults=%d duplicates=%d "
-                "losses=%d fenced_commits=%d max_failover_latency_ms=%d result=%s" % (
-                    m["seed"], m["mode"], m["duration"], self.fires, self.tasks,
-                    sum(1 for f in m["faults"] if f.get("applied", True)), self.duplicates,
-                    len(self.losses), self.fenced, self.max_latency,
+        return ("fault-run seed=%d mode=%s sharding=%s duration=%ds fires=%d tasks=%d faults=%d "
+                "duplicates=%d losses=%d fenced_commits=%d reruns=%d resumed=%d checkpoints=%d "
+                "max_failover_latency_ms=%d result=%s" % (
+                    m["seed"], m["mode"], m.get("sharding", "static"), m["duration"], self.fires,
+                    self.tasks, sum(1 for f in m["faults"] if f.get("applied", True)),
+                    self.duplicates, len(self.losses), self.fenced, self.reruns, self.resumed,
+                    len(self.checkpoint_writes), self.max_latency,
                     "PASS" if not self.violations else "FAIL"))
 
     def report(self, out=sys.stdout):
@@ -577,10 +802,12 @@ class Checker:
             print("note: " + note, file=out)
         window = m["g1_window_ms"]
         print("checked: %d transactions, %d commits (%d of failed tasks), %d claims, %d runs; "
-              "zombie runs %d %s; G1 window %s (%d tasks), policy %s" % (
+              "zombie runs %d %s; checkpoint saves %s, %d in the log; G1 window %s (%d tasks), "
+              "policy %s" % (
                   self.txn_count, len(self.commits), sum(1 for c in self.commits if not c.success),
                   len(self.claims), len(self.runs), self.zombies,
                   json.dumps(self.zombie_outcomes, sort_keys=True),
+                  json.dumps(self.save_counts, sort_keys=True), len(self.checkpoint_writes),
                   "%d..%d" % tuple(window) if window else "empty", self.checked_tasks, m["policy"]),
               file=out)
         printed = 0
@@ -593,9 +820,10 @@ class Checker:
             print("\n".join(violation.lines()), file=out)
             printed += 1
         if not ok:
-            print("replay: tests/fault/run --duration %d --seed %d%s%s" % (
+            print("replay: tests/fault/run --duration %d --seed %d%s%s%s" % (
                 m["duration"], m["seed"], " --ensemble" if m["mode"] == "ensemble" else "",
-                " --broken" if m.get("broken") else ""), file=out)
+                " --sharding %s" % m["sharding"] if m.get("sharding", "static") != "static"
+                else "", " --broken" if m.get("broken") else ""), file=out)
         print(self.summary(), file=out)
         out.flush()
         return ok

@@ -5,6 +5,9 @@ It shows the parser reads what the toolkit prints (binary length bytes printed r
 '{'; bytes >= 0x80 printed as U+FFFD; ACLs spanning lines; a failed multi whose first ops still
 say setData) and that the checks can fail: a zombie's unguarded commit on a new session is a
 duplicate (G2), a token that goes back, a commit on another session than its claim's (G3).
+The checkpoint cases: a failed-over run that resumes from the last saved step passes; one that
+starts again from 0 after an ok save, a first run that loads a record, and a save by a fenced
+zombie on its old session fail (CKPT).
 """
 
 import json
@@ -134,6 +137,118 @@ def manifest(records_dir):
         "records_dir": records_dir, "zookeeper": {"data_dirs": []}, "faults": [],
         "problems": [],
     }
+
+
+# ---- checkpoints: fire 1000 of shard 0 runs on A (session 0xa), which saves step=1 and step=2
+# and is killed; B (session 0xb) claims it again, loads step=2, finishes and commits; then B runs
+# fire 2000.
+
+def checkpoint_state(fire, by, nonce, checkpoint):
+    fields = {"claimed_fire": fire, "claimed_by": by, "claim_nonce": nonce}
+    if checkpoint is not None:
+        fields["checkpoint"] = {"fire": checkpoint[0], "record": checkpoint[1]}
+    return state(**fields)
+
+
+def checkpoint_dump(resume_record="step=2", zombie_save=False):
+    """resume_record: what B's claim of fire 1000 carries (None: the claim dropped it)."""
+    text = b"ZooKeeper Transactional Log File with dbid 0 txnlog format version 2\n"
+    text += plain_create(A, 0x10, STATE % 0, "{}")
+    text += multi(A, 0x20, [sub_set(STATE % 0, checkpoint_state("1000", "a", "a#1", None)),
+                            sub_create(LEASE % 0, '{"fire":"1000"}')])
+    text += plain_set(A, 0x30, STATE % 0, checkpoint_state("1000", "a", "a#1", ("1000", "step=1")))
+    text += plain_set(A, 0x40, STATE % 0, checkpoint_state("1000", "a", "a#1", ("1000", "step=2")))
+    text += header(A, 0x50, "closeSession") + b" v{}\n"
+    carried = ("1000", resume_record) if resume_record is not None else None
+    text += multi(B, 0x60, [sub_set(STATE % 0, checkpoint_state("1000", "b", "b#1", carried)),
+                            sub_create(LEASE % 0, '{"fire":"1000"}')])
+    if zombie_save:
+        # A's zombie saves step=3 on a new session, unguarded, over B's claim.
+        text += plain_set(ZOMBIE_NEW_SESSION, 0x68, STATE % 0,
+                          checkpoint_state("1000", "b", "b#1", ("1000", "step=3")))
+    text += multi(B, 0x70, [sub_set(STATE % 0, commit_state("1000", 0x60, "b")),
+                            sub_delete(LEASE % 0)])
+    claim = json.loads(checkpoint_state("2000", "b", "b#2", None))
+    claim.update(json.loads(commit_state("1000", 0x60, "b")))
+    text += multi(B, 0x80, [sub_set(STATE % 0, state(**claim)),
+                            sub_create(LEASE % 0, '{"fire":"2000"}')])
+    text += multi(B, 0x90, [sub_set(STATE % 0, commit_state("2000", 0x80, "b")),
+                            sub_delete(LEASE % 0)])
+    return text
+
+
+def write_checkpoint_records(directory, b_loads="step=2", fire_2000_loads=None,
+                             zombie_save=False):
+    def line(ev, pid, fire, token, mono, **extra):
+        record = {"ev": ev, "fire": fire, "shard": 0, "total": 1, "instance": "i%d" % pid,
+                  "pid": pid, "token": token, "wall_ms": mono // 1_000_000, "mono_ns": mono}
+        record.update(extra)
+        return json.dumps(record)
+
+    a = [line("start", 101, "1000", 0x20, 1_000_100_000, ckpt=None, steps=4),
+         line("save", 101, "1000", 0x20, 1_000_200_000, status="ok", record="step=1"),
+         line("save", 101, "1000", 0x20, 1_000_300_000, status="ok", record="step=2")]
+    if zombie_save:
+        a.append(line("save", 101, "1000", 0x20, 1_500_000_000, status="ok", record="step=3"))
+    b = [line("start", 102, "1000", 0x60, 1_400_000_000, ckpt=b_loads, steps=4),
+         line("save", 102, "1000", 0x60, 1_500_000_000, status="ok", record="step=3"),
+         line("end", 102, "1000", 0x60, 1_600_000_000, status="ok", step=4),
+         line("start", 102, "2000", 0x80, 2_000_100_000, ckpt=fire_2000_loads, steps=1),
+         line("end", 102, "2000", 0x80, 2_100_000_000, status="ok", step=1)]
+    for pid, lines in ((101, a), (102, b)):
+        with open(os.path.join(directory, "%d.jsonl" % pid), "w") as file:
+            file.write("\n".join(lines) + "\n")
+
+
+class CheckpointSelfTest(unittest.TestCase):
+    def run_checker(self, resume_record="step=2", b_loads="step=2", fire_2000_loads=None,
+                    zombie_save=False):
+        directory = tempfile.mkdtemp(prefix="shardjob-checker-selftest-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        records = os.path.join(directory, "records")
+        os.makedirs(records)
+        write_checkpoint_records(records, b_loads, fire_2000_loads, zombie_save)
+        txns = checker.parse_dump(checkpoint_dump(resume_record, zombie_save))
+        result = checker.Checker(directory, manifest(records), txns=txns)
+        with open(os.devnull, "w") as devnull:
+            ok = result.report(out=devnull)
+        return ok, result
+
+    def texts(self, result):
+        return " | ".join(v.text for v in result.violations if v.rule == "CKPT")
+
+    def test_a_resumed_run_passes(self):
+        ok, result = self.run_checker()
+        self.assertTrue(ok, [v.lines() for v in result.violations])
+        self.assertEqual((result.reruns, result.resumed, len(result.checkpoint_writes)), (1, 1, 2))
+        self.assertIn(" reruns=1 resumed=1 checkpoints=2 ", result.summary())
+        self.assertIn(" sharding=static ", result.summary())
+
+    def test_a_run_that_restarts_from_zero_after_an_ok_save_fails(self):
+        ok, result = self.run_checker(resume_record=None, b_loads=None)
+        self.assertFalse(ok)
+        self.assertEqual({v.rule for v in result.violations}, {"CKPT"})
+        self.assertIn("loaded null, but an earlier run had saved step=2 (status ok)",
+                      self.texts(result))
+        self.assertIn("result=FAIL", result.summary())
+
+    def test_a_run_that_loads_less_than_its_claim_held_fails(self):
+        # The claim carried step=2 but the run was handed step=1.
+        ok, result = self.run_checker(b_loads="step=1")
+        self.assertFalse(ok)
+        self.assertIn("its claim (zxid 0x60) held \"step=2\"", self.texts(result))
+
+    def test_a_first_run_that_loads_a_record_fails(self):
+        # Fire 2000's first run is handed fire 1000's record.
+        ok, result = self.run_checker(fire_2000_loads="step=2")
+        self.assertFalse(ok)
+        self.assertIn("no earlier run of the task saved anything", self.texts(result))
+
+    def test_a_zombie_save_fails(self):
+        ok, result = self.run_checker(zombie_save=True)
+        self.assertFalse(ok)
+        self.assertIn("on session 0xc, but the claim (zxid 0x60) is session 0xb's",
+                      self.texts(result))
 
 
 class CheckerSelfTest(unittest.TestCase):

@@ -49,6 +49,12 @@ POLICY_KEY_SETS = [
                  ("misfire_window", "60s"), ("timeout", "5s")]),
     ("legacy", [("misfire", "true")]),
 ]
+# The job keys of each --sharding mode, added to whichever policy key set is used. Static mode
+# writes none, so a kernel without `sharding_mode` still runs it (and can fall back to legacy).
+SHARDING_KEYS = {
+    "static": [],
+    "dynamic": [("sharding_mode", "dynamic")],
+}
 
 # What each fault costs the schedule, roughly, beyond its hold time (seconds): a fault is only
 # begun while it can end before the settling period.
@@ -378,7 +384,8 @@ class Harness:
             "    overwrite: true",
             "    max_time_diff_seconds: 5",
         ]
-        lines += ["    %s: %s" % (key, value) for key, value in policy_keys]
+        lines += ["    %s: %s" % (key, value)
+                  for key, value in SHARDING_KEYS[self.args.sharding] + list(policy_keys)]
         lines += [
             "    props:",
             '      record.dir: "%s"' % self.records_dir,
@@ -403,7 +410,9 @@ class Harness:
                                                                  name, keys))
                 return name, keys
             errors.append("%s: %s" % (name, result.stdout.decode(errors="replace").strip()))
-        raise HarnessError("shardjob validate refused every key set:\n" + "\n".join(errors))
+        raise HarnessError("shardjob validate refused every key set%s:\n%s" % (
+            " (each with %s)" % SHARDING_KEYS[self.args.sharding]
+            if SHARDING_KEYS[self.args.sharding] else "", "\n".join(errors)))
 
     def base_env(self):
         env = dict(os.environ)
@@ -425,8 +434,8 @@ class Harness:
         self.namespace = "fault-%d-%d-%s" % (self.seed, os.getpid(), os.urandom(3).hex())
         if len("/%s/jobs/%s/shards/0/state" % (self.namespace, JOB)) == 47:
             self.namespace += "x"
-        self.say("run dir %s (%s ZooKeeper, seed %d, %d instances%s)" % (
-            self.run_dir, self.mode, self.seed, self.args.instances,
+        self.say("run dir %s (%s ZooKeeper, seed %d, %d instances, %s sharding%s)" % (
+            self.run_dir, self.mode, self.seed, self.args.instances, self.args.sharding,
             ", broken" if self.args.broken else ""))
         self.policy, self.policy_keys = self.choose_policy()
         self.zk = Zookeeper(self, self.args.ensemble)
@@ -529,7 +538,7 @@ class Harness:
             key = (record.get("fire"), record.get("shard"), record.get("token"))
             if record.get("ev") == "start":
                 instance.open_tasks[key] = record.get("mono_ns")
-            else:
+            elif record.get("ev") == "end":  # not "save": the task still runs
                 instance.open_tasks.pop(key, None)
 
     def pick_victim(self, rng, candidates, busy_wait=2.5):
@@ -858,6 +867,7 @@ class Harness:
         return {
             "seed": self.seed,
             "mode": self.mode,
+            "sharding": self.args.sharding,
             "broken": self.args.broken,
             "duration": self.args.duration,
             "namespace": self.namespace,
@@ -969,6 +979,10 @@ def parse_args(argv):
     parser.add_argument("--broken", action="store_true",
                         help="commits unguarded (failpoint) and zombies that ignore cancellation: "
                              "the checker must find duplicates")
+    parser.add_argument("--sharding", choices=sorted(SHARDING_KEYS), default="static",
+                        help="the job's sharding_mode: static (shards stay on their assigned "
+                             "instance) or dynamic (instances claim shards as they free up and "
+                             "steal each other's); default static")
     parser.add_argument("--keep", action="store_true", help="keep the run dir even on PASS")
     args = parser.parse_args(argv)
     if args.instances < 2:

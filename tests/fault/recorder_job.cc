@@ -1,10 +1,12 @@
-// FAULT_RECORDER: the job the fault harness (tests/fault/run) runs. Every task appends two JSON
-// lines to <record.dir>/<pid>.jsonl, each with one O_APPEND write(2), so a line is whole or absent
-// even when the process is killed with SIGKILL in the middle of it:
+// FAULT_RECORDER: the job the fault harness (tests/fault/run) runs. Every task appends JSON lines
+// to <record.dir>/<pid>.jsonl, each with one O_APPEND write(2), so a line is whole or absent even
+// when the process is killed with SIGKILL in the middle of it:
 //
 //   {"ev":"start","job":..,"fire":..,"shard":..,"total":..,"instance":..,"pid":..,"token":..,
-//    "wall_ms":..,"mono_ns":..}                      before the work
-//   {"ev":"end","status":"ok"|"cancelled",...same keys}  after it
+//    "ckpt":null|"step=<n>","steps":..,"wall_ms":..,"mono_ns":..}   before the work
+//   {"ev":"save","status":"ok"|"refused"|"unavailable"|"error","record":"step=<n>",
+//    ...same keys}                                                    after each checkpoint save
+//   {"ev":"end","status":"ok"|"cancelled","step":..,...same keys}     after the work
 //
 // wall_ms is the system clock as the process sees it (libfaketime may shift it); mono_ns is
 // CLOCK_MONOTONIC, which faketime leaves alone (FAKETIME_DONT_FAKE_MONOTONIC=1) and which is one
@@ -12,11 +14,18 @@
 // with it.
 //
 // The work is a sleep of a random length in [work.min_ms, work.max_ms], drawn from a generator
-// seeded by (fire, shard), so a task takes as long wherever and however often it runs. It sleeps
-// in small steps and stops early when the kernel raises the task's cancellation flag — then it
-// records "cancelled" and throws, so the kernel releases the claim instead of committing it —
-// unless ignore_cancellation is "true": then it plays the zombie that works on regardless and
-// returns normally (the harness's --broken mode).
+// seeded by (fire, shard), so a task takes as long wherever and however often it runs. It is cut
+// into `steps` steps of 100 ms (the last one shorter). After every step but the last the task
+// saves the checkpoint "step=<n>", n counting the steps done since the task's first run; a run
+// that loads "step=<n>" (a failover or a retry of the same fire and shard) does only the steps
+// after n. A save the kernel refuses (kCancelled: the claim is lost) ends the task like a
+// cancellation; a save whose outcome is unknown (kUnavailable, also what a kernel without a
+// checkpoint store answers) is recorded and the work goes on.
+//
+// It sleeps in small steps and stops early when the kernel raises the task's cancellation flag —
+// then it records "cancelled" and throws, so the kernel releases the claim instead of committing
+// it — unless ignore_cancellation is "true": then it plays the zombie that works on regardless
+// (through refused saves too) and returns normally (the harness's --broken mode).
 //
 // Props: record.dir (required), work.min_ms (default 100), work.max_ms (default 700),
 // ignore_cancellation ("true"/"false", default false).
@@ -31,9 +40,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "shardjob/spi/plugin.h"
@@ -42,6 +53,9 @@ namespace {
 
 using shardjob::spi::PluginContext;
 using shardjob::spi::ShardingContext;
+using shardjob::spi::Status;
+
+constexpr std::int64_t kStepMs = 100;
 
 std::int64_t MonotonicNs() {
   timespec now{};
@@ -67,11 +81,21 @@ std::string Quote(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
@@ -110,31 +134,86 @@ class RecorderJob : public shardjob::spi::SimpleJob {
 
   void Execute(const ShardingContext& context) override {
     const std::string keys = Keys(context);
-    Append("{\"ev\":\"start\"," + keys + Clocks() + "}");
-
     std::mt19937_64 random(Fnv1a(context.fire_id) * 1000003u +
                            static_cast<std::uint64_t>(context.sharding_item));
     std::uniform_int_distribution<std::int64_t> length(min_ms_, max_ms_);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(length(random));
+    const std::int64_t work_ms = length(random);
+    const std::int64_t steps = std::max<std::int64_t>(1, (work_ms + kStepMs - 1) / kStepMs);
+
+    // Where an earlier run of this fire and shard got to.
+    const std::optional<std::string> loaded = context.LoadCheckpoint();
+    std::int64_t step = std::clamp<std::int64_t>(loaded ? ParseStep(*loaded) : 0, 0, steps);
+    Append("{\"ev\":\"start\"," + keys + "\"ckpt\":" + (loaded ? Quote(*loaded) : "null") +
+           ",\"steps\":" + std::to_string(steps) + "," + Clocks() + "}");
+
     bool cancelled = false;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      auto step = std::min(left, std::chrono::milliseconds(10));
-      if (step.count() <= 0) break;
-      if (ignore_cancellation_) {
-        std::this_thread::sleep_for(step);
-      } else if (context.cancellation->WaitFor(step)) {
+    std::string reason;
+    while (step < steps && !cancelled) {
+      const auto deadline = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(std::min(kStepMs, work_ms - step * kStepMs));
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        auto slice = std::min(left, std::chrono::milliseconds(10));
+        if (slice.count() <= 0) break;
+        if (ignore_cancellation_) {
+          std::this_thread::sleep_for(slice);
+        } else if (context.cancellation->WaitFor(slice)) {
+          cancelled = true;
+          reason = "cancellation flag";
+          break;
+        }
+      }
+      if (cancelled) break;
+      ++step;
+      if (step == steps) break;  // the commit follows: no checkpoint for the finished work
+      const std::string record = "step=" + std::to_string(step);
+      const Status status = context.SaveCheckpoint(record);
+      std::string line = "{\"ev\":\"save\",\"status\":" + Quote(SaveStatus(status)) +
+                         ",\"record\":" + Quote(record) + ",";
+      if (!status.ok()) line += "\"message\":" + Quote(status.message()) + ",";
+      Append(line + keys + Clocks() + "}");
+      if (status.code() == Status::Code::kCancelled && !ignore_cancellation_) {
         cancelled = true;
-        break;
+        reason = "checkpoint save refused";
       }
     }
-    Append("{\"ev\":\"end\",\"status\":" + Quote(cancelled ? "cancelled" : "ok") + "," + keys +
-           Clocks() + "}");
+    std::string end = "{\"ev\":\"end\",\"status\":" + Quote(cancelled ? "cancelled" : "ok") +
+                      ",\"step\":" + std::to_string(step) + ",";
+    if (cancelled) end += "\"reason\":" + Quote(reason) + ",";
+    Append(end + keys + Clocks() + "}");
     if (cancelled) throw std::runtime_error("cancelled: the claim was lost or the instance stops");
   }
 
  private:
+  // n of "step=<n>"; -1 for anything else (the checker reports the record as it was loaded).
+  static std::int64_t ParseStep(const std::string& record) {
+    constexpr std::string_view kPrefix = "step=";
+    if (record.size() <= kPrefix.size() || record.size() > kPrefix.size() + 9 ||
+        record.compare(0, kPrefix.size(), kPrefix) != 0) {
+      return -1;
+    }
+    std::int64_t n = 0;
+    for (std::size_t i = kPrefix.size(); i < record.size(); ++i) {
+      if (record[i] < '0' || record[i] > '9') return -1;
+      n = n * 10 + (record[i] - '0');
+    }
+    return n;
+  }
+
+  static const char* SaveStatus(const Status& status) {
+    switch (status.code()) {
+      case Status::Code::kOk:
+        return "ok";
+      case Status::Code::kCancelled:
+        return "refused";
+      case Status::Code::kUnavailable:
+        return "unavailable";
+      default:
+        return "error";
+    }
+  }
+
   static std::string Keys(const ShardingContext& context) {
     return "\"job\":" + Quote(context.job_name) + ",\"fire\":" + Quote(context.fire_id) +
            ",\"shard\":" + std::to_string(context.sharding_item) +
