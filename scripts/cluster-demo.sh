@@ -29,29 +29,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$work/zookeeper"
-cat > "$work/zookeeper.cfg" <<CFG
-tickTime=500
-dataDir=$work/zookeeper
-clientPort=$port
-clientPortAddress=127.0.0.1
-admin.enableServer=false
-4lw.commands.whitelist=ruok,stat,mntr
-CFG
-classpath=/usr/share/java/zookeeper.jar
-[ -f /usr/share/java/slf4j-simple.jar ] && classpath="$classpath:/usr/share/java/slf4j-simple.jar"
-java -Xmx128m -cp "$classpath" org.apache.zookeeper.server.ZooKeeperServerMain \
-  "$work/zookeeper.cfg" > "$work/zookeeper.log" 2>&1 &
-zk_pid=$!
-zookeeper_answers() {
-  (exec 3<> "/dev/tcp/127.0.0.1/$port" && echo ruok >&3 && [ "$(cat <&3)" = imok ]) 2> /dev/null
-}
-for _ in $(seq 150); do
-  zookeeper_answers && break
-  sleep 0.2
-done
-zookeeper_answers || { echo "ZooKeeper did not start; see $work/zookeeper.log" >&2; exit 1; }
+# shellcheck source=scripts/local-zookeeper.sh
+. scripts/local-zookeeper.sh
+start_local_zookeeper "$work" || exit 1
 echo "== ZooKeeper on 127.0.0.1:$port (pid $zk_pid, log $work/zookeeper.log)"
 
 export SHARDJOB_ZK=127.0.0.1:$port SHARDJOB_SESSION_TIMEOUT=3s

@@ -56,28 +56,9 @@ export MIGRATION_SOURCE=$work/orders.db MIGRATION_TARGET=$work/orders-copy.db
 rows=${MIGRATION_ROWS:-20000}
 examples/scripts/make-orders-db.sh "$MIGRATION_SOURCE" "$rows"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$work/zookeeper"
-cat > "$work/zookeeper.cfg" << CFG
-tickTime=500
-dataDir=$work/zookeeper
-clientPort=$port
-clientPortAddress=127.0.0.1
-admin.enableServer=false
-4lw.commands.whitelist=ruok,stat,mntr
-CFG
-classpath=/usr/share/java/zookeeper.jar
-[ -f /usr/share/java/slf4j-simple.jar ] && classpath="$classpath:/usr/share/java/slf4j-simple.jar"
-java -Xmx128m -cp "$classpath" org.apache.zookeeper.server.ZooKeeperServerMain \
-  "$work/zookeeper.cfg" > "$work/zookeeper.log" 2>&1 &
-zk_pid=$!
-zookeeper_answers() {
-  kill -0 "$zk_pid" 2> /dev/null || fail "ZooKeeper exited; see $work/zookeeper.log"
-  # Bounded: whatever else might answer on the port must not hang the demo.
-  timeout 2 bash -c "exec 3<> /dev/tcp/127.0.0.1/$port && echo ruok >&3 && [ \"\$(cat <&3)\" = imok ]" \
-    2> /dev/null
-}
-wait_for 30 zookeeper_answers || fail "ZooKeeper did not start; see $work/zookeeper.log"
+# shellcheck source=scripts/local-zookeeper.sh
+. scripts/local-zookeeper.sh
+start_local_zookeeper "$work" || fail "ZooKeeper did not start; see $work/zookeeper.log"
 echo "== ZooKeeper on 127.0.0.1:$port (pid $zk_pid)"
 
 export SHARDJOB_ZK=127.0.0.1:$port SHARDJOB_SESSION_TIMEOUT=3s SHARDJOB_HTTP=127.0.0.1:0
