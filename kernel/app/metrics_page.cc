@@ -105,7 +105,7 @@ constexpr JobCounterMetric kJobCounters[] = {
      "Checkpoint saves refused (claim lost, record too large) or not answered by the registry.",
      &execution::JobCounters::checkpoint_failures},
     {"shardjob_tasks_resumed_total",
-     "Tasks that started from a checkpoint an earlier runner of the same fire and shard saved.",
+     "Task attempts that started from a checkpoint saved earlier for the same fire and shard.",
      &execution::JobCounters::tasks_resumed},
     {"shardjob_tasks_stolen_total",
      "Dynamic sharding: tasks this instance took from another instance's list.",

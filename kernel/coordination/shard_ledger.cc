@@ -138,7 +138,9 @@ bool ShardLedger::ResolveUnknownLocked(const std::string& fire_id, const TaskOut
 
 void ShardLedger::Release(const std::vector<Claim>& claims) {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const Claim& claim : claims) {
+  for (Claim claim : claims) {
+    ResolveCheckpointLocked(&claim);
+    unresolved_checkpoints_.erase(claim.item);
     // Only while nobody re-claimed since (the state still has our claim's version) is the lease
     // ours to delete: after a session change another runner's lease may sit at the same path.
     std::string path = ShardPath(claim.item);
@@ -250,6 +252,7 @@ std::vector<Claim> ShardLedger::ClaimFire(const std::string& fire_id, std::vecto
       for (std::size_t i = 0; i < items.size(); ++i) {
         const registry::Stat& stat = results[2 * i].stat;
         states_[items[i]] = ShardState{ops[2 * i].data, stat.version, stat.mzxid, stat.ctime_ms};
+        unresolved_checkpoints_.erase(items[i]);  // a new claim: an older save means nothing
         claims.push_back(Claim{items[i], stat.mzxid, stat.version, session, nonces[i],
                                CheckpointFor(ParseObject(ops[2 * i].data), fire_id)});
       }
@@ -314,18 +317,20 @@ std::vector<Claim> ShardLedger::AdoptAfterUnknownOutcome(const std::string& fire
 bool ShardLedger::ResolveCheckpointLocked(Claim* claim) {
   auto pending = unresolved_checkpoints_.find(claim->item);
   if (pending == unresolved_checkpoints_.end()) return true;
+  if (pending->second.nonce != claim->nonce) {
+    unresolved_checkpoints_.erase(pending);  // another claim's
+    return true;
+  }
+  if (claim->state_version >= pending->second.version) return true;  // known already
   std::optional<ShardState> state = ReadState(claim->item);
   if (!state) return false;
   if (state->version == pending->second.version && state->data == pending->second.data) {
-    // The save whose reply was lost had landed: the claim's guard is the version it wrote.
+    // The save whose reply was lost had landed: the claim's guard is the version it wrote. The
+    // entry stays until the claim is committed or released, for every copy of the claim.
     claim->state_version = state->version;
-    if (auto record = CheckpointFor(ParseObject(state->data),
-                                    StringField(ParseObject(state->data), "claimed_fire"))) {
-      claim->checkpoint = record;
-    }
+    claim->checkpoint = pending->second.record;
   }
   states_[claim->item] = std::move(*state);
-  unresolved_checkpoints_.erase(pending);
   return true;
 }
 
@@ -380,8 +385,9 @@ CheckpointResult ShardLedger::SaveCheckpoint(const std::string& fire_id, Claim* 
         }) != Code::kOk ||
         !now) {
       states_.erase(item);
-      // Settled by the next save or the commit, which read the state first.
-      unresolved_checkpoints_[item] = ShardState{data, claim->state_version + 1, 0, 0};
+      // Settled by the next save, the commit or the release, which read the state first.
+      unresolved_checkpoints_[item] =
+          PendingCheckpoint{claim->nonce, claim->state_version + 1, data, record};
       return CheckpointResult::kUnknown;
     }
     if (now->version == claim->state_version + 1 && now->data == data) {
@@ -390,8 +396,12 @@ CheckpointResult ShardLedger::SaveCheckpoint(const std::string& fire_id, Claim* 
       stat.mzxid = now->mzxid;
       stat.ctime_ms = now->ctime_ms;
     } else if (now->version == claim->state_version) {
+      // Not stored, as far as this read shows (a lagging server may show an older state): kept
+      // as a possibility that later reads settle.
       states_[item] = std::move(*now);
-      return CheckpointResult::kUnknown;  // not stored; the claim still stands
+      unresolved_checkpoints_[item] =
+          PendingCheckpoint{claim->nonce, claim->state_version + 1, data, record};
+      return CheckpointResult::kUnknown;
     } else {
       code = Code::kBadVersion;
     }
@@ -408,6 +418,7 @@ CheckpointResult ShardLedger::SaveCheckpoint(const std::string& fire_id, Claim* 
     return CheckpointResult::kUnknown;
   }
   states_[item] = ShardState{data, stat.version, stat.mzxid, stat.ctime_ms};
+  unresolved_checkpoints_.erase(item);  // this save moved the claim past it
   claim->state_version = stat.version;
   claim->checkpoint = record;
   return CheckpointResult::kSaved;
@@ -443,16 +454,18 @@ CommitResult ShardLedger::Commit(const std::string& fire_id,
       unresolved_.erase(item);
       continue;
     }
-    if (unresolved_.count(item) && ResolveUnknownLocked(fire_id, outcome)) {
-      spdlog::info("job={} fire={} shard={} the commit whose outcome was unknown had landed",
-                   job_name_, fire_id, item);
-      continue;
-    }
+    // The guard is the version of the claim's last checkpoint, which a lost reply may have hidden.
     TaskOutcome sending = outcome;
     if (!ResolveCheckpointLocked(&sending.claim)) {
       spdlog::error("job={} fire={} shard={} commit outcome unknown: the registry did not answer",
                     job_name_, fire_id, item);
       result.unknown.push_back(item);
+      continue;
+    }
+    if (unresolved_.count(item) && ResolveUnknownLocked(fire_id, sending)) {
+      spdlog::info("job={} fire={} shard={} the commit whose outcome was unknown had landed",
+                   job_name_, fire_id, item);
+      unresolved_checkpoints_.erase(item);
       continue;
     }
     to_send.push_back(sending);
@@ -532,6 +545,7 @@ Code ShardLedger::CommitBatch(const std::string& fire_id,
     const registry::Stat& stat = results[2 * i].stat;
     states_[outcomes[i].claim.item] =
         ShardState{ops[2 * i].data, stat.version, stat.mzxid, stat.ctime_ms};
+    unresolved_checkpoints_.erase(outcomes[i].claim.item);
   }
   return Code::kOk;
 }

@@ -123,9 +123,9 @@ class ShardLedger {
   // REQUIRES: mutex_ held. For an outcome whose earlier commit was unknown: true when that
   // commit landed; otherwise caches the state again if it still carries the claim.
   bool ResolveUnknownLocked(const std::string& fire_id, const TaskOutcome& outcome);
-  // REQUIRES: mutex_ held. Settles a checkpoint save of `claim`'s shard whose outcome was
-  // unknown: when it landed, the claim's guard moves on to it. False when the state cannot be
-  // read (still unknown).
+  // REQUIRES: mutex_ held. Applies to `claim` (a copy held by its task, its commit or its
+  // release) a checkpoint save of its shard that may have landed unseen: when the state shows it,
+  // the claim's guard moves on to its version. False when the state cannot be read.
   bool ResolveCheckpointLocked(Claim* claim);
   std::optional<ShardState> ReadState(int item);
   std::map<int, std::int64_t> Watermarks(const std::vector<int>& items, bool fresh,
@@ -154,8 +154,17 @@ class ShardLedger {
   std::uint64_t seen_forget_epoch_ = 0;
   std::map<int, ShardState> states_;
   std::set<int> unresolved_;  // items whose last commit's outcome is unknown
-  // item -> the state a checkpoint save wrote, or not: its reply and the read after it were lost.
-  std::map<int, ShardState> unresolved_checkpoints_;
+  // A checkpoint save whose landing was not seen (its reply was lost, and the read after it
+  // failed or may have lagged): while it may have landed, every use of its claim (a save, the
+  // commit, the release) checks whether the state is what it wrote, and then guards with its
+  // version. Kept until the claim is committed, released or superseded.
+  struct PendingCheckpoint {
+    std::string nonce;  // of the claim that saved it
+    std::int32_t version = 0;
+    std::string data;
+    std::string record;
+  };
+  std::map<int, PendingCheckpoint> unresolved_checkpoints_;
   std::uint64_t claim_counter_ = 0;
 };
 

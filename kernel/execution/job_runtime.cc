@@ -251,6 +251,14 @@ void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source,
     }
   }
   std::vector<int> targets = items ? std::move(*items) : coordinator_->LocalItems();
+  if (source == spi::ExecutionSource::kManualTrigger) {
+    if (std::optional<std::int64_t> sequence = TriggerSequenceOf(fire)) {
+      constexpr std::size_t kTriggersRemembered = 64;
+      std::lock_guard<std::mutex> lock(mutex_);
+      triggers_seen_.insert(*sequence);
+      if (triggers_seen_.size() > kTriggersRemembered) triggers_seen_.erase(triggers_seen_.begin());
+    }
+  }
   if (IsScheduled(source)) {
     std::lock_guard<std::mutex> lock(mutex_);
     last_scheduled_ = std::max(last_scheduled_.value_or(0), EpochMs(fire.scheduled));
@@ -451,14 +459,15 @@ void JobRuntime::RunFire(std::shared_ptr<Run> run) {
     }
   }
   if (run->pulls) {
+    // Before the run can be pulled from: its claims are not read without the lock.
+    PostStatus(
+        *run, spi::TaskState::kStaging,
+        "Job '" + job_name_ + "' execute begin, pulling shards " + ItemList(run->items) + " first");
     {
       std::lock_guard<std::mutex> lock(mutex_);
       run->pending.assign(run->items.begin(), run->items.end());
       pulling_.push_back(run);
     }
-    PostStatus(
-        *run, spi::TaskState::kStaging,
-        "Job '" + job_name_ + "' execute begin, pulling shards " + ItemList(run->items) + " first");
     Pull();
     return;
   }
@@ -583,12 +592,16 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   std::string source_error;  // the shard source could not say what this item covers
   if (const auto& source = run->setup->plugins.shard_source) {
     std::vector<spi::ShardSpec> shards;
-    if (coordinator_->ShardsOf(*source, run->fire.fire_id, job.sharding_total_count, &shards,
-                               &source_error)) {
+    if (!coordinator_->ShardsOf(*source, run->fire.fire_id, job.sharding_total_count, &shards,
+                                &source_error)) {
+      if (source_error.empty()) source_error = "the shard source failed";
+    } else if (static_cast<std::size_t>(context.sharding_item) >= shards.size()) {
+      // The item count shrank since the claim: this item is no longer part of the job.
+      source_error = "item " + std::to_string(context.sharding_item) + " is beyond the " +
+                     std::to_string(shards.size()) + " items of the fire";
+    } else {
       context.shard_label = shards[context.sharding_item].label;
       context.shard_params = shards[context.sharding_item].params;
-    } else if (source_error.empty()) {
-      source_error = "the shard source failed";
     }
   }
   TaskCheckpoint checkpoint(*this, run->fire.fire_id, task);
@@ -641,7 +654,7 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
                  context.shard_label.empty() ? "" : " label=" + context.shard_label,
                  task->attempt > 0 ? " (retry " + std::to_string(task->attempt.load()) + ")" : "",
                  resumed ? " from checkpoint " + *resumed : "");
-    if (resumed && task->attempt == 0) {
+    if (resumed) {
       std::lock_guard<std::mutex> lock(mutex_);
       ++counters_.tasks_resumed;
     }
@@ -723,6 +736,7 @@ void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task
     }
   }
   bool last;
+  bool pulls_waiting;
   Starts starts;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -752,15 +766,15 @@ void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task
     // A pulled task counts in `remaining` until SettleTask has committed it.
     last = !run->pulls && --run->remaining == 0;
     if (!run->pulls && !last) StartWaitingLocked({item}, &starts);
+    pulls_waiting = !pulling_.empty();
   }
   Launch(std::move(starts));
   if (run->pulls) {
-    // The worker is free: its next shard is claimed first, and this one is committed on the pool,
-    // off the path from one task to the next.
-    Pull();
+    // Committed on the pool, off the path from this worker's task to its next one.
     pool_.Submit([self = shared_from_this(), run, item] { self->SettleTask(run, item); });
-    return;
   }
+  // A worker is free (whichever kind of run it served): a pulling run may claim its next shard.
+  if (pulls_waiting) Pull();
   if (last) FinishRun(run);
 }
 
@@ -910,10 +924,18 @@ bool JobRuntime::BehindForSteal(const Run& run, int item) {
   // Read afresh (another instance committed it last): the claim that follows uses this read.
   if (std::optional<std::int64_t> sequence = TriggerSequenceOf(run.fire)) {
     // The owner may still have an earlier trigger of the shard to run, which this one's commit
-    // would make look done: only a shard whose previous trigger is committed is taken.
+    // would make look done: a shard is taken only once the trigger before this one (as this
+    // instance was told of them; every instance is) is committed on it.
+    std::optional<std::int64_t> previous;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto later = triggers_seen_.lower_bound(*sequence);
+      if (later != triggers_seen_.begin()) previous = *std::prev(later);
+    }
+    if (!previous) return false;
     std::map<int, std::int64_t> done = coordinator_->TriggerWatermarks({item}, true);
     auto found = done.find(item);
-    return found != done.end() && found->second + 1 < *sequence;
+    return found == done.end() || found->second < *previous;
   }
   auto instant = InstantOf(run.fire);
   const schedule::Schedule* schedule = run.setup->schedule.get();
@@ -930,7 +952,12 @@ void JobRuntime::ClaimPulled(const PullStep& step) {
   const bool steal = !step.owner.empty();
   std::vector<coordination::Claim> claims;
   std::map<int, std::string> holders;
-  if (!(steal && BehindForSteal(*run, step.item))) {
+  std::uint64_t claims_lost_before;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    claims_lost_before = counters_.claims_lost;
+  }
+  if (!run->abandoned && !(steal && BehindForSteal(*run, step.item))) {
     claims = coordinator_->ClaimFire(run->fire.fire_id, std::vector<int>{step.item},
                                      /*failover=*/false, &holders);
   }
@@ -953,6 +980,11 @@ void JobRuntime::ClaimPulled(const PullStep& step) {
     } else {
       task = std::make_shared<Task>();
       task->claim = claims.front();
+      if (counters_.claims_lost != claims_lost_before || !accepting_) {
+        // Claimed while the claims were being given up, or shutdown began: released unrun.
+        task->claim_lost = true;
+        task->cancellation->Cancel();
+      }
       run->tasks[step.item] = task;
       run->claims.push_back(claims.front());
       ++run->remaining;

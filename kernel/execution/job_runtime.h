@@ -84,7 +84,7 @@ struct JobCounters {
   std::uint64_t items_processed = 0;  // reported by tasks (dataflow: items fetched and processed)
   std::uint64_t checkpoints_saved = 0;
   std::uint64_t checkpoint_failures = 0;  // refused (claim lost), not answered, or too large
-  std::uint64_t tasks_resumed = 0;        // started from a checkpoint an earlier runner saved
+  std::uint64_t tasks_resumed = 0;        // attempts started from a checkpoint saved earlier
   std::uint64_t tasks_stolen = 0;         // dynamic sharding: claimed from another's list
   // Fires that claimed shards here, by spi::ExecutionSource (normal, misfire, failover, manual).
   std::array<std::uint64_t, 4> fires_by_source{};
@@ -275,6 +275,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   // finished (both modes count them); whether a Pull runs and whether it must look again.
   std::deque<std::shared_ptr<Run>> pulling_;
   std::size_t active_tasks_ = 0;
+  std::set<std::int64_t> triggers_seen_;  // sequences of the newest one-off triggers received
   bool pull_running_ = false;
   bool pull_again_ = false;
   // Per item, at most one of: reserved or running (running_), finished but not committed

@@ -1196,6 +1196,17 @@ TEST_F(CoordinationTest, ACheckpointWhoseOutcomeStayedUnknownIsSettledByTheNextS
   EXPECT_TRUE(committed.fenced.empty());
   EXPECT_TRUE(committed.unknown.empty());
   EXPECT_EQ(StateOf(0)["committed_fire"], "2000");
+
+  // And by the release of a task that stopped: its lease is deleted, not left behind.
+  claims = a.coordinator->ClaimFire("3000");
+  ASSERT_EQ(claims.size(), 1u);
+  a.session->LoseNextSet(RecordingRegistry::LostMulti::kReply);
+  a.session->LoseGets(1000);
+  EXPECT_EQ(a.coordinator->SaveCheckpoint("3000", &claims[0], "row=2"),
+            CheckpointResult::kUnknown);
+  a.session->LoseGets(0);
+  a.coordinator->Release(claims);
+  EXPECT_EQ(LeaseOf(0, nullptr, nullptr), Code::kNoNode);
 }
 
 }  // namespace

@@ -354,6 +354,7 @@ TEST_F(ShardingModesTest, ARetryResumesFromTheCheckpointItsFirstAttemptSaved) {
   EXPECT_EQ(too_large.code(), spi::Status::Code::kInvalidArgument);
   JobCounters counters = a.runtime->Counters();
   EXPECT_EQ(counters.checkpoints_saved, 2u);
+  EXPECT_EQ(counters.tasks_resumed, 1u);  // the retry
   EXPECT_EQ(counters.checkpoint_failures, 1u);
   EXPECT_EQ(counters.commits_fenced, 0u);
 }
