@@ -217,7 +217,7 @@ TEST_P(ShardPlansTest, RacingFirstRunnersAllGetTheFirstWritersShards) {
   }
   std::vector<Shards> results(kInstances);
   std::vector<std::string> errors(kInstances);
-  std::vector<bool> ok(kInstances);
+  std::vector<char> ok(kInstances);  // not vector<bool>: its bits share words across threads
   std::latch start(kInstances);
   std::vector<std::thread> threads;
   for (int i = 0; i < kInstances; ++i) {
