@@ -355,6 +355,47 @@ TEST_F(InstanceTest, ScriptJobGetsTheContextAsLastArgumentAndInTheEnvironment) {
   EXPECT_THAT(lines[0], HasSubstr("\"shardingParameter\":\"left\""));
 }
 
+// Grid pages, a shard source and dynamic sharding from YAML down to a script: 2 items of the
+// range [0, 100), each cut into 2 pages, are 4 tasks, each told its item's range and its page.
+TEST_F(InstanceTest, GridPagesAndARangeSourceReachTheTask) {
+  std::string script = dir_.File("record.sh");
+  WriteFile(script, "echo \"$1\" >> " + record_ + "\n");
+  auto instance =
+      Instance::Start(WriteConfig("  - name: ranges\n"
+                                  "    type: SCRIPT\n"
+                                  "    sharding_total_count: 2\n"
+                                  "    grid_pages: 2\n"
+                                  "    shard_source: RANGE\n"
+                                  "    sharding_mode: dynamic\n"
+                                  "    executor_thread_pool: 2\n"
+                                  "    props:\n"
+                                  "      range.start: \"0\"\n"
+                                  "      range.end: \"100\"\n"
+                                  "      script.command.line: /bin/sh " +
+                                  script + "\n"));
+  ASSERT_TRUE(WaitUntil([&] { return instance->Stats("ranges").local_items.size() == 4; }));
+  instance->Trigger("ranges");
+  ASSERT_TRUE(WaitUntil([&] { return ReadLines(record_).size() == 4; }));
+  auto lines = ReadLines(record_);
+  std::sort(lines.begin(), lines.end(), [](const std::string& a, const std::string& b) {
+    return a.substr(a.find("\"shard\":")) < b.substr(b.find("\"shard\":"));
+  });
+  for (int shard = 0; shard < 4; ++shard) {
+    const std::string& line = lines[static_cast<std::size_t>(shard)];
+    const int item = shard / 2;
+    EXPECT_THAT(line, HasSubstr("\"shardingTotalCount\":2"));
+    EXPECT_THAT(line, HasSubstr("\"shardingItem\":" + std::to_string(item)));
+    EXPECT_THAT(line, HasSubstr("\"shard\":" + std::to_string(shard) +
+                                ",\"shardCount\":4,\"page\":" + std::to_string(shard % 2) +
+                                ",\"pageCount\":2"));
+    EXPECT_THAT(
+        line, HasSubstr(item == 0 ? "\"shardLabel\":\"[0, 50)\"" : "\"shardLabel\":\"[50, 100)\""));
+    EXPECT_THAT(line, HasSubstr(item == 0 ? "\"shardParams\":{\"end\":\"50\",\"start\":\"0\"}"
+                                          : "\"shardParams\":{\"end\":\"100\",\"start\":\"50\"}"));
+  }
+  EXPECT_EQ(instance->Stats("ranges").tasks_succeeded, 4u);
+}
+
 TEST_F(InstanceTest, UnknownPluginTypesAreNamedAndNothingStarts) {
   std::string path = WriteConfig(
       "  - name: broken\n"
