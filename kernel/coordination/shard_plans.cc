@@ -12,13 +12,16 @@ namespace {
 
 using registry::Code;
 
-// {"shards":[{"label":"[0, 10)","params":{"start":"0","end":"10"}}, ...]}
+// {"shards":[{"label":"[0, 10)","params":{"start":"0","end":"10"},"pages":2}, ...]}; "pages"
+// only when not 0.
 std::string Serialize(const std::vector<spi::ShardSpec>& shards) {
   Json list = Json::array();
   for (const spi::ShardSpec& shard : shards) {
     Json params = Json::object();
     for (const auto& [key, value] : shard.params) params[key] = value;
-    list.push_back(Json{{"label", shard.label}, {"params", std::move(params)}});
+    Json entry{{"label", shard.label}, {"params", std::move(params)}};
+    if (shard.pages != 0) entry["pages"] = shard.pages;
+    list.push_back(std::move(entry));
   }
   // A plugin may hand over bytes that are not UTF-8: replaced, not thrown on. Every runner uses
   // the shards as decoded from this text, its writer included, so the replacement is the same
@@ -51,6 +54,14 @@ bool Parse(const std::string& text, std::vector<spi::ShardSpec>* shards, std::st
     }
     spi::ShardSpec shard;
     shard.label = label->get<std::string>();
+    if (auto pages = entry.find("pages"); pages != entry.end()) {
+      if (!pages->is_number_integer() || pages->get<std::int64_t>() < 0 ||
+          pages->get<std::int64_t>() > 100000) {
+        *why = where + "'s \"pages\" is not a count of pages";
+        return false;
+      }
+      shard.pages = pages->get<int>();
+    }
     for (const auto& [key, value] : params->items()) {
       if (!value.is_string()) {
         *why = where + "'s param \"" + key + "\" is not a string";

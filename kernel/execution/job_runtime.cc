@@ -600,8 +600,11 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
       source_error = "item " + std::to_string(context.sharding_item) + " is beyond the " +
                      std::to_string(shards.size()) + " items of the fire";
     } else {
-      context.shard_label = shards[context.sharding_item].label;
-      context.shard_params = shards[context.sharding_item].params;
+      const spi::ShardSpec& spec = shards[context.sharding_item];
+      context.shard_label = spec.label;
+      context.shard_params = spec.params;
+      // The source may say this item needs fewer pages this fire: the others have nothing to do.
+      if (spec.pages > 0) context.page_count = std::min(spec.pages, pages);
     }
   }
   TaskCheckpoint checkpoint(*this, run->fire.fire_id, task);
@@ -646,6 +649,13 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
     status = spi::Status::Cancelled("not run: the fire was cancelled before this shard started");
   } else if (!source_error.empty()) {
     status = spi::Status::Failed("not run: " + source_error);
+  } else if (context.page >= context.page_count) {
+    // Committed as done, so that the fire's accounting stays whole: nothing was there to run.
+    spdlog::debug("job={} fire={} shard={} page {} of item {}: the item needs {} page(s) this fire",
+                  job_name_, context.fire_id, claim.item, context.page, context.sharding_item,
+                  context.page_count);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++counters_.pages_not_needed;
   } else {
     std::optional<std::string> resumed = checkpoint.Load();
     spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={}{} started{}{}",

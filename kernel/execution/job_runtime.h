@@ -86,6 +86,7 @@ struct JobCounters {
   std::uint64_t checkpoint_failures = 0;  // refused (claim lost), not answered, or too large
   std::uint64_t tasks_resumed = 0;        // attempts started from a checkpoint saved earlier
   std::uint64_t tasks_stolen = 0;         // dynamic sharding: claimed from another's list
+  std::uint64_t pages_not_needed = 0;     // grid pages beyond what the shard source said: not run
   // Fires that claimed shards here, by spi::ExecutionSource (normal, misfire, failover, manual).
   std::array<std::uint64_t, 4> fires_by_source{};
 };

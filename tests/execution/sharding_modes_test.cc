@@ -254,6 +254,40 @@ TEST_F(ShardingModesTest, EveryInstanceSeesTheShardsTheFirstOneGenerated) {
   EXPECT_EQ(generations.size(), 1u) << "the instances ran different answers of the source";
 }
 
+// Says item 0 needs one page this fire and item 1 all three.
+class PagesSource : public spi::ShardSource {
+ public:
+  bool Deterministic() const noexcept override { return true; }
+  spi::Status Generate(const spi::ShardSourceRequest& request,
+                       std::vector<spi::ShardSpec>* shards) noexcept override {
+    for (int i = 0; i < request.shard_count; ++i) {
+      shards->push_back(spi::ShardSpec{"item " + std::to_string(i), {}, i == 0 ? 1 : 0});
+    }
+    return spi::Status::Ok();
+  }
+};
+
+// Grid pages computed per fire: the pages an item does not need are committed without running;
+// the others are told the item's page count for this fire.
+TEST_F(ShardingModesTest, ASourceMaySayAnItemNeedsFewerPagesThisFire) {
+  config::JobConfig job = Job(2);
+  job.grid_pages = 3;
+  job.shard_source = "PAGES";
+  auto executor = std::make_shared<RecordingExecutor>();
+  JobPlugins plugins;
+  plugins.executor = executor;
+  plugins.shard_source = std::make_shared<PagesSource>();
+  Instance& a = Start("a", job, plugins);
+  ASSERT_TRUE(WaitUntil([&] { return a.coordinator->LocalItems().size() == 6; }));
+  Trigger("trigger-0000000001");
+  ASSERT_TRUE(WaitUntil([&] { return Succeeded() == 6; }));
+  std::map<int, int> page_counts;  // shard -> the page count it was told
+  for (const TaskRecord& record : executor->Records())
+    page_counts[record.shard] = record.page_count;
+  EXPECT_EQ(page_counts, (std::map<int, int>{{0, 1}, {3, 3}, {4, 3}, {5, 3}}));
+  EXPECT_EQ(a.runtime->Counters().pages_not_needed, 2u);
+}
+
 // Dynamic sharding: while the owner of shards 0-2 is busy with shard 0, the other instance runs
 // its own shards and then takes 2 and 1 from the tail of the owner's list. Each shard runs once.
 TEST_F(ShardingModesTest, AFreeInstanceTakesTheShardsABusyOneHasNotStarted) {

@@ -68,7 +68,8 @@ class ShiftingSource : public spi::ShardSource {
       std::string start = std::to_string(call * 1000 + i * 10);
       std::string end = std::to_string(call * 1000 + i * 10 + 10);
       shards->push_back({label_prefix_ + "[" + start + ", " + end + ")",
-                         {{"start", start}, {"end", end}, {"padding", padding_}}});
+                         {{"start", start}, {"end", end}, {"padding", padding_}},
+                         i % 3});  // pages: 0 (all), 1, 2
     }
     return spi::Status::Ok();
   }
@@ -203,6 +204,14 @@ TEST_P(ShardPlansTest, StoresThePlanAsJson) {
   EXPECT_EQ(stored["shards"][1]["label"], "[1010, 1020)");
   EXPECT_EQ(stored["shards"][1]["params"]["start"], "1010");
   EXPECT_EQ(stored["shards"][1]["params"]["end"], "1020");
+  EXPECT_FALSE(stored["shards"][0].contains("pages"));  // all of them: not written
+  EXPECT_EQ(stored["shards"][1]["pages"], 1);
+  // Another instance reads the page counts back.
+  Shards read;
+  ASSERT_TRUE(NewInstance().Get(source, "1000", 2, &read, &error)) << error;
+  ASSERT_EQ(read.size(), 2u);
+  EXPECT_EQ(read[0].pages, 0);
+  EXPECT_EQ(read[1].pages, 1);
 }
 
 TEST_P(ShardPlansTest, RacingFirstRunnersAllGetTheFirstWritersShards) {

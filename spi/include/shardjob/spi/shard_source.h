@@ -14,6 +14,10 @@ struct ShardSpec {
   std::string label;
   // For the task: what this shard covers, e.g. {"start": "0", "end": "2500"}.
   std::map<std::string, std::string> params;
+  // Grid sharding: how many of the job's `grid_pages` pages this item needs for this fire (its
+  // data may be small this time); 0 means all of them. The pages beyond are committed without
+  // running, and the running ones are told this count as their page_count.
+  int pages = 0;
 };
 
 struct ShardSourceRequest {
