@@ -757,6 +757,15 @@ void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task
       run->released.push_back(claim);
       ++counters_.tasks_released;
       run->failed.push_back(item);
+      // The fire is owed again. If the release cannot reach the registry, the session may still
+      // hold the claim when the shard's next fire comes, and that claim would supersede this
+      // fire: the missed-fire check must count it as not dealt with, so it runs first.
+      if (auto instant = InstantOf(run->fire)) {
+        auto decided = last_decided_.find(item);
+        if (decided != last_decided_.end() && decided->second >= *instant) {
+          decided->second = *instant - 1;
+        }
+      }
     } else {
       run->uncommitted[item] = coordination::TaskOutcome{claim, status.ok()};
       finished_[item] = run;

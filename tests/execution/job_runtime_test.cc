@@ -7,7 +7,10 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -214,6 +217,135 @@ TEST_F(JobRuntimeTest, AStepTheRegistryAgreesWithIsAccepted) {
   ASSERT_TRUE(WaitUntil([&] { return clock->Step().count() == 0; }));
   runtime->StopAccepting();
   coordinator_->Stop();
+}
+
+}  // namespace
+}  // namespace shardjob::execution
+
+namespace shardjob::execution {
+namespace {
+
+// A session that can be cut off: every request fails with a connection loss while it is.
+class SeveredRegistry : public registry::Registry {
+ public:
+  explicit SeveredRegistry(std::unique_ptr<registry::Registry> inner) : inner_(std::move(inner)) {}
+  void Sever(bool severed) { severed_ = severed; }
+
+  registry::Code Create(const std::string& path, const std::string& data, registry::NodeMode mode,
+                        std::string* created) override {
+    return severed_ ? registry::Code::kConnectionLoss : inner_->Create(path, data, mode, created);
+  }
+  registry::Code Delete(const std::string& path, std::int32_t version) override {
+    return severed_ ? registry::Code::kConnectionLoss : inner_->Delete(path, version);
+  }
+  registry::Code Exists(const std::string& path, registry::Stat* stat,
+                        registry::Watcher watcher) override {
+    return severed_ ? registry::Code::kConnectionLoss
+                    : inner_->Exists(path, stat, std::move(watcher));
+  }
+  registry::Code Get(const std::string& path, std::string* data, registry::Stat* stat,
+                     registry::Watcher watcher) override {
+    return severed_ ? registry::Code::kConnectionLoss
+                    : inner_->Get(path, data, stat, std::move(watcher));
+  }
+  registry::Code Set(const std::string& path, const std::string& data, std::int32_t version,
+                     registry::Stat* stat) override {
+    return severed_ ? registry::Code::kConnectionLoss : inner_->Set(path, data, version, stat);
+  }
+  registry::Code GetChildren(const std::string& path, std::vector<std::string>* children,
+                             registry::Watcher watcher) override {
+    return severed_ ? registry::Code::kConnectionLoss
+                    : inner_->GetChildren(path, children, std::move(watcher));
+  }
+  registry::Code Multi(const std::vector<registry::Op>& ops,
+                       std::vector<registry::OpResult>* results) override {
+    return severed_ ? registry::Code::kConnectionLoss : inner_->Multi(ops, results);
+  }
+  std::int64_t SessionId() const override { return inner_->SessionId(); }
+  registry::SessionState State() const override { return inner_->State(); }
+  void AddSessionListener(registry::SessionListener listener) override {
+    inner_->AddSessionListener(std::move(listener));
+  }
+  std::uint64_t RequestCount() const override { return inner_->RequestCount(); }
+
+ private:
+  std::unique_ptr<registry::Registry> inner_;
+  std::atomic<bool> severed_{false};
+};
+
+// Works until cancelled, once; every later run ends at once. Records the fires it ran.
+class CancelledOnce : public spi::JobExecutor {
+ public:
+  const char* JobInterface() const override { return nullptr; }
+  spi::Status Execute(spi::JobObject*, const spi::ShardingContext& context) noexcept override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fires_.push_back(context.fire_id);
+      if (fires_.size() > 1) return spi::Status::Ok();
+    }
+    started_ = true;
+    while (!context.cancellation->WaitFor(milliseconds(5))) {
+    }
+    return spi::Status::Cancelled("the claim was lost");
+  }
+  std::vector<std::string> Fires() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fires_;
+  }
+  std::atomic<bool> started_{false};
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> fires_;
+};
+
+// A task stopped because the session's claims were presumed lost, while the registry could not
+// be reached to release its claim: the same session still holds that claim when the shard's next
+// fire comes. The stopped fire must run before the next one claims the shard and supersedes it
+// (G1; found by the fault harness in an ensemble outage).
+TEST_F(JobRuntimeTest, AFireWhoseClaimWasLostRunsBeforeTheNextFireSupersedesIt) {
+  auto severed = std::make_unique<SeveredRegistry>(store_.OpenSession());
+  SeveredRegistry& link = *severed;
+  config::JobConfig job;
+  job.name = "job";
+  job.executor_threads = 1;
+  job.fixed_rate = milliseconds(1000);
+  job.misfire_policy = config::MisfirePolicy::kRunAll;
+  auto executor = std::make_shared<CancelledOnce>();
+  JobPlugins plugins;
+  plugins.executor = executor;
+  auto schedule =
+      std::shared_ptr<const schedule::Schedule>(schedule::MakeFixedRateSchedule(*job.fixed_rate));
+  coordinator_ = std::make_shared<coordination::JobCoordinator>(*severed, loop_, "/test", job,
+                                                                strategy_, "me");
+  coordinator_->Start();
+  ASSERT_TRUE(WaitUntil([&] { return coordinator_->LocalItems().size() == 1; }));
+  auto runtime =
+      std::make_shared<JobRuntime>(job, plugins, schedule, coordinator_, pool_, loop_, traces_,
+                                   "me", Host{"host", "127.0.0.1"}, nullptr, nullptr);
+  auto fire_at = [&](schedule::TimePoint instant) {
+    while (schedule::NowMs() < instant) std::this_thread::sleep_for(milliseconds(2));
+    runtime->OnFire(
+        schedule::Fire{"job", instant, std::to_string(instant.time_since_epoch().count())},
+        spi::ExecutionSource::kNormalTrigger);
+  };
+  const schedule::TimePoint first = *schedule->NextAfter(schedule::NowMs());
+  const schedule::TimePoint second = *schedule->NextAfter(first);
+  fire_at(first);
+  ASSERT_TRUE(WaitUntil([&] { return executor->started_.load(); }));
+  link.Sever(true);         // the release below cannot reach the registry
+  runtime->OnClaimsLost();  // as after the session timeout without contact
+  ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_released == 1; }));
+  link.Sever(false);  // back, same session: its claim on the first fire is still there
+  fire_at(second);
+  ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_succeeded == 2; }));
+  const std::string first_id = std::to_string(first.time_since_epoch().count());
+  const std::string second_id = std::to_string(second.time_since_epoch().count());
+  EXPECT_EQ(executor->Fires(), (std::vector<std::string>{first_id, first_id, second_id}));
+  runtime->StopAccepting();
+  ASSERT_TRUE(runtime->WaitIdle(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  coordinator_->Stop();
+  coordinator_.reset();  // before the session it uses
 }
 
 }  // namespace
