@@ -53,30 +53,27 @@ bool IsScheduled(spi::ExecutionSource source) {
 
 // The scheduled instant a fire stands for: its id, when that is one (a failover of a scheduled
 // fire is one too; a trigger's is not). Ids of the scheduled family are epoch milliseconds.
-std::optional<std::int64_t> InstantOf(const schedule::Fire& fire) {
-  const std::string& id = fire.fire_id;
-  if (id.empty() || id.size() > 18) return std::nullopt;
-  std::int64_t instant = 0;
-  for (char digit : id) {
+// The number `text` spells in 1 to 18 decimal digits (so that it fits), or nullopt.
+std::optional<std::int64_t> DecimalOf(std::string_view text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::int64_t value = 0;
+  for (char digit : text) {
     if (digit < '0' || digit > '9') return std::nullopt;
-    instant = instant * 10 + (digit - '0');
+    value = value * 10 + (digit - '0');
   }
-  return instant;
+  return value;
+}
+
+std::optional<std::int64_t> InstantOf(const schedule::Fire& fire) {
+  return DecimalOf(fire.fire_id);
 }
 
 // The sequence of a one-off trigger's fire ("trigger-0000000012" -> 12).
 std::optional<std::int64_t> TriggerSequenceOf(const schedule::Fire& fire) {
   constexpr std::string_view kPrefix = "trigger-";
-  const std::string& id = fire.fire_id;
-  if (id.rfind(kPrefix, 0) != 0 || id.size() == kPrefix.size() || id.size() > 18 + kPrefix.size()) {
-    return std::nullopt;
-  }
-  std::int64_t sequence = 0;
-  for (std::size_t i = kPrefix.size(); i < id.size(); ++i) {
-    if (id[i] < '0' || id[i] > '9') return std::nullopt;
-    sequence = sequence * 10 + (id[i] - '0');
-  }
-  return sequence;
+  std::string_view id = fire.fire_id;
+  if (id.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  return DecimalOf(id.substr(kPrefix.size()));
 }
 
 // Dynamic sharding pulls the shards of scheduled and triggered fires; fires that name their
