@@ -3,15 +3,20 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
+#include <set>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "api/api_routes.h"
 #include "app/job_assembly.h"
 #include "app/metrics_page.h"
+#include "app/process_presence.h"
 #include "app/registry_factory.h"
 #include "config/job_config_json.h"
 #include "coordination/event_loop.h"
@@ -25,6 +30,7 @@
 #include "http/router.h"
 #include "instance/instance_id.h"
 #include "logging/log.h"
+#include "operations/cluster_operations.h"
 #include "plugin/plugin_registry.h"
 #include "schedule/clock_watch.h"
 #include "schedule/timer_queue.h"
@@ -76,6 +82,22 @@ std::shared_ptr<const schedule::Schedule> MakeSchedule(const config::JobConfig& 
   return nullptr;  // runs only when triggered
 }
 
+// Whether an endpoint bound to `listen` can be reached from this host only.
+bool IsLoopbackListen(const std::string& listen) {
+  const std::size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+std::int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 class Instance::Impl {
@@ -85,6 +107,10 @@ class Instance::Impl {
   ~Impl() {
     *clock_ticking_ = false;
     Stop();
+    {
+      std::lock_guard<std::mutex> lock(shutdown_mutex_);
+      if (self_stop_.joinable()) self_stop_.join();
+    }
     http_.reset();  // its handlers read the jobs and the registry
   }
 
@@ -128,8 +154,25 @@ class Instance::Impl {
     timers_ = std::make_unique<schedule::TimerQueue>();
     TickClock(clock_, clock_ticking_, *events_, *timers_, std::chrono::milliseconds(0));
 
-    for (const auto& job : config_.jobs) StartJob(job, std::move(file_plugins[job.name]));
+    operations_ = std::make_unique<operations::ClusterOperations>(
+        *registry_, root_, [this](const config::JobConfig& job) { return CheckJob(job); });
+    AssembleHistory();
+    // Before the jobs: the endpoint answers (and says so in the registry) from the start.
     if (!config_.http.listen.empty()) StartHttp();
+    operations::ProcessInfo info{id_,           host_.name,     host_.ip,
+                                 getpid(),      config_.labels, SHARDJOB_VERSION,
+                                 HttpAddress(), WallClockMs()};
+    presence_ = std::make_shared<app::ProcessPresence>(
+        *registry_, *events_, root_, std::move(info),
+        [this](const operations::InstanceCommand& command) { OnCommand(command); });
+    presence_->Start();
+    for (const auto& job : config_.jobs) {
+      StartJob(job, std::move(file_plugins[job.name]), /*from_file=*/true);
+    }
+    if (config_.registry_jobs != config::RegistryJobs::kNone) {
+      OnLoop([this] { ReviewRegistryJobs(); })();
+    }
+    if (config_.plugin_rescan_interval.count() > 0) ScheduleRescan();
     spdlog::info("instance={} started {} job(s) on the {} registry", id_, config_.jobs.size(),
                  config_.registry.type == config::RegistryConfig::Type::kEmbedded ? "embedded"
                                                                                   : "ZooKeeper");
@@ -139,13 +182,22 @@ class Instance::Impl {
     std::lock_guard<std::mutex> lock(stop_mutex_);
     if (stopped_ || !timers_) return stopped_cleanly_;
     stopped_ = true;
+    std::vector<std::thread> stoppers;
+    {
+      std::lock_guard<std::mutex> jobs_lock(jobs_mutex_);
+      *alive_ = false;  // the event loop's tasks of this instance do nothing from now on
+      stoppers.swap(stoppers_);
+    }
+    DrainLoop();                                           // ... and none of them runs now
+    for (std::thread& stopper : stoppers) stopper.join();  // jobs being deleted or shut down
     *clock_ticking_ = false;
     timers_->Stop();
-    for (auto& [name, job] : jobs_) job->runtime->StopAccepting();
+    std::vector<std::shared_ptr<RunningJob>> jobs = Jobs();
+    for (auto& job : jobs) job->runtime->StopAccepting();
     auto deadline = std::chrono::steady_clock::now() + config_.shutdown_grace;
     std::vector<std::pair<std::string, RunningJob*>> overdue;
-    for (auto& [name, job] : jobs_) {
-      if (!job->runtime->WaitIdle(deadline)) overdue.emplace_back(name, job.get());
+    for (auto& job : jobs) {
+      if (!job->runtime->WaitIdle(deadline)) overdue.emplace_back(job->name, job.get());
     }
     // Cancel every overdue job at once, then give them one shared wait.
     for (auto& [name, job] : overdue) {
@@ -159,13 +211,14 @@ class Instance::Impl {
       spdlog::error("job={} instance={} ignored cancellation; leaving it behind", name, id_);
       stopped_cleanly_ = false;
     }
-    for (auto& [name, job] : jobs_) job->coordinator->Stop();
+    for (auto& job : jobs) job->coordinator->Stop();
+    if (presence_) presence_->Stop();
     spdlog::info("instance={} stopped", id_);
     return stopped_cleanly_;
   }
 
   void Trigger(const std::string& job_name) {
-    if (jobs_.count(job_name) == 0) throw std::invalid_argument("unknown job '" + job_name + "'");
+    if (!FindJob(job_name)) throw std::invalid_argument("unknown job '" + job_name + "'");
     // Through the registry, so that every instance runs its shards of the fire.
     std::string path = root_ + "/jobs/" + job_name + "/triggers/trigger-";
     registry::Code code =
@@ -177,9 +230,9 @@ class Instance::Impl {
   }
 
   JobStats Stats(const std::string& job_name) const {
-    auto it = jobs_.find(job_name);
-    if (it == jobs_.end()) throw std::invalid_argument("unknown job '" + job_name + "'");
-    execution::JobCounters counters = it->second->runtime->Counters();
+    std::shared_ptr<RunningJob> job = FindJob(job_name);
+    if (!job) throw std::invalid_argument("unknown job '" + job_name + "'");
+    execution::JobCounters counters = job->runtime->Counters();
     JobStats stats;
     stats.fires = counters.fires;
     stats.failover_fires = counters.failover_fires;
@@ -199,14 +252,14 @@ class Instance::Impl {
     stats.commits_unknown = counters.commits_unknown;
     stats.claims_lost = counters.claims_lost;
     stats.items_processed = counters.items_processed;
-    stats.local_items = it->second->coordinator->LocalItems();
-    stats.leader = it->second->coordinator->IsLeader();
+    stats.local_items = job->coordinator->LocalItems();
+    stats.leader = job->coordinator->IsLeader();
     return stats;
   }
 
   std::vector<std::string> JobNames() const {
     std::vector<std::string> names;
-    for (const auto& [name, job] : jobs_) names.push_back(name);
+    for (const auto& job : Jobs()) names.push_back(job->name);
     return names;
   }
 
@@ -241,9 +294,9 @@ class Instance::Impl {
     metrics.plugin_load_failures = plugins_.Refused().size();
     metrics.tracing = traces_->enabled();
     metrics.traces = traces_->Counters();
-    for (const auto& [name, job] : jobs_) {
+    for (const auto& job : Jobs()) {
       app::JobMetrics each;
-      each.name = name;
+      each.name = job->name;
       each.counters = job->runtime->Counters();
       each.timings = job->runtime->Timings();
       each.local_items = job->coordinator->LocalItems();
@@ -258,8 +311,8 @@ class Instance::Impl {
   http::Response Health() const {
     const registry::SessionState state = registry_->State();
     nlohmann::json jobs = nlohmann::json::array();
-    for (const auto& [name, job] : jobs_) {
-      jobs.push_back({{"name", name},
+    for (const auto& job : Jobs()) {
+      jobs.push_back({{"name", job->name},
                       {"leader", job->coordinator->IsLeader()},
                       {"shards", job->coordinator->LocalItems()}});
     }
@@ -323,6 +376,7 @@ class Instance::Impl {
     std::shared_ptr<const schedule::Schedule> schedule;
     std::shared_ptr<coordination::JobCoordinator> coordinator;
     std::shared_ptr<execution::JobRuntime> runtime;
+    bool stopping = false;  // guarded by the owner's jobs_mutex_
 
     void OnClaimsLost() override { runtime->OnClaimsLost(); }
     void OnOrphanedShards(const std::string& fire_id, const std::vector<int>& items) override {
@@ -336,7 +390,293 @@ class Instance::Impl {
     void OnConfigChanged(const config::JobConfig& job) override { owner->ApplyConfig(this, job); }
     void OnItemsGained(const std::vector<int>& items) override { runtime->CatchUp(items); }
     void OnItemsLost(const std::vector<int>& items) override { runtime->OnItemsLost(items); }
+    void OnConfigDeleted() override { owner->StopJobLater(name, StopReason::kDeleted); }
   };
+
+  enum class StopReason { kDeleted, kShutDown };
+
+  std::vector<std::shared_ptr<RunningJob>> Jobs() const {
+    std::lock_guard<std::mutex> lock(jobs_mutex_);
+    std::vector<std::shared_ptr<RunningJob>> jobs;
+    for (const auto& [name, job] : jobs_) jobs.push_back(job);
+    return jobs;
+  }
+
+  std::shared_ptr<RunningJob> FindJob(const std::string& name) const {
+    std::lock_guard<std::mutex> lock(jobs_mutex_);
+    auto it = jobs_.find(name);
+    return it == jobs_.end() ? nullptr : it->second;
+  }
+
+  // A task for the event loop that does nothing once the instance stops; also what registry
+  // watchers call (they must only post).
+  std::function<void()> OnLoop(std::function<void()> task) {
+    return [loop = events_.get(), alive = alive_, task = std::move(task)] {
+      loop->Post([alive, task] {
+        if (*alive) task();
+      });
+    };
+  }
+
+  // Waits until the event loop has run everything posted before now.
+  void DrainLoop() {
+    std::promise<void> drained;
+    std::future<void> done = drained.get_future();
+    events_->Post([&drained] { drained.set_value(); });
+    done.wait();
+  }
+
+  // ---- jobs created, changed and deleted at run time
+
+  // On the loop: starts the registry's jobs this instance should run and does not yet. Watches
+  // the job list, and the config of each job not run here (it may be created after its folder,
+  // or changed to a type that a rescan later provides).
+  void ReviewRegistryJobs() {
+    std::vector<std::string> names;
+    registry::Watcher watcher;
+    if (!jobs_watch_armed_) {
+      watcher = [changed = OnLoop([this] {
+                   jobs_watch_armed_ = false;
+                   ReviewRegistryJobs();
+                 })](const registry::WatchEvent&) { changed(); };
+    }
+    registry::Code code = registry_->GetChildren(root_ + "/jobs", &names, watcher);
+    if (code == registry::Code::kNoNode) {
+      code = registry::EnsurePath(*registry_, root_ + "/jobs");
+      if (code == registry::Code::kOk)
+        code = registry_->GetChildren(root_ + "/jobs", &names, watcher);
+    }
+    if (code != registry::Code::kOk) {
+      spdlog::warn("instance={} cannot list the registry's jobs: {}; trying again in 5 s", id_,
+                   registry::CodeName(code));
+      events_->PostAfter(std::chrono::seconds(5),
+                         [task = OnLoop([this] { ReviewRegistryJobs(); })] { task(); });
+      return;
+    }
+    if (watcher) jobs_watch_armed_ = true;
+    for (const std::string& name : names) ConsiderRegistryJob(name);
+  }
+
+  void ConsiderRegistryJob(const std::string& name) {
+    {
+      std::lock_guard<std::mutex> lock(jobs_mutex_);
+      if (jobs_.count(name) != 0 || shut_down_jobs_.count(name) != 0) return;
+    }
+    const std::string config_path = root_ + "/jobs/" + name + "/config";
+    registry::Watcher watcher;
+    if (watched_configs_.insert(name).second) {
+      watcher = [changed = OnLoop([this, name] {
+                   watched_configs_.erase(name);
+                   ConsiderRegistryJob(name);
+                 })](const registry::WatchEvent&) { changed(); };
+    }
+    // Exists, not Get: its watch also fires when the node is created.
+    registry::Code code = registry_->Exists(config_path, nullptr, watcher);
+    if (code == registry::Code::kNoNode) return;
+    std::string data;
+    if (code == registry::Code::kOk) code = registry_->Get(config_path, &data, nullptr, nullptr);
+    if (code != registry::Code::kOk) {
+      if (code != registry::Code::kNoNode) {
+        spdlog::warn("job={} instance={} cannot read {}: {}", name, id_, config_path,
+                     registry::CodeName(code));
+      }
+      return;
+    }
+    config::JobConfig job;
+    try {
+      job = config::JobConfigFromJson(data, "registry:" + config_path);
+    } catch (const config::ConfigError& e) {
+      NoteNotRunHere(name, e.what());
+      return;
+    }
+    if (config_.registry_jobs == config::RegistryJobs::kLabelled &&
+        std::find(config_.labels.begin(), config_.labels.end(), job.label) ==
+            config_.labels.end()) {
+      NoteNotRunHere(name, "its label '" + job.label + "' is not one of this instance's labels");
+      return;
+    }
+    execution::JobPlugins plugins;
+    std::vector<std::string> problems;
+    if (!app::AssembleJob(job, plugins_, &plugins, &problems)) {
+      NoteNotRunHere(name, "it cannot run here:" + JoinLines(problems));
+      return;
+    }
+    try {
+      StartJob(job, std::move(plugins), /*from_file=*/false);
+    } catch (const std::exception& e) {
+      NoteNotRunHere(name, e.what());
+      return;
+    }
+    spdlog::info("job={} instance={} found in the registry and started", name, id_);
+  }
+
+  // Said once per job and reason, not at every review.
+  void NoteNotRunHere(const std::string& name, const std::string& why) {
+    std::string& said = not_run_here_[name];
+    if (said == why) return;
+    said = why;
+    spdlog::warn("job={} instance={} is in the registry but not run here: {}", name, id_, why);
+  }
+
+  // From any thread: stops one job off the event loop (stopping waits for its tasks).
+  void StopJobLater(const std::string& name, StopReason reason) {
+    std::lock_guard<std::mutex> lock(jobs_mutex_);
+    if (!*alive_) return;  // the instance is stopping every job anyway
+    auto it = jobs_.find(name);
+    if (it == jobs_.end() || it->second->stopping) return;
+    it->second->stopping = true;
+    stoppers_.emplace_back([this, job = it->second, reason] { StopJobNow(job, reason); });
+  }
+
+  void StopJobNow(const std::shared_ptr<RunningJob>& job, StopReason reason) {
+    const char* why = reason == StopReason::kDeleted ? "deleted from the registry"
+                                                     : "shut down by an operator's request";
+    spdlog::info("job={} instance={} {}: stopping it here", job->name, id_, why);
+    timers_->Remove(job->name);
+    job->runtime->StopAccepting();
+    if (!job->runtime->WaitIdle(std::chrono::steady_clock::now() + config_.shutdown_grace)) {
+      spdlog::warn("job={} instance={} still running after the {} ms grace period; cancelling",
+                   job->name, id_, config_.shutdown_grace.count());
+      job->runtime->CancelRunning();
+      if (!job->runtime->WaitIdle(std::chrono::steady_clock::now() + kCancelWait)) {
+        spdlog::error("job={} instance={} ignored cancellation; leaving it behind", job->name, id_);
+      }
+    }
+    job->coordinator->Stop();
+    {
+      std::lock_guard<std::mutex> lock(jobs_mutex_);
+      auto it = jobs_.find(job->name);
+      if (it != jobs_.end() && it->second == job) jobs_.erase(it);
+      // Kept, not destroyed: events already posted may still name it.
+      retired_jobs_.push_back(job);
+    }
+    spdlog::info("job={} instance={} stopped ({})", job->name, id_, why);
+    if (reason == StopReason::kDeleted) RemoveNodesOfDeletedJob(job->name);
+  }
+
+  // The last instance of a deleted job to leave removes what is left of it.
+  void RemoveNodesOfDeletedJob(const std::string& name) {
+    const std::string path = root_ + "/jobs/" + name;
+    if (registry_->Exists(path + "/config", nullptr, nullptr) != registry::Code::kNoNode) return;
+    std::vector<std::string> instances;
+    registry::Code code = registry_->GetChildren(path + "/instances", &instances, nullptr);
+    if (code == registry::Code::kOk && !instances.empty()) return;  // the last one removes it
+    code = registry::DeleteTree(*registry_, path);
+    if (code == registry::Code::kOk) {
+      spdlog::info("job={} instance={} removed the deleted job's nodes", name, id_);
+    } else {
+      spdlog::warn("job={} instance={} could not remove the deleted job's nodes at {}: {}", name,
+                   id_, path, registry::CodeName(code));
+    }
+  }
+
+  // ---- requests left in the registry (ProcessPresence), on the loop
+
+  void OnCommand(const operations::InstanceCommand& command) {
+    if (command.op == operations::InstanceCommand::Op::kShutdownJob) {
+      {
+        std::lock_guard<std::mutex> lock(jobs_mutex_);
+        shut_down_jobs_.insert(command.job);
+        if (jobs_.count(command.job) == 0) {
+          spdlog::warn("instance={} asked to shut down job {}, which does not run here", id_,
+                       command.job);
+          return;
+        }
+      }
+      StopJobLater(command.job, StopReason::kShutDown);
+      return;
+    }
+    spdlog::warn("instance={} asked through the registry to shut down", id_);
+    std::function<void()> handler;
+    {
+      std::lock_guard<std::mutex> lock(shutdown_mutex_);
+      handler = shutdown_handler_;
+    }
+    if (handler) {
+      handler();
+      return;
+    }
+    // Not on the loop: stopping drains it.
+    std::lock_guard<std::mutex> lock(shutdown_mutex_);
+    if (!self_stop_.joinable()) self_stop_ = std::thread([this] { Stop(); });
+  }
+
+ public:
+  void OnShutdownRequested(std::function<void()> handler) {
+    std::lock_guard<std::mutex> lock(shutdown_mutex_);
+    shutdown_handler_ = std::move(handler);
+  }
+
+ private:
+  // ---- plugins
+
+  std::vector<std::string> CheckJob(const config::JobConfig& job) const {
+    std::vector<std::string> problems;
+    execution::JobPlugins plugins;
+    app::AssembleJob(job, plugins_, &plugins, &problems);
+    return problems;
+  }
+
+  nlohmann::json PluginsJson() const {
+    nlohmann::json loaded = nlohmann::json::array();
+    for (const auto& type : plugins_.Types()) {
+      loaded.push_back({{"kind", type.kind},
+                        {"type", type.type},
+                        {"file", type.file},
+                        {"abi", type.abi_version}});
+    }
+    nlohmann::json refused = nlohmann::json::array();
+    for (const auto& library : plugins_.Refused()) {
+      refused.push_back({{"file", library.file}, {"reason", library.reason}});
+    }
+    return {{"loaded", std::move(loaded)}, {"refused", std::move(refused)}};
+  }
+
+  // Loads the libraries dropped into the plugin dirs since the last look; a job waiting for one
+  // of their types is started.
+  nlohmann::json RescanPlugins() {
+    plugin::ScanResult result = plugins_.Rescan(PluginDirPaths());
+    for (const auto& type : result.loaded) {
+      spdlog::info("instance={} plugin {} '{}' loaded from {} (new in the plugin dir)", id_,
+                   type.kind, type.type, type.file);
+    }
+    for (const auto& refused : result.refused) {
+      spdlog::error("instance={} plugin {} refused: {}", id_, refused.file, refused.reason);
+    }
+    for (const auto& problem : result.directory_errors) {
+      spdlog::error("instance={} plugin dir {} {}", id_, problem.dir, problem.reason);
+    }
+    if (!result.loaded.empty() && config_.registry_jobs != config::RegistryJobs::kNone) {
+      OnLoop([this] { ReviewRegistryJobs(); })();
+    }
+    return PluginsJson();
+  }
+
+  std::vector<std::filesystem::path> PluginDirPaths() const {
+    return {config_.plugin_dirs.begin(), config_.plugin_dirs.end()};
+  }
+
+  void ScheduleRescan() {
+    events_->PostAfter(config_.plugin_rescan_interval, [again = OnLoop([this] {
+                                                          RescanPlugins();
+                                                          ScheduleRescan();
+                                                        })] { again(); });
+  }
+
+  void AssembleHistory() {
+    if (config_.tracing.type.empty() || !tracer_props_) return;
+    if (!plugins_.Has(spi::kTraceHistoryKind, config_.tracing.type)) {
+      spdlog::info("instance={} tracer {} cannot be read back: /api/history is not served", id_,
+                   config_.tracing.type);
+      return;
+    }
+    spi::PluginContext context{*tracer_props_, *tracer_logger_, ""};
+    try {
+      history_ = plugins_.Create<spi::TraceHistory>(config_.tracing.type, context);
+    } catch (const plugin::PluginError& e) {
+      spdlog::error("instance={} cannot read the trace history: {}", id_, e.what());
+    }
+  }
 
   void StartHttp() {
     auto router = std::make_shared<http::Router>();
@@ -345,10 +685,21 @@ class Instance::Impl {
                             app::RenderMetricsPage(Metrics())};
     });
     router->Add("GET", "/healthz", [this](const http::Request&) { return Health(); });
+    api::LocalInstance local{id_, [this] { return PluginsJson(); },
+                             [this] { return RescanPlugins(); }};
+    api::AccessRules rules{config_.http.token, IsLoopbackListen(config_.http.listen)};
+    if (!rules.loopback_only && rules.token.empty()) {
+      spdlog::warn(
+          "instance={} http.listen {} is not loopback and http.token is not set: the API "
+          "refuses every change",
+          id_, config_.http.listen);
+    }
+    api::AddApiRoutes(*router, *operations_, history_.get(), std::move(local), std::move(rules));
     http_ = std::make_unique<http::Server>(
         config_.http.listen,
         [router](const http::Request& request) { return router->Route(request); });
-    spdlog::info("instance={} serves /metrics and /healthz on http://{}", id_, http_->address());
+    spdlog::info("instance={} serves /metrics, /healthz and /api on http://{}", id_,
+                 http_->address());
   }
 
   void AssembleTracer(std::vector<std::string>* problems) {
@@ -381,12 +732,18 @@ class Instance::Impl {
     return plugins;
   }
 
-  void StartJob(const config::JobConfig& file_job, execution::JobPlugins file_plugins) {
-    config::JobConfig job = coordination::JobCoordinator::SeedConfig(*registry_, root_, file_job);
-    execution::JobPlugins plugins =
-        config::JobConfigToJson(job) == config::JobConfigToJson(file_job) ? std::move(file_plugins)
-                                                                          : Assemble(job);
-    auto running = std::make_unique<RunningJob>();
+  // A job of the config file (`from_file`: its config seeds the registry's, as `overwrite`
+  // says) or one found in the registry.
+  void StartJob(const config::JobConfig& given, execution::JobPlugins given_plugins,
+                bool from_file) {
+    config::JobConfig job =
+        from_file ? coordination::JobCoordinator::SeedConfig(*registry_, root_, given) : given;
+    execution::JobPlugins plugins = config::JobConfigToJson(job) == config::JobConfigToJson(given)
+                                        ? std::move(given_plugins)
+                                        : Assemble(job);
+    // The pool was sized for the file's jobs.
+    if (!from_file) pool_->AddCapacity(static_cast<std::size_t>(job.executor_threads) + 1);
+    auto running = std::make_shared<RunningJob>();
     running->owner = this;
     running->name = job.name;
     running->schedule = MakeSchedule(job);
@@ -402,8 +759,12 @@ class Instance::Impl {
         job, std::move(plugins), running->schedule, running->coordinator, *pool_, *events_,
         *traces_, id_, host_, std::move(on_fire_end), clock_);
     RunningJob* raw = running.get();
-    if (!jobs_.emplace(job.name, std::move(running)).second) {
-      throw std::runtime_error(config_.path + ": two jobs are named '" + job.name + "'");
+    {
+      std::lock_guard<std::mutex> lock(jobs_mutex_);
+      if (!jobs_.emplace(job.name, std::move(running)).second) {
+        throw std::runtime_error(config_.path + ": two jobs are named '" + job.name + "'");
+      }
+      not_run_here_.erase(job.name);
     }
     // The timer first: once the coordinator starts, a config change may re-arm it from the
     // event loop.
@@ -471,7 +832,25 @@ class Instance::Impl {
   std::shared_ptr<void> registry_backing_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<execution::WorkerPool> pool_;
-  std::map<std::string, std::unique_ptr<RunningJob>> jobs_;
+  std::unique_ptr<operations::ClusterOperations> operations_;
+  std::shared_ptr<spi::TraceHistory> history_;
+  std::shared_ptr<app::ProcessPresence> presence_;
+  // True until Stop(): loop tasks and watchers of this instance check it (OnLoop).
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+
+  mutable std::mutex jobs_mutex_;
+  std::map<std::string, std::shared_ptr<RunningJob>> jobs_;
+  std::vector<std::shared_ptr<RunningJob>> retired_jobs_;  // stopped at run time
+  std::set<std::string> shut_down_jobs_;  // by request: not started again until a restart
+  std::vector<std::thread> stoppers_;     // stopping a job each (StopJobLater)
+  // Event loop only: the registry's job list watch, the configs watched, why a job is not run.
+  bool jobs_watch_armed_ = false;
+  std::set<std::string> watched_configs_;
+  std::map<std::string, std::string> not_run_here_;
+
+  std::mutex shutdown_mutex_;
+  std::function<void()> shutdown_handler_;
+  std::thread self_stop_;
   std::shared_ptr<std::atomic<std::uint64_t>> session_expirations_ =
       std::make_shared<std::atomic<std::uint64_t>>(0);
   std::unique_ptr<http::Server> http_;  // last: its handlers read everything above
@@ -514,6 +893,9 @@ JobStats Instance::Stats(const std::string& job_name) const { return impl_->Stat
 std::uint64_t Instance::RegistryRequests() const { return impl_->RegistryRequests(); }
 TraceStats Instance::Traces() const { return impl_->Traces(); }
 std::string Instance::HttpAddress() const { return impl_->HttpAddress(); }
+void Instance::OnShutdownRequested(std::function<void()> handler) {
+  impl_->OnShutdownRequested(std::move(handler));
+}
 
 std::vector<std::string> ValidateConfigFile(const std::string& config_path) {
   std::vector<std::string> problems;

@@ -1,4 +1,4 @@
-// The `shardjob` program: run an instance, check a config, list plugins.
+// The `shardjob` program: run an instance, check a config, list plugins, operate a cluster.
 
 #include <signal.h>
 #include <unistd.h>
@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/ctl_command.h"
 #include "config/config.h"
 #include "plugin/plugin_registry.h"
 #include "shardjob/shardjob.h"
@@ -28,6 +29,11 @@ commands:
                           or <program dir>/../plugins) and every library refused, with the reason
   trigger -c FILE JOB     fire JOB once now on every instance of the cluster (ZooKeeper)
   status -c FILE          print each job's leader, instances, assignment and shards (ZooKeeper)
+  ctl -c FILE [--json] <command> ...
+                          operate the cluster: jobs, job show|create|update|delete|trigger|
+                          enable|disable|shutdown, shards, shard enable|disable, instances,
+                          instance enable|disable|shutdown, history executions|status, dump
+                          (`shardjob ctl help` for the details; docs/cli.md)
   version                 print the version
   help                    print this text
 )";
@@ -86,6 +92,9 @@ int Run(const Options& options) {
     std::cerr << "shardjob run: " << e.what() << "\n";
     return 1;
   }
+  // An operator's request to stop (ctl instance shutdown, the API) stops the process as SIGTERM
+  // does.
+  instance->OnShutdownRequested([] { kill(getpid(), SIGTERM); });
   int received = 0;
   sigwait(&stop_signals, &received);
   std::cerr << "shardjob: received " << strsignal(received)
@@ -188,6 +197,9 @@ int ListPlugins(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "ctl") {
+    return shardjob::cli::RunCtl(std::vector<std::string>(argv + 2, argv + argc));
+  }
   Options options;
   if (!ParseArguments(argc, argv, &options)) return 2;
   if (options.command == "run") return Run(options);

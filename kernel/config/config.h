@@ -153,13 +153,24 @@ struct JobConfig {
   std::map<std::string, std::string> props;  // for the executor, error handler and listeners
 };
 
+// Which jobs an instance runs besides those of its file: jobs live in the registry, and may be
+// created there at run time (API, `shardjob ctl`).
+//   all       every job in the registry whose plugins this instance has (the default)
+//   none      only the jobs of its file
+//   labelled  also the registry's jobs whose `label` is one of the instance's `labels`
+enum class RegistryJobs { kAll, kNone, kLabelled };
+
 struct Config {
-  std::string path;         // the file read
-  std::string instance_id;  // empty: generated (host, pid, random part)
+  std::string path;                 // the file read
+  std::string instance_id;          // empty: generated (host, pid, random part)
+  std::vector<std::string> labels;  // shown in instance lists; select jobs with `labelled`
   RegistryConfig registry;
+  RegistryJobs registry_jobs = RegistryJobs::kAll;
   // Absolute and lexically normal: relative entries are resolved against the config file's
   // directory.
   std::vector<std::string> plugin_dirs;
+  // How often the plugin dirs are looked at for new libraries; 0: only at start.
+  std::chrono::milliseconds plugin_rescan_interval{5000};
   HttpConfig http;
   TracingConfig tracing;
   std::chrono::milliseconds shutdown_grace{30000};

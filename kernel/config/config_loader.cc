@@ -36,12 +36,13 @@ using internal::Value;
 
 constexpr int kIntMax = std::numeric_limits<int>::max();
 
-constexpr std::array<std::string_view, 8> kTopLevelKeys = {
-    "instance_id", "registry", "plugins", "http", "tracing", "shutdown_grace", "log_level", "jobs"};
+constexpr std::array<std::string_view, 10> kTopLevelKeys = {
+    "instance_id", "labels",  "registry",       "registry_jobs", "plugins",
+    "http",        "tracing", "shutdown_grace", "log_level",     "jobs"};
 constexpr std::array<std::string_view, 2> kRegistryKeys = {"type", "zookeeper"};
 constexpr std::array<std::string_view, 5> kZookeeperKeys = {
     "servers", "namespace", "session_timeout", "connect_timeout", "digest"};
-constexpr std::array<std::string_view, 1> kPluginsKeys = {"dirs"};
+constexpr std::array<std::string_view, 2> kPluginsKeys = {"dirs", "rescan_interval"};
 constexpr std::array<std::string_view, 2> kHttpKeys = {"listen", "token"};
 constexpr std::array<std::string_view, 3> kTracingKeys = {"type", "props", "buffer_events"};
 constexpr std::array<std::string_view, 4> kIsolationLimitsKeys = {"cpu", "memory", "wall",
@@ -168,11 +169,14 @@ RegistryConfig ParseRegistry(const Value& value) {
 
 // ---- plugins, http, tracing ----
 
-std::vector<std::string> ParsePlugins(const Value& value, const std::string& config_path) {
+void ParsePlugins(const Value& value, const std::string& config_path, Config* config) {
   const Map map(value, kPluginsKeys);
-  std::vector<std::string> dirs;
+  if (const auto interval = map.Find("rescan_interval")) {
+    config->plugin_rescan_interval = interval->Duration(/*positive=*/false);
+  }
+  std::vector<std::string>& dirs = config->plugin_dirs;
   const std::optional<Value> list = map.Find("dirs");
-  if (!list) return dirs;
+  if (!list) return;
   std::filesystem::path base = std::filesystem::path(config_path).parent_path();
   if (base.empty()) base = ".";
   for (const Value& item : list->Items()) {
@@ -188,7 +192,6 @@ std::vector<std::string> ParsePlugins(const Value& value, const std::string& con
     }
     dirs.push_back(absolute.string());
   }
-  return dirs;
 }
 
 void CheckListenAddress(const Value& value, std::string_view listen) {
@@ -629,8 +632,23 @@ Config ParseDocument(const Value& root, const std::string& path) {
                         "': it becomes a registry path segment, so no '/', '.' or '..'");
     }
   }
+  if (const auto labels = map.Find("labels")) {
+    for (const Value& label : labels->Items()) config.labels.push_back(label.NonEmptyString());
+  }
   if (const auto registry = map.Find("registry")) config.registry = ParseRegistry(*registry);
-  if (const auto plugins = map.Find("plugins")) config.plugin_dirs = ParsePlugins(*plugins, path);
+  if (const auto registry_jobs = map.Find("registry_jobs")) {
+    const std::string mode = registry_jobs->String();
+    if (mode == "all") {
+      config.registry_jobs = RegistryJobs::kAll;
+    } else if (mode == "none") {
+      config.registry_jobs = RegistryJobs::kNone;
+    } else if (mode == "labelled") {
+      config.registry_jobs = RegistryJobs::kLabelled;
+    } else {
+      registry_jobs->Fail("expected all, none or labelled, got '" + mode + "'");
+    }
+  }
+  if (const auto plugins = map.Find("plugins")) ParsePlugins(*plugins, path, &config);
   if (const auto http = map.Find("http")) config.http = ParseHttp(*http);
   if (const auto tracing = map.Find("tracing")) config.tracing = ParseTracing(*tracing);
   if (const auto grace = map.Find("shutdown_grace")) {

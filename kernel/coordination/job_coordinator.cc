@@ -19,6 +19,7 @@ using registry::Op;
 JobEvents::~JobEvents() = default;
 void JobEvents::OnItemsGained(const std::vector<int>&) {}
 void JobEvents::OnItemsLost(const std::vector<int>&) {}
+void JobEvents::OnConfigDeleted() {}
 
 JobCoordinator::JobCoordinator(registry::Registry& registry, EventLoop& loop, std::string root,
                                const config::JobConfig& job,

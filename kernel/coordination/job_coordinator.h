@@ -64,6 +64,9 @@ class JobEvents {
   virtual void OnItemsGained(const std::vector<int>& items);
   // Shards this instance held were assigned to another one.
   virtual void OnItemsLost(const std::vector<int>& items);
+  // The job's config node is gone: the job was deleted (an operator, the API, `shardjob ctl`).
+  // The instance stops the job and leaves; the coordinator does nothing more on its own.
+  virtual void OnConfigDeleted();
 };
 
 struct CoordinatorOptions {

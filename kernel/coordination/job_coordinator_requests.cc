@@ -119,10 +119,14 @@ void JobCoordinator::RefreshConfig() {
   std::string data;
   Code code = registry_.Get(JobPath() + "/config", &data, nullptr,
                             PostToLoop(&JobCoordinator::RefreshConfig));
+  if (code == Code::kNoNode) {
+    spdlog::warn("job={} instance={} its config was deleted from the registry; stopping it",
+                 job_name_, instance_id_);
+    if (events_) events_->OnConfigDeleted();
+    return;
+  }
   if (code != Code::kOk) {
-    if (code != Code::kNoNode) {
-      spdlog::error("job={} cannot read its config: {}", job_name_, Describe(code));
-    }
+    spdlog::error("job={} cannot read its config: {}", job_name_, Describe(code));
     return;
   }
   try {

@@ -38,6 +38,11 @@ std::size_t WorkerPool::ThreadCount() const {
   return threads_;
 }
 
+void WorkerPool::AddCapacity(std::size_t threads) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  max_threads_ += threads;
+}
+
 void WorkerPool::Work() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {

@@ -27,11 +27,13 @@ class WorkerPool {
   // Never blocks. Tasks must not throw.
   void Submit(std::function<void()> task);
   std::size_t ThreadCount() const;
+  // Raises the cap: a job started at run time brings its own threads.
+  void AddCapacity(std::size_t threads);
 
  private:
   void Work();
 
-  const std::size_t max_threads_;
+  std::size_t max_threads_;  // guarded by mutex_
   const std::chrono::milliseconds idle_timeout_;
   mutable std::mutex mutex_;
   std::condition_variable queued_;

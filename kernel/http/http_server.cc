@@ -1,14 +1,16 @@
 #include "http/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
@@ -23,35 +25,19 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
-std::string PercentDecode(std::string_view text) {
-  std::string decoded;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      decoded += ' ';
-    } else if (text[i] == '%' && i + 2 < text.size() &&
-               std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
-      decoded += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      decoded += text[i];
-    }
-  }
-  return decoded;
-}
-
 void SplitTarget(std::string_view target, Request* request) {
   const std::size_t question = target.find('?');
-  request->path = PercentDecode(target.substr(0, question));
+  request->raw_path = std::string(target.substr(0, question));
+  request->path = PercentDecode(request->raw_path, false);
   if (question == std::string_view::npos) return;
   std::string_view query = target.substr(question + 1);
   while (!query.empty()) {
     std::size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
     std::size_t equals = pair.find('=');
-    std::string key = PercentDecode(pair.substr(0, equals));
+    std::string key = PercentDecode(pair.substr(0, equals), true);
     std::string value =
-        equals == std::string_view::npos ? "" : PercentDecode(pair.substr(equals + 1));
+        equals == std::string_view::npos ? "" : PercentDecode(pair.substr(equals + 1), true);
     if (!key.empty()) request->query[std::move(key)] = std::move(value);
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
@@ -121,7 +107,11 @@ class Server::Impl {
       return handler_(request);
     } catch (const std::exception& e) {
       spdlog::error("http: {} {} failed: {}", request.method, request.path, e.what());
-      return Response::Text(500, std::string("internal error: ") + e.what());
+      return Response::JsonError(500, "internal", std::string("internal error: ") + e.what());
+    } catch (...) {
+      spdlog::error("http: {} {} failed with a non-standard exception", request.method,
+                    request.path);
+      return Response::JsonError(500, "internal", "internal error");
     }
   }
 
@@ -151,6 +141,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   void Read() {
     parser_.emplace();
     parser_->body_limit(server_->options_.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(server_->options_.max_header_bytes));
     stream_.expires_after(std::chrono::seconds(server_->options_.idle_timeout_seconds));
     beast::http::async_read(
         stream_, buffer_, *parser_,
@@ -163,10 +154,27 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (error == beast::http::error::body_limit) {
-      Reply(Response::Text(413, "request body over the limit"), false);
+      ReplyAndDrain(Response::JsonError(413, "too_large",
+                                        "request body over the limit of " +
+                                            std::to_string(server_->options_.max_body_bytes) +
+                                            " bytes"));
       return;
     }
-    if (error) return;  // the peer went away or sent garbage: nothing to answer
+    if (error == beast::http::error::header_limit) {
+      ReplyAndDrain(Response::JsonError(431, "header_too_large",
+                                        "request header over the limit of " +
+                                            std::to_string(server_->options_.max_header_bytes) +
+                                            " bytes"));
+      return;
+    }
+    if (error.category() ==
+            beast::http::make_error_code(beast::http::error::bad_target).category() &&
+        error != beast::http::error::need_more) {
+      ReplyAndDrain(
+          Response::JsonError(400, "bad_request", "malformed HTTP request: " + error.message()));
+      return;
+    }
+    if (error) return;  // the peer went away: nobody to answer
     const auto& message = parser_->get();
     Request request;
     request.method = std::string(message.method_string());
@@ -180,26 +188,53 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;
     const auto peer = stream_.socket().remote_endpoint(ignored);
     request.from_loopback = !ignored && peer.address().is_loopback();
-    Reply(server_->Handle(std::move(request)), message.keep_alive());
+    const bool keep_alive =
+        message.keep_alive() && ++requests_ < server_->options_.max_requests_per_connection;
+    Reply(server_->Handle(std::move(request)), keep_alive, false);
   }
 
-  void Reply(Response response, bool keep_alive) {
+  // For a request that cannot be read to its end: answer, then read and drop what the peer
+  // still sends for a while before closing, so that closing with unread data (which resets the
+  // connection) does not destroy the answer before the peer has read it.
+  void ReplyAndDrain(Response response) { Reply(std::move(response), false, true); }
+
+  void Reply(Response response, bool keep_alive, bool drain) {
     auto reply = std::make_shared<beast::http::response<beast::http::string_body>>(
         static_cast<beast::http::status>(response.status), 11);
     reply->set(beast::http::field::server, "shardjob");
     reply->set(beast::http::field::content_type, response.content_type);
     reply->set(beast::http::field::cache_control, "no-store");
+    for (const auto& [name, value] : response.headers) reply->insert(name, value);
     reply->keep_alive(keep_alive);
     reply->body() = std::move(response.body);
     reply->prepare_payload();
-    beast::http::async_write(
-        stream_, *reply,
-        [self = shared_from_this(), reply, keep_alive](beast::error_code error, std::size_t) {
-          if (error || !keep_alive) {
-            self->Close();
-            return;
-          }
-          self->Read();
+    stream_.expires_after(std::chrono::seconds(server_->options_.idle_timeout_seconds));
+    beast::http::async_write(stream_, *reply,
+                             [self = shared_from_this(), reply, keep_alive, drain](
+                                 beast::error_code error, std::size_t) {
+                               if (error) {
+                                 self->Close();
+                               } else if (drain) {
+                                 self->Close();
+                                 self->stream_.expires_after(std::chrono::seconds(2));
+                                 self->Drain();
+                               } else if (!keep_alive) {
+                                 self->Close();
+                               } else {
+                                 self->Read();
+                               }
+                             });
+  }
+
+  void Drain() {
+    drain_buffer_.resize(16 * 1024);
+    stream_.async_read_some(
+        asio::buffer(drain_buffer_),
+        [self = shared_from_this()](beast::error_code error, std::size_t bytes) {
+          self->drained_ += bytes;
+          const std::size_t budget =
+              std::max<std::size_t>(4 * self->server_->options_.max_body_bytes, 8 << 20);
+          if (!error && self->drained_ < budget) self->Drain();
         });
   }
 
@@ -211,6 +246,9 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   Impl* server_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::size_t requests_ = 0;  // answered on this connection
+  std::vector<char> drain_buffer_;
+  std::size_t drained_ = 0;
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
 };
 

@@ -2,7 +2,9 @@
 
 // The process's HTTP endpoint (metrics, health, and later the API and the console), on a thread
 // of its own. Handlers run on that thread, one request at a time, so they must be quick.
-// Connections are bounded in number, in idle time and in request size.
+// Connections are bounded in number, in idle time, in requests and in request size. What the
+// server answers itself (a request over a bound, a malformed one, a handler that threw) is a
+// JSON error: {"error": {"status": n, "code": "too_large"|..., "message": "..."}}.
 
 #include <cstddef>
 #include <memory>
@@ -14,7 +16,9 @@ namespace shardjob::http {
 
 struct ServerOptions {
   std::size_t max_connections = 64;
-  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_body_bytes = 1 << 20;            // larger bodies get a 413
+  std::size_t max_header_bytes = 16 << 10;         // the request line and header fields; else a 431
+  std::size_t max_requests_per_connection = 1000;  // then the connection is closed
   int idle_timeout_seconds = 30;
 };
 

@@ -25,10 +25,10 @@ constexpr KindInfo Kind() {
   return KindInfo{KindOf<Interface>::value, &Invoke<Interface>};
 }
 
-constexpr std::array<KindInfo, 7> kKinds = {
+constexpr std::array<KindInfo, 8> kKinds = {
     Kind<spi::JobExecutor>(), Kind<spi::ShardingStrategy>(), Kind<spi::ErrorHandler>(),
-    Kind<spi::Tracer>(),      Kind<spi::JobListener>(),      Kind<spi::JobObject>(),
-    Kind<spi::ShardSource>(),
+    Kind<spi::Tracer>(),      Kind<spi::TraceHistory>(),     Kind<spi::JobListener>(),
+    Kind<spi::JobObject>(),   Kind<spi::ShardSource>(),
 };
 
 }  // namespace

@@ -5,10 +5,13 @@
 // Lifetime rule: every object built here holds a reference to the library that made it (in its
 // shared_ptr's deleter), so a library stays mapped while any of its objects lives.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -45,9 +48,36 @@ struct LoadedType {
 //   entries[0] (executor 'SCRIPT') has a null factory
 //   executor type 'SCRIPT' is declared twice in the manifest
 //   executor type 'SCRIPT' of <file> is already registered by <other file>
+//   already loaded (as <file>)
+// and from Rescan only:
+//   changed on disk after it was loaded: the loaded copy keeps serving its types (...)
+//   incomplete: its ELF section headers end at byte N but the file has M bytes (...)
 struct RefusedLibrary {
   std::string file;
   std::string reason;
+};
+
+// A plugin directory that Rescan could not look into. reason is one of
+//   does not exist
+//   is not a directory
+//   cannot be accessed: <the system's message>
+//   cannot be listed: <the system's message>
+struct DirectoryError {
+  std::string dir;
+  std::string reason;
+};
+
+// What one PluginRegistry::Rescan changed. Everything in it is new since the previous scan: files
+// that were already loaded or refused and have not changed are not reported again.
+struct ScanResult {
+  // Types registered by this scan, sorted by (kind, type).
+  std::vector<LoadedType> loaded;
+  // Libraries refused by this scan, in the order they were tried (see RefusedLibrary).
+  std::vector<RefusedLibrary> refused;
+  // Files modified too recently to be trusted complete (see Rescan); the next scan tries them.
+  std::vector<std::string> deferred;
+  // Directories that are missing or unreadable; the other directories were still scanned.
+  std::vector<DirectoryError> directory_errors;
 };
 
 // Maps an SPI interface to the kind its entries are declared with.
@@ -74,6 +104,10 @@ struct KindOf<spi::Tracer> {
   static constexpr const char* value = spi::kTracerKind;
 };
 template <>
+struct KindOf<spi::TraceHistory> {
+  static constexpr const char* value = spi::kTraceHistoryKind;
+};
+template <>
 struct KindOf<spi::JobListener> {
   static constexpr const char* value = spi::kJobListenerKind;
 };
@@ -82,11 +116,18 @@ struct KindOf<spi::JobObject> {
   static constexpr const char* value = spi::kJobKind;
 };
 
-// Not thread-safe while loading: load every library at startup, from one thread (dlopen is not
-// safe concurrently everywhere). Once loading is over, the const methods may be called from any
-// thread. Libraries are never closed while an object built from them lives.
+// Thread-safe. Loads (LoadDirectory, LoadLibrary, Rescan) are serialised with each other, so two
+// libraries are never dlopen'ed at once; Has, Types, TypesOf, Refused and Create may run from any
+// thread meanwhile and see a library's types all at once or not at all. A type, once registered,
+// stays registered with the same library for the registry's life: nothing is ever unloaded or
+// replaced. Libraries are never closed while an object built from them lives.
 class PluginRegistry {
  public:
+  // A file modified less than this long ago may still be being written: Rescan leaves it for a
+  // later scan. Two seconds rather than one so that a filesystem keeping whole-second mtimes
+  // cannot make a file written 1.9 s ago look 1 s old.
+  static constexpr std::chrono::seconds kSettleTime{2};
+
   PluginRegistry();
   ~PluginRegistry();
   PluginRegistry(const PluginRegistry&) = delete;
@@ -94,15 +135,41 @@ class PluginRegistry {
 
   // Loads every regular file ending in ".so" in `dir`, in name order. A library that cannot be
   // used is recorded in Refused() and its types are not registered; the others still load.
-  // Throws PluginError when `dir` does not exist or is not a directory.
+  // Throws PluginError when `dir` does not exist or is not a directory. Meant for startup: unlike
+  // Rescan it loads young files too (nothing should be copying into the directory then).
   void LoadDirectory(const std::filesystem::path& dir);
   // Loads one library; returns false and records it in Refused() when it is refused.
   bool LoadLibrary(const std::filesystem::path& file);
 
+  // Loads the libraries that appeared in `dirs` (each as LoadDirectory lists it: regular files
+  // ending in ".so", symlinks followed, dirs in the given order and names sorted within each) since
+  // the previous LoadDirectory, LoadLibrary or Rescan, and returns what this scan changed. Never
+  // throws for a bad directory or library: those are reported in the result.
+  //
+  // A file is remembered by its canonical path with its size and mtime once it has been tried, and
+  // is not tried again while both stay the same, so a refused library is refused (and reported)
+  // once. When a refused file changes it is tried again, and a refusal it had is dropped from
+  // Refused() (replaced if it is refused again). When a loaded file changes it is refused without
+  // being opened: live code is never replaced, and the old copy keeps serving its types until the
+  // process restarts.
+  //
+  // Dropping a plugin in: `mv` (an atomic rename within one filesystem) is the recommended way,
+  // e.g. `cp x.so plugins/.x.so.tmp && mv plugins/.x.so.tmp plugins/x.so` (a name not ending in
+  // ".so" is never looked at). A plain `cp x.so plugins/` is safe too: a file whose mtime is less
+  // than kSettleTime from now is deferred to a later scan (ScanResult::deferred), and an older
+  // 64-bit ELF file shorter than its own section header table says it should be (a copy that
+  // stalled for longer than kSettleTime) is refused as incomplete and tried again once it changes.
+  // Overwriting a library that is already loaded in place (`cp` onto its name) is never safe: the
+  // running process maps that very file. Such a file is refused as changed, but the damage to the
+  // mapped copy may already be done; replace a loaded plugin with `mv` and a restart.
+  ScanResult Rescan(const std::vector<std::filesystem::path>& dirs);
+
   bool Has(const std::string& kind, const std::string& type) const;
   // Every registered type, sorted by (kind, type).
   std::vector<LoadedType> Types() const;
-  const std::vector<RefusedLibrary>& Refused() const { return refused_; }
+  // The latest refusal of each file that has one, in the order they were first refused; a file's
+  // refusal is dropped once a changed version of it loads. A copy: other threads may be loading.
+  std::vector<RefusedLibrary> Refused() const;
   // The type names registered for a kind, sorted; for "unknown type, known are: ..." messages.
   std::vector<std::string> TypesOf(const std::string& kind) const;
 
@@ -110,6 +177,7 @@ class PluginRegistry {
   // context.job_name is set, when the type is unknown or the factory refuses the configuration:
   //   unknown executor type 'X' (loaded: A, B)          ("(loaded: none)" when there is none)
   //   executor 'X' from <file> refused its configuration: <the factory's message>
+  // The factory runs without any of the registry's locks held.
   template <typename Interface>
   std::shared_ptr<Interface> Create(const std::string& type,
                                     const spi::PluginContext& context) const {
@@ -123,16 +191,40 @@ class PluginRegistry {
 
  private:
   struct Registration;
+  // What is remembered of a file that has been tried, keyed by its canonical path.
+  struct FileState {
+    std::uintmax_t size = 0;
+    std::filesystem::file_time_type mtime;
+    bool loaded = false;  // its types are registered (as opposed to: it was refused)
+  };
+  struct Refusal {
+    RefusedLibrary library;
+    std::filesystem::path key;  // the file's canonical path
+  };
 
-  // Records the refusal; always returns false.
-  bool Refuse(const std::filesystem::path& file, std::string reason);
+  // The following run with load_mutex_ held.
+  // Loads `file`; adds its types to result->loaded or its refusal to result->refused when `result`
+  // is set. Remembers the file in files_.
+  bool LoadLocked(const std::filesystem::path& file, ScanResult* result);
+  // Records the refusal, replacing an earlier one of the same file; always returns false.
+  bool Refuse(const std::filesystem::path& file, const std::filesystem::path& key,
+              std::string reason, ScanResult* result);
 
   // Returns the new object (as the kind's interface pointer) and the library that keeps it alive.
   void* CreateRaw(const std::string& kind, const std::string& type,
                   const spi::PluginContext& context, std::shared_ptr<void>* library) const;
+  // With mutex_ held.
+  std::vector<std::string> TypesOfLocked(const std::string& kind) const;
 
+  // Serialises loading: held for a whole LoadDirectory, LoadLibrary or Rescan. Taken before mutex_.
+  std::mutex load_mutex_;
+  std::map<std::filesystem::path, FileState> files_;  // guarded by load_mutex_
+
+  // Guards what the readers see; held only for short lookups and updates, never across dlopen or a
+  // plugin's factory.
+  mutable std::shared_mutex mutex_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Registration>> registrations_;
-  std::vector<RefusedLibrary> refused_;
+  std::vector<Refusal> refused_;
 };
 
 }  // namespace shardjob::plugin

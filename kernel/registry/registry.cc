@@ -96,4 +96,24 @@ Code EnsurePath(Registry& registry, const std::string& path) {
   return Code::kOk;
 }
 
+Code DeleteTree(Registry& registry, const std::string& path, std::size_t max_nodes) {
+  // Listed first, parents before children, then deleted in reverse: children before parents.
+  std::vector<std::string> nodes{path};
+  for (std::size_t next = 0; next < nodes.size(); ++next) {
+    std::vector<std::string> children;
+    Code code = registry.GetChildren(nodes[next], &children, nullptr);
+    if (code == Code::kNoNode) continue;
+    if (code != Code::kOk) return code;
+    for (const std::string& child : children) {
+      if (nodes.size() >= max_nodes) return Code::kBadArguments;
+      nodes.push_back(nodes[next] + "/" + child);
+    }
+  }
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+    Code code = registry.Delete(*it, kAnyVersion);
+    if (code != Code::kOk && code != Code::kNoNode) return code;
+  }
+  return Code::kOk;
+}
+
 }  // namespace shardjob::registry

@@ -8,6 +8,7 @@
 // Calls return a Code, as ZooKeeper's do: kNoNode, kNodeExists and kBadVersion are ordinary,
 // expected outcomes that callers branch on; kConnectionLoss means the outcome is unknown.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -109,5 +110,11 @@ class Registry {
 
 // Creates `path` and any missing parents as empty persistent nodes; kOk if it already exists.
 Code EnsurePath(Registry& registry, const std::string& path);
+
+// Deletes `path` and everything under it, children first; kOk when it is gone (or was never
+// there). Gives up with kBadArguments before deleting anything when the tree holds more than
+// `max_nodes` nodes; with the registry's code when a delete fails (kNotEmpty: someone created a
+// node under it meanwhile).
+Code DeleteTree(Registry& registry, const std::string& path, std::size_t max_nodes = 100000);
 
 }  // namespace shardjob::registry

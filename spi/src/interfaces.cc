@@ -10,6 +10,7 @@
 #include "shardjob/spi/logger.h"
 #include "shardjob/spi/shard_source.h"
 #include "shardjob/spi/sharding_strategy.h"
+#include "shardjob/spi/trace_history.h"
 #include "shardjob/spi/tracer.h"
 
 namespace shardjob::spi {
@@ -23,6 +24,7 @@ Logger::~Logger() = default;
 ShardSource::~ShardSource() = default;
 ShardingStrategy::~ShardingStrategy() = default;
 SimpleJob::~SimpleJob() = default;
+TraceHistory::~TraceHistory() = default;
 Tracer::~Tracer() = default;
 
 }  // namespace shardjob::spi

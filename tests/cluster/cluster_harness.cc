@@ -89,6 +89,8 @@ ChildProcess& ClusterHarness::Start(const std::string& id, const std::string& sc
                       "plugins:\n"
                       "  dirs: [" SHARDJOB_PLUGIN_DIR ", " SHARDJOB_APP_FIXTURE_DIR
                       "]\n"
+                      "http:\n"
+                      "  listen: 127.0.0.1:0\n"
                       "shutdown_grace: 3s\n"
                       "jobs:\n"
                       "  - name: job\n"
@@ -119,6 +121,18 @@ void ClusterHarness::StopAll() {
     kill(process->pid(), SIGTERM);
     EXPECT_EQ(process->Wait(), 0) << id << ":\n" << process->output();
   }
+}
+
+std::string ClusterHarness::HttpAddressOf(const std::string& id) {
+  std::string data;
+  if (observer_->Get("/" + namespace_ + "/instances/" + id, &data, nullptr, nullptr) !=
+      registry::Code::kOk) {
+    return "";
+  }
+  nlohmann::json info = nlohmann::json::parse(data, nullptr, false);
+  return info.is_object() && info.contains("http") && info["http"].is_string()
+             ? info["http"].get<std::string>()
+             : "";
 }
 
 std::vector<std::string> ClusterHarness::Children(const std::string& path) {

@@ -88,6 +88,9 @@ class ClusterHarness : public ::testing::Test {
                  const std::string& by = "");
   // Writes a trigger node; returns its name (the fire id).
   std::string Trigger();
+  // Where a running instance serves HTTP (its process node says; "" when it has no endpoint or
+  // is not registered yet). Start() gives every instance an endpoint on a free port.
+  std::string HttpAddressOf(const std::string& id);
 
   // G2: no task is committed twice. The recording listener's "after" line, written after the
   // commit, names the items the instance ran and those that failed or were refused.

@@ -179,7 +179,7 @@ TEST(PluginRefusalTest, NoEntries) {
 TEST(PluginRefusalTest, UnknownKind) {
   EXPECT_EQ(RefusalOf(Fixture("unknown_kind/plugin_fixture_unknown_kind.so")),
             "entries[1] has unknown kind 'teleporter' (known: error_handler, executor, job, "
-            "job_listener, shard_source, sharding_strategy, tracer)");
+            "job_listener, shard_source, sharding_strategy, trace_history, tracer)");
 }
 
 TEST(PluginRefusalTest, EmptyTypeName) {

@@ -99,8 +99,10 @@ spi::Status PgConnection::Execute(const std::string& sql, Clock::time_point dead
 }
 
 spi::Status PgConnection::ExecutePipeline(const std::vector<Command>& commands,
-                                          Clock::time_point deadline) {
+                                          Clock::time_point deadline,
+                                          std::vector<std::vector<Row>>* results) {
   last_sqlstate_.clear();
+  if (results != nullptr) results->assign(commands.size(), {});
   if (commands.empty()) return spi::Status::Ok();
   if (!usable()) return Lost("the connection is closed");
   if (PQenterPipelineMode(conn_) != 1) return Lost(OneLine(PQerrorMessage(conn_)));
@@ -123,6 +125,23 @@ spi::Status PgConnection::ExecutePipeline(const std::vector<Command>& commands,
       if (!result) break;
       const ExecStatusType type = PQresultStatus(result.get());
       if (type == PGRES_PIPELINE_SYNC) return Lost("the pipeline ended early");
+      if (type == PGRES_TUPLES_OK && results != nullptr) {
+        const int columns = PQnfields(result.get());
+        for (int r = 0; r < PQntuples(result.get()); ++r) {
+          Row row;
+          row.reserve(static_cast<std::size_t>(columns));
+          for (int c = 0; c < columns; ++c) {
+            if (PQgetisnull(result.get(), r, c) != 0) {
+              row.emplace_back(std::nullopt);
+            } else {
+              row.emplace_back(
+                  std::string(PQgetvalue(result.get(), r, c),
+                              static_cast<std::size_t>(PQgetlength(result.get(), r, c))));
+            }
+          }
+          (*results)[i].push_back(std::move(row));
+        }
+      }
       if (type == PGRES_FATAL_ERROR && outcome.ok()) {
         outcome = Refused(result.get());
         if (broken_) return outcome;

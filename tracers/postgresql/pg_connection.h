@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,10 +47,16 @@ class PgConnection {
   // implicit transaction, rolled back as a whole when a statement fails.
   spi::Status Execute(const std::string& sql, Clock::time_point deadline);
 
+  // A returned row: its columns as text, nullopt for NULL.
+  using Row = std::vector<std::optional<std::string>>;
+
   // Sends all commands at once and then one sync (libpq's pipeline mode), so a batch costs one
   // round trip. They run in one implicit transaction, committed at the sync if every command
-  // succeeded and rolled back otherwise.
-  spi::Status ExecutePipeline(const std::vector<Command>& commands, Clock::time_point deadline);
+  // succeeded and rolled back otherwise. With `results`, it gets one entry per command: the rows
+  // that command returned (none for a command that returns no rows); it is only complete when
+  // the call succeeds.
+  spi::Status ExecutePipeline(const std::vector<Command>& commands, Clock::time_point deadline,
+                              std::vector<std::vector<Row>>* results = nullptr);
 
   // False once the connection is lost or was given up: drop it and open another.
   bool usable() const { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }

@@ -1,13 +1,9 @@
 #include "tracers/postgresql/postgresql_tracer.h"
 
-#include <libpq-fe.h>
-
 #include <cstdint>
-#include <stdexcept>
 
 #include "tracers/rdb/trace_rows.h"
 #include "tracers/rdb/trace_tables.h"
-#include "tracers/rdb/tracer_props.h"
 
 namespace shardjob::tracers {
 namespace {
@@ -15,7 +11,6 @@ namespace {
 using rdb::RowStatement;
 using rdb::SqlDialect;
 
-constexpr std::int64_t kDefaultConnectTimeoutSeconds = 5;
 // What the server may spend on one statement (a lock held by someone else, say) before it
 // cancels it; the write is then retried.
 constexpr int kStatementTimeoutMs = 10000;
@@ -59,49 +54,10 @@ std::string SchemaSql() {
   return sql + "END\n$$;";
 }
 
-// Throws std::invalid_argument with libpq's reason when `url` is no connection string.
-void CheckUrl(const std::string& url) {
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
-  if (options == nullptr) {
-    std::string reason = error != nullptr ? error : "libpq is out of memory";
-    PQfreemem(error);
-    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
-    throw std::invalid_argument("tracing.props.url: not a PostgreSQL connection string or URI: " +
-                                reason);
-  }
-  PQconninfoFree(options);
-}
-
 }  // namespace
 
-PostgresqlTracer::PostgresqlTracer(const spi::PluginContext& context) : logger_(context.logger) {
-  rdb::RejectUnknownProps(context.props, {"url", "connect_timeout"});
-  const std::string url = rdb::RequiredProp(
-      context.props, "url", "a libpq connection string, e.g. postgresql://user@host:5432/db");
-  CheckUrl(url);
-  const bool timeout_given = context.props.Has("connect_timeout");
-  const std::int64_t connect_timeout =
-      rdb::IntProp(context.props, "connect_timeout", kDefaultConnectTimeoutSeconds, 1, 3600);
-
-  auto add = [this](const char* keyword, std::string value) {
-    keywords_.emplace_back(keyword);
-    values_.push_back(std::move(value));
-  };
-  // Defaults the url may override. Keepalives and tcp_user_timeout notice a peer that vanished
-  // without closing the connection.
-  if (!timeout_given) add("connect_timeout", std::to_string(connect_timeout));
-  add("keepalives", "1");
-  add("keepalives_idle", "10");
-  add("keepalives_interval", "5");
-  add("keepalives_count", "3");
-  add("tcp_user_timeout", "15000");
-  add("application_name", "shardjob");
-  add("options", "-c statement_timeout=" + std::to_string(kStatementTimeoutMs));
-  add("dbname", url);  // expanded into its parameters: a later keyword wins over it
-  add("client_encoding", "UTF8");
-  if (timeout_given) add("connect_timeout", std::to_string(connect_timeout));
-
+PostgresqlTracer::PostgresqlTracer(const spi::PluginContext& context)
+    : logger_(context.logger), settings_(PgSettingsFromProps(context.props, kStatementTimeoutMs)) {
   for (RowStatement statement : {RowStatement::kInsertExecution, RowStatement::kUpsertExecution,
                                  RowStatement::kInsertStatus}) {
     statements_.push_back(rdb::RowStatementSql(SqlDialect::kPostgresql, statement));
@@ -156,7 +112,7 @@ spi::Status PostgresqlTracer::WriteBatch(const std::vector<spi::TraceEvent>& eve
 }
 
 spi::Status PostgresqlTracer::Connect() {
-  spi::Status status = PgConnection::Open(keywords_, values_, &connection_);
+  spi::Status status = PgConnection::Open(settings_.keywords, settings_.values, &connection_);
   if (!status.ok()) return status;
   logger_.Log(spi::LogLevel::kInfo, (ever_connected_ ? "connected again to " : "connected to ") +
                                         connection_->Describe());

@@ -8,6 +8,7 @@
 #include "shardjob/spi/plugin.h"
 #include "shardjob/spi/tracer.h"
 #include "tracers/postgresql/pg_connection.h"
+#include "tracers/postgresql/pg_settings.h"
 
 namespace shardjob::tracers {
 
@@ -50,10 +51,7 @@ class PostgresqlTracer : public spi::Tracer {
   spi::Status CreateSchema(PgConnection::Clock::time_point deadline);
 
   spi::Logger& logger_;
-  // libpq connection parameters: defaults, then the url (which overrides them), then what must
-  // win over the url.
-  std::vector<std::string> keywords_;
-  std::vector<std::string> values_;
+  PgSettings settings_;
   std::unique_ptr<PgConnection> connection_;
   bool schema_ready_ = false;
   bool ever_connected_ = false;

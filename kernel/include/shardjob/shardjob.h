@@ -10,6 +10,7 @@
 // Nothing here exposes Asio, yaml-cpp or the registry client.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +88,10 @@ class Instance {
   // Where /metrics and /healthz are served ("127.0.0.1:9090"; with port 0 in the config, the
   // port picked), or "" when `http.listen` is not set.
   std::string HttpAddress() const;
+  // What to do when an operator asks this process to stop (`shardjob ctl instance shutdown`,
+  // POST /api/instances/{id}/shutdown). Called on an internal thread; must not block. Without a
+  // handler the instance Stop()s itself (the process goes on running).
+  void OnShutdownRequested(std::function<void()> handler);
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -33,6 +33,7 @@
 #include "shardjob/spi/properties.h"
 #include "shardjob/spi/shard_source.h"
 #include "shardjob/spi/sharding_strategy.h"
+#include "shardjob/spi/trace_history.h"
 #include "shardjob/spi/tracer.h"
 
 extern "C" {
@@ -64,6 +65,8 @@ inline constexpr const char* kShardingStrategyKind = "sharding_strategy";
 inline constexpr const char* kShardSourceKind = "shard_source";
 inline constexpr const char* kErrorHandlerKind = "error_handler";
 inline constexpr const char* kTracerKind = "tracer";
+// Reads back what the tracer of the same type name stored (trace_history.h).
+inline constexpr const char* kTraceHistoryKind = "trace_history";
 inline constexpr const char* kJobListenerKind = "job_listener";
 inline constexpr const char* kJobKind = "job";
 
@@ -175,6 +178,11 @@ shardjob_manifest_entry ErrorHandlerEntry(const char* type) {
 template <typename Impl>
 shardjob_manifest_entry TracerEntry(const char* type) {
   return MakeEntry<Tracer, Impl>(kTracerKind, type);
+}
+// Registered under the same type name as the plugin's TracerEntry, built from the same props.
+template <typename Impl>
+shardjob_manifest_entry TraceHistoryEntry(const char* type) {
+  return MakeEntry<TraceHistory, Impl>(kTraceHistoryKind, type);
 }
 template <typename Impl>
 shardjob_manifest_entry JobListenerEntry(const char* type) {
