@@ -220,12 +220,10 @@ class Instance::Impl {
   void Trigger(const std::string& job_name) {
     if (!FindJob(job_name)) throw std::invalid_argument("unknown job '" + job_name + "'");
     // Through the registry, so that every instance runs its shards of the fire.
-    std::string path = root_ + "/jobs/" + job_name + "/triggers/trigger-";
-    registry::Code code =
-        registry_->Create(path, "", registry::NodeMode::kPersistentSequential, nullptr);
-    if (code != registry::Code::kOk) {
-      throw std::runtime_error("job '" + job_name +
-                               "': cannot write the trigger: " + registry::CodeName(code));
+    try {
+      operations_->TriggerJob(job_name);
+    } catch (const operations::OperationError& e) {
+      throw std::runtime_error(e.what());
     }
   }
 

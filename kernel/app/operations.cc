@@ -9,6 +9,7 @@
 
 #include "app/registry_factory.h"
 #include "logging/log.h"
+#include "operations/cluster_operations.h"
 #include "shardjob/shardjob.h"
 
 namespace shardjob {
@@ -50,18 +51,11 @@ std::vector<std::string> Children(registry::Registry& registry, const std::strin
 std::string TriggerJob(const std::string& config_path, const std::string& job_name) {
   config::Config config = LoadClusterConfig(config_path);
   app::OpenedRegistry opened = app::OpenRegistry(config);
-  std::string job_path = opened.root + "/jobs/" + job_name;
-  if (opened.session->Exists(job_path + "/config", nullptr, nullptr) != registry::Code::kOk) {
-    throw std::runtime_error("job '" + job_name + "' is not in the registry at " + job_path);
+  try {
+    return operations::ClusterOperations(*opened.session, opened.root).TriggerJob(job_name);
+  } catch (const operations::OperationError& e) {
+    throw std::runtime_error(e.what());
   }
-  std::string created;
-  registry::Code code = opened.session->Create(job_path + "/triggers/trigger-", "",
-                                               registry::NodeMode::kPersistentSequential, &created);
-  if (code != registry::Code::kOk) {
-    throw std::runtime_error("job '" + job_name +
-                             "': cannot write the trigger: " + registry::CodeName(code));
-  }
-  return created.substr(created.rfind('/') + 1);
 }
 
 std::string DescribeCluster(const std::string& config_path) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace shardjob::config {
@@ -177,6 +178,9 @@ struct Config {
   std::string log_level = "info";  // debug, info, warn, error
   std::vector<JobConfig> jobs;
 };
+
+// Job names become one registry path segment: letters, digits, '_', '.' and '-', not "." or "..".
+bool IsValidJobName(std::string_view name);
 
 // Reads and checks a config file. `${NAME}` and `${NAME:-default}` in any scalar are replaced by
 // environment variables first; an unset variable without a default is an error. Throws

@@ -51,16 +51,6 @@ constexpr std::array<std::string_view, 4> kIsolationLimitsKeys = {"cpu", "memory
 // Names that end up as one registry path segment (job names, instance ids).
 bool IsPathSegment(std::string_view text) { return text != "." && text != ".."; }
 
-bool IsJobName(std::string_view name) {
-  if (name.empty() || !IsPathSegment(name)) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 bool IsDigits(std::string_view text) {
   if (text.empty()) return false;
   for (char c : text) {
@@ -553,7 +543,7 @@ ParsedJob ParseJob(const Value& value) {
 
   const Value name = map.Require("name");
   job.name = name.String();
-  if (!IsJobName(job.name)) {
+  if (!IsValidJobName(job.name)) {
     name.Fail("bad job name '" + job.name +
               "': expected letters, digits, '_', '.' and '-' (it becomes a registry path "
               "segment)");
@@ -666,6 +656,16 @@ Config ParseDocument(const Value& root, const std::string& path) {
 }
 
 }  // namespace
+
+bool IsValidJobName(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  for (char c : name) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 Config ParseConfig(const std::string& yaml_text, const std::string& path) {
   std::vector<YAML::Node> documents;

@@ -63,7 +63,10 @@ void Expect(Code code, const std::string& what) {
     case Code::kClosed:
       Fail(Kind::kUnavailable, "the registry did not answer while " + message);
     case Code::kNoAuth:
-      Fail(Kind::kUnavailable, "the registry refused (ACL) " + message);
+      Fail(Kind::kUnavailable,
+           "the registry refused access (NOAUTH: registry.zookeeper.digest is not the one the "
+           "namespace was created with) while " +
+               message);
     default:
       Fail(Kind::kInvalid, message);
   }
@@ -96,17 +99,8 @@ bool Exists(registry::Registry& registry, const std::string& path) {
   return true;
 }
 
-// The rule config_loader.cc applies to job names (they become one registry path segment).
-bool IsJobName(const std::string& name) {
-  if (name.empty() || name == "." || name == "..") return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == '-';
-  });
-}
-
 void RequireJobName(const std::string& job) {
-  if (!IsJobName(job)) {
+  if (!config::IsValidJobName(job)) {
     Fail(Kind::kInvalid, "bad job name '" + job +
                              "': expected letters, digits, '_', '.' and '-' (not '.' or '..')");
   }

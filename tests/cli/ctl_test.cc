@@ -350,6 +350,41 @@ TEST_F(CtlTest, TheEmbeddedRegistryIsRefused) {
   EXPECT_THAT(jobs.output, HasSubstr("embedded"));
 }
 
+// With digest auth every node carries the creator's ACL: another identity, or none, can neither
+// read nor change the namespace, and says why.
+TEST_F(CtlTest, WithDigestAuthOtherIdentitiesAreKeptOutOfTheNamespace) {
+  auto config_with = [&](const std::string& name, const std::string& digest) {
+    std::string path = dir_.File(name);
+    WriteFile(path, "registry:\n  type: zookeeper\n  zookeeper:\n    servers: \"" +
+                        server_->connect_string() + "\"\n    namespace: ctl-digest\n" +
+                        (digest.empty() ? "" : "    digest: " + digest + "\n") +
+                        "plugins: {dirs: [\"" + plugins_ + "\"]}\n");
+    return path;
+  };
+  const std::string owner = config_with("owner.yaml", "ops:secret");
+  const std::string stranger = config_with("stranger.yaml", "ops:guess");
+  const std::string anonymous = config_with("anonymous.yaml", "");
+
+  config_ = owner;
+  CreateNightly();
+  Json jobs = CtlJson({"jobs"});
+  ASSERT_EQ(jobs.size(), 1u);
+
+  for (const std::string& other : {stranger, anonymous}) {
+    config_ = other;
+    Result listed = Ctl({"jobs"});
+    EXPECT_EQ(listed.exit_code, 1) << listed.output;
+    EXPECT_THAT(listed.output, HasSubstr("NOAUTH")) << listed.output;
+    Result triggered = Ctl({"job", "trigger", "nightly"});
+    EXPECT_EQ(triggered.exit_code, 1) << triggered.output;
+    Result deleted = Ctl({"job", "delete", "nightly"});
+    EXPECT_EQ(deleted.exit_code, 1) << deleted.output;
+  }
+  config_ = owner;
+  Json still = CtlJson({"job", "show", "nightly"});
+  EXPECT_EQ(still["name"], "nightly");
+}
+
 // A running instance: it shows in `instances` with its job, and what it traces can be read back.
 TEST_F(CtlTest, ShowsARunningInstanceAndReadsItsTraceHistory) {
   std::string database = dir_.File("trace.db");

@@ -159,6 +159,42 @@ TEST_F(DynamicJobsTest, AJobAddedThroughTheApiRunsOnBothInstancesReshardsAndIsDe
   StopAll();
 }
 
+TEST_F(DynamicJobsTest, AJobCreatedWithCtlRunsOnBothInstancesAndIsDeletedWithIt) {
+  StartTwo();
+  const std::string job_file = dir_.File("ctl-job.yaml");
+  testing::WriteFile(job_file,
+                     "name: added\n"
+                     "class: RECORDING_JOB\n"
+                     "cron: \"* * * * * ?\"\n"
+                     "sharding_total_count: 4\n"
+                     "props: {record.file: \"" +
+                         added_record_ + "\", work.ms: \"0\"}\n");
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {SHARDJOB_BINARY, "ctl", "-c", dir_.File("a.yaml")});
+    ChildProcess child(args);
+    int code = child.Wait();
+    EXPECT_EQ(code, 0) << child.output();
+    return child.output();
+  };
+  ctl({"job", "create", "-f", job_file});
+  ASSERT_TRUE(WaitUntil([&] { return Runners() == std::set<std::string>{"a", "b"}; }, kWait));
+  Json jobs = Json::parse(ctl({"--json", "jobs"}), nullptr, false);
+  ASSERT_TRUE(jobs.is_array()) << jobs;
+  auto added = std::find_if(jobs.begin(), jobs.end(),
+                            [](const Json& job) { return job["name"] == "added"; });
+  ASSERT_NE(added, jobs.end()) << jobs;
+  EXPECT_EQ((*added)["instances"], 2) << jobs;
+
+  ctl({"job", "delete", "added"});
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::vector<std::string> names = Children("/" + namespace_ + "/jobs");
+        return std::find(names.begin(), names.end(), "added") == names.end();
+      },
+      kWait));
+  StopAll();
+}
+
 TEST_F(DynamicJobsTest, ShutdownRequestsStopAJobOnOneInstanceThenAProcess) {
   Start("a", kEverySecond, 0);
   Start("b", kEverySecond, 0);
