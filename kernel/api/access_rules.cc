@@ -112,10 +112,11 @@ std::optional<http::Response> CheckAccess(const AccessRules& rules, const http::
       refusal.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"shardjob\"");
       return refusal;
     }
-  } else if (!rules.loopback_only && mutating) {
+  } else if (!rules.loopback_only) {
+    // Reads too: job configs carry props (credentials, URLs, command lines).
     return Refuse(403, "forbidden",
-                  "set http.token to allow changes over the network (without it, an endpoint "
-                  "that listens beyond loopback only answers reads)");
+                  "set http.token to use the API over the network (without it, an endpoint that "
+                  "listens beyond loopback serves only /metrics and /healthz)");
   }
 
   // A browser sends Origin with its cross-site requests: a page from elsewhere must not reach

@@ -169,7 +169,15 @@ class Instance::Impl {
     for (const auto& job : config_.jobs) {
       StartJob(job, std::move(file_plugins[job.name]), /*from_file=*/true);
     }
+    file_jobs_started_ = true;
     if (config_.registry_jobs != config::RegistryJobs::kNone) {
+      // After an expiry the registry forgot this session's watches: watch again.
+      registry_->AddSessionListener([this, reconnected = OnLoop([this] {
+                                             OnRegistryReconnected();
+                                           })](registry::SessionState state) {
+        if (state == registry::SessionState::kExpired) session_lost_ = true;
+        if (state == registry::SessionState::kConnected) reconnected();
+      });
       OnLoop([this] { ReviewRegistryJobs(); })();
     }
     if (config_.plugin_rescan_interval.count() > 0) ScheduleRescan();
@@ -182,19 +190,20 @@ class Instance::Impl {
     std::lock_guard<std::mutex> lock(stop_mutex_);
     if (stopped_ || !timers_) return stopped_cleanly_;
     stopped_ = true;
-    std::vector<std::thread> stoppers;
+    std::vector<Stopper> stoppers;
     {
       std::lock_guard<std::mutex> jobs_lock(jobs_mutex_);
       *alive_ = false;  // the event loop's tasks of this instance do nothing from now on
       stoppers.swap(stoppers_);
     }
-    DrainLoop();                                           // ... and none of them runs now
-    for (std::thread& stopper : stoppers) stopper.join();  // jobs being deleted or shut down
+    DrainLoop();  // ... and none of them runs now
     *clock_ticking_ = false;
     timers_->Stop();
-    std::vector<std::shared_ptr<RunningJob>> jobs = Jobs();
-    for (auto& job : jobs) job->runtime->StopAccepting();
+    for (auto& job : Jobs()) job->runtime->StopAccepting();
     auto deadline = std::chrono::steady_clock::now() + config_.shutdown_grace;
+    // Jobs being deleted or shut down: their stoppers wait for them as long as this would.
+    for (Stopper& stopper : stoppers) stopper.thread.join();
+    std::vector<std::shared_ptr<RunningJob>> jobs = Jobs();
     std::vector<std::pair<std::string, RunningJob*>> overdue;
     for (auto& job : jobs) {
       if (!job->runtime->WaitIdle(deadline)) overdue.emplace_back(job->name, job.get());
@@ -430,6 +439,7 @@ class Instance::Impl {
   // the job list, and the config of each job not run here (it may be created after its folder,
   // or changed to a type that a rescan later provides).
   void ReviewRegistryJobs() {
+    if (!file_jobs_started_) return;  // Start() reviews once the file's jobs run
     std::vector<std::string> names;
     registry::Watcher watcher;
     if (!jobs_watch_armed_) {
@@ -447,12 +457,29 @@ class Instance::Impl {
     if (code != registry::Code::kOk) {
       spdlog::warn("instance={} cannot list the registry's jobs: {}; trying again in 5 s", id_,
                    registry::CodeName(code));
-      events_->PostAfter(std::chrono::seconds(5),
-                         [task = OnLoop([this] { ReviewRegistryJobs(); })] { task(); });
+      ReviewLater(std::chrono::seconds(5));
       return;
     }
     if (watcher) jobs_watch_armed_ = true;
     for (const std::string& name : names) ConsiderRegistryJob(name);
+  }
+
+  void OnRegistryReconnected() {
+    if (session_lost_.exchange(false)) {
+      jobs_watch_armed_ = false;
+      watched_configs_.clear();
+    }
+    if (!jobs_watch_armed_) ReviewRegistryJobs();
+  }
+
+  // Another look later, when the registry did not answer (one pending at a time).
+  void ReviewLater(std::chrono::milliseconds delay) {
+    if (review_pending_) return;
+    review_pending_ = true;
+    events_->PostAfter(delay, [again = OnLoop([this] {
+                                 review_pending_ = false;
+                                 ReviewRegistryJobs();
+                               })] { again(); });
   }
 
   void ConsiderRegistryJob(const std::string& name) {
@@ -471,6 +498,10 @@ class Instance::Impl {
     // Exists, not Get: its watch also fires when the node is created.
     registry::Code code = registry_->Exists(config_path, nullptr, watcher);
     if (code == registry::Code::kNoNode) return;
+    if (code != registry::Code::kOk && watcher) {
+      watched_configs_.erase(name);  // not set: the registry did not answer
+      ReviewLater(std::chrono::seconds(5));
+    }
     std::string data;
     if (code == registry::Code::kOk) code = registry_->Get(config_path, &data, nullptr, nullptr);
     if (code != registry::Code::kOk) {
@@ -502,7 +533,10 @@ class Instance::Impl {
     try {
       StartJob(job, std::move(plugins), /*from_file=*/false);
     } catch (const std::exception& e) {
-      NoteNotRunHere(name, e.what());
+      NoteNotRunHere(name, std::string(e.what()) + "; trying again in 10 s");
+      events_->PostAfter(
+          std::chrono::seconds(10),
+          [again = OnLoop([this, name] { ConsiderRegistryJob(name); })] { again(); });
       return;
     }
     spdlog::info("job={} instance={} found in the registry and started", name, id_);
@@ -523,7 +557,18 @@ class Instance::Impl {
     auto it = jobs_.find(name);
     if (it == jobs_.end() || it->second->stopping) return;
     it->second->stopping = true;
-    stoppers_.emplace_back([this, job = it->second, reason] { StopJobNow(job, reason); });
+    // Those that are done are joined here, so that finished threads do not pile up.
+    std::erase_if(stoppers_, [](Stopper& stopper) {
+      if (!*stopper.done) return false;
+      stopper.thread.join();
+      return true;
+    });
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    stoppers_.push_back(Stopper{std::thread([this, job = it->second, reason, done] {
+                                  StopJobNow(job, reason);
+                                  *done = true;
+                                }),
+                                done});
   }
 
   void StopJobNow(const std::shared_ptr<RunningJob>& job, StopReason reason) {
@@ -594,9 +639,9 @@ class Instance::Impl {
       handler();
       return;
     }
-    // Not on the loop: stopping drains it.
+    // Not on the loop: stopping drains it. Not once stopping began: ~Impl may have joined it.
     std::lock_guard<std::mutex> lock(shutdown_mutex_);
-    if (!self_stop_.joinable()) self_stop_ = std::thread([this] { Stop(); });
+    if (*alive_ && !self_stop_.joinable()) self_stop_ = std::thread([this] { Stop(); });
   }
 
  public:
@@ -688,8 +733,8 @@ class Instance::Impl {
     api::AccessRules rules{config_.http.token, IsLoopbackListen(config_.http.listen)};
     if (!rules.loopback_only && rules.token.empty()) {
       spdlog::warn(
-          "instance={} http.listen {} is not loopback and http.token is not set: the API "
-          "refuses every change",
+          "instance={} http.listen {} is not loopback and http.token is not set: /api "
+          "refuses every call (set http.token to use it)",
           id_, config_.http.listen);
     }
     api::AddApiRoutes(*router, *operations_, history_.get(), std::move(local), std::move(rules));
@@ -756,18 +801,29 @@ class Instance::Impl {
     running->runtime = std::make_shared<execution::JobRuntime>(
         job, std::move(plugins), running->schedule, running->coordinator, *pool_, *events_,
         *traces_, id_, host_, std::move(on_fire_end), clock_);
+    std::shared_ptr<RunningJob> started = running;
     RunningJob* raw = running.get();
     {
       std::lock_guard<std::mutex> lock(jobs_mutex_);
       if (!jobs_.emplace(job.name, std::move(running)).second) {
         throw std::runtime_error(config_.path + ": two jobs are named '" + job.name + "'");
       }
-      not_run_here_.erase(job.name);
     }
+    not_run_here_.erase(job.name);
     // The timer first: once the coordinator starts, a config change may re-arm it from the
     // event loop.
-    ArmTimer(*raw, job);
-    raw->coordinator->Start();
+    try {
+      ArmTimer(*raw, job);
+      raw->coordinator->Start();
+    } catch (...) {
+      // Nothing of it may stay: a registered instance that runs nothing would be given shards.
+      timers_->Remove(job.name);
+      raw->coordinator->Stop();
+      std::lock_guard<std::mutex> lock(jobs_mutex_);
+      jobs_.erase(job.name);
+      retired_jobs_.push_back(std::move(started));
+      throw;
+    }
     raw->runtime->StartWatchdog();
   }
 
@@ -787,6 +843,10 @@ class Instance::Impl {
 
   // On the event loop: a job's config changed in the registry.
   void ApplyConfig(RunningJob* running, const config::JobConfig& job) {
+    {
+      std::lock_guard<std::mutex> lock(jobs_mutex_);
+      if (running->stopping) return;  // its stopper removed its timer: arm nothing again
+    }
     try {
       execution::JobPlugins plugins = Assemble(job);
       std::shared_ptr<spi::ShardingStrategy> strategy = plugins.strategy;
@@ -840,9 +900,16 @@ class Instance::Impl {
   std::map<std::string, std::shared_ptr<RunningJob>> jobs_;
   std::vector<std::shared_ptr<RunningJob>> retired_jobs_;  // stopped at run time
   std::set<std::string> shut_down_jobs_;  // by request: not started again until a restart
-  std::vector<std::thread> stoppers_;     // stopping a job each (StopJobLater)
+  struct Stopper {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Stopper> stoppers_;  // stopping a job each (StopJobLater)
   // Event loop only: the registry's job list watch, the configs watched, why a job is not run.
   bool jobs_watch_armed_ = false;
+  bool review_pending_ = false;
+  std::atomic<bool> file_jobs_started_{false};
+  std::atomic<bool> session_lost_{false};  // an expiry since the last look
   std::set<std::string> watched_configs_;
   std::map<std::string, std::string> not_run_here_;
 

@@ -37,8 +37,14 @@ void ProcessPresence::Start() {
   // The node first: the folder of a process with no node is taken for a gone process's.
   Code code = Register();
   if (code != Code::kOk) {
-    throw std::runtime_error("cannot register this process at " + NodePath() +
-                             " in the registry: " + registry::CodeName(code));
+    throw std::runtime_error(
+        "cannot register this process at " + NodePath() +
+        " in the registry: " + registry::CodeName(code) +
+        (code == Code::kNodeExists ? " (another live process has this id)" : ""));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    registered_ = true;
   }
   // Requests left for an earlier process with the same (configured) id are not for this one.
   code = registry::DeleteTree(registry_, FolderPath());
@@ -96,16 +102,19 @@ void ProcessPresence::OnSessionState(registry::SessionState state) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopped_) return;
   }
+  if (state == registry::SessionState::kExpired) session_lost_ = true;
   if (state != registry::SessionState::kConnected) return;
+  const bool session_changed = session_lost_;
+  session_lost_ = false;
   // After an expiry the node is gone and the watch with it; after a mere disconnection a read
   // that failed meanwhile did not re-arm it. Either way: register (a no-op for a live node) and
-  // read again.
+  // read again, unless the watch is still set (one more would fire twice).
   Code code = Register();
   if (code != Code::kOk) {
     spdlog::error("instance={} cannot register again at {}: {}", info_.id, NodePath(),
                   registry::CodeName(code));
   }
-  ReadCommands();
+  if (session_changed || !watch_armed_) ReadCommands();
 }
 
 void ProcessPresence::ReadCommands() {
@@ -117,9 +126,13 @@ void ProcessPresence::ReadCommands() {
   std::vector<std::string> names;
   Code code = registry_.GetChildren(FolderPath(), &names, [weak, loop = &loop_](const auto&) {
     loop->Post([weak] {
-      if (auto self = weak.lock()) self->ReadCommands();
+      if (auto self = weak.lock()) {
+        self->watch_armed_ = false;
+        self->ReadCommands();
+      }
     });
   });
+  watch_armed_ = code == Code::kOk;
   if (code == Code::kNoNode) {
     // Removed by hand or by a process that took us for gone: make it again, and watch it.
     if (registry::EnsurePath(registry_, FolderPath()) == Code::kOk) {
@@ -159,6 +172,8 @@ void ProcessPresence::Stop() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopped_) return;
     stopped_ = true;
+    // A start that failed (the id is another live process's) leaves that process's nodes alone.
+    if (!registered_) return;
   }
   Code code = registry::DeleteTree(registry_, FolderPath(), 1000);
   if (code != Code::kOk) {

@@ -45,8 +45,13 @@ class ProcessPresence : public std::enable_shared_from_this<ProcessPresence> {
   const operations::ProcessInfo info_;
   const CommandHandler on_command_;
 
+  // Event loop only.
+  bool watch_armed_ = false;   // the folder's watch is set
+  bool session_lost_ = false;  // an expiry since the last connection
+
   std::mutex mutex_;
   bool stopped_ = false;
+  bool registered_ = false;
 };
 
 }  // namespace shardjob::app

@@ -517,7 +517,8 @@ void SetInstanceDisabled(Invocation& call, bool disabled) {
 
 void ShutdownInstance(Invocation& call) {
   call.context.ops().ShutdownInstance(call.operands[0]);
-  if (call.context.json()) return PrintJson({{"instance", call.operands[0]}, {"shutdown", true}});
+  if (call.context.json())
+    return PrintJson({{"instance", call.operands[0]}, {"state", "shutdown requested"}});
   std::cout << "asked instance " << call.operands[0] << " to stop gracefully\n";
 }
 

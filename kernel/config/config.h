@@ -179,7 +179,8 @@ struct Config {
   std::vector<JobConfig> jobs;
 };
 
-// Job names become one registry path segment: letters, digits, '_', '.' and '-', not "." or "..".
+// Job names become one registry path segment (and one URL segment): at most 255 letters, digits,
+// '_', '.' and '-', not "." or "..".
 bool IsValidJobName(std::string_view name);
 
 // Reads and checks a config file. `${NAME}` and `${NAME:-default}` in any scalar are replaced by

@@ -545,8 +545,8 @@ ParsedJob ParseJob(const Value& value) {
   job.name = name.String();
   if (!IsValidJobName(job.name)) {
     name.Fail("bad job name '" + job.name +
-              "': expected letters, digits, '_', '.' and '-' (it becomes a registry path "
-              "segment)");
+              "': expected at most 255 letters, digits, '_', '.' and '-' (it becomes a "
+              "registry path segment)");
   }
   parsed.name_location = name.location();
 
@@ -554,7 +554,7 @@ ParsedJob ParseJob(const Value& value) {
   ParseSchedule(map, job);
 
   if (const auto total = map.Find("sharding_total_count")) {
-    job.sharding_total_count = total->Int(1, kIntMax);
+    job.sharding_total_count = total->Int(1, kMaxShards);
   }
   if (const auto parameters = map.Find("sharding_item_parameters")) {
     job.sharding_item_parameters = ParseItemParameters(*parameters, job.sharding_total_count);
@@ -658,7 +658,7 @@ Config ParseDocument(const Value& root, const std::string& path) {
 }  // namespace
 
 bool IsValidJobName(std::string_view name) {
-  if (name.empty() || name == "." || name == "..") return false;
+  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
   for (char c : name) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '_' || c == '.' || c == '-';

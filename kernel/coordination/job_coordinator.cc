@@ -148,6 +148,7 @@ void JobCoordinator::Register() {
       code = Code::kOk;
     }
   }
+  if (code == Code::kNoNode && ConfigDeleted()) return;
   if (code != Code::kOk) {
     throw CoordinationError(
         "job '" + job_name_ + "': cannot register instance '" + instance_id_ +
@@ -158,6 +159,7 @@ void JobCoordinator::Register() {
   if (candidate.empty()) {
     code = registry_.Create(JobPath() + "/leader/candidate-", instance_id_,
                             NodeMode::kEphemeralSequential, &candidate);
+    if (code == Code::kNoNode && ConfigDeleted()) return;
     if (code != Code::kOk) {
       throw CoordinationError("job '" + job_name_ +
                               "': cannot join the leader election: " + Describe(code));
@@ -222,7 +224,8 @@ std::function<void()> JobCoordinator::StepTask(void (JobCoordinator::*step)()) {
     std::lock_guard<std::mutex> steps(self->steps_mutex_);
     {
       std::lock_guard<std::mutex> lock(self->mutex_);
-      if (self->stopped_) return;
+      // A deleted job's folder is being removed: no step may write into it again.
+      if (self->stopped_ || self->config_deleted_) return;
     }
     ((*self).*step)();
   };
@@ -254,6 +257,8 @@ void JobCoordinator::OnSessionState(registry::SessionState state, std::int64_t s
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopped_ || !started_) return;
+    // A deleted job rejoins nothing; losing its claims still cancels what runs.
+    if (config_deleted_ && state == registry::SessionState::kConnected) return;
   }
   switch (state) {
     case registry::SessionState::kConnecting: {

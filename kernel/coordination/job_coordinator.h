@@ -150,6 +150,9 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   void RefreshInstances();
   void RefreshAssignment();
   void RefreshDisabled();
+  // True when the job's config node is gone: then, once, tells the events and stops every
+  // further step (the job's folder is being removed).
+  bool ConfigDeleted();
   void RefreshTriggers();
   void RefreshConfig();
   void Reshard();
@@ -206,6 +209,8 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   std::uint64_t disconnect_epoch_ = 0;  // counts disconnections, to match delayed checks
   std::string candidate_path_;
   std::vector<std::string> live_instances_;  // enabled ones, as last read
+  bool config_seen_ = false;  // GUARDED_BY(mutex_)
+  bool config_deleted_ = false;              // GUARDED_BY(mutex_)
   std::vector<int> disabled_shards_;
   std::vector<std::string> disabled_instances_;
   std::map<std::string, std::vector<int>> assignment_;

@@ -120,14 +120,16 @@ void JobCoordinator::RefreshConfig() {
   Code code = registry_.Get(JobPath() + "/config", &data, nullptr,
                             PostToLoop(&JobCoordinator::RefreshConfig));
   if (code == Code::kNoNode) {
-    spdlog::warn("job={} instance={} its config was deleted from the registry; stopping it",
-                 job_name_, instance_id_);
-    if (events_) events_->OnConfigDeleted();
+    ConfigDeleted();
     return;
   }
   if (code != Code::kOk) {
     spdlog::error("job={} cannot read its config: {}", job_name_, Describe(code));
     return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    config_seen_ = true;
   }
   try {
     config::JobConfig job = config::JobConfigFromJson(data, "registry:" + JobPath() + "/config");
@@ -141,6 +143,24 @@ void JobCoordinator::RefreshConfig() {
     spdlog::error("job={} ignoring an invalid config written to the registry: {}", job_name_,
                   e.what());
   }
+}
+
+bool JobCoordinator::ConfigDeleted() {
+  // Asked again, not assumed: a folder or node may be missing for another reason (an operator
+  // removed it by hand), and only a missing config means the job was deleted.
+  Code code = registry_.Exists(JobPath() + "/config", nullptr, nullptr);
+  if (code != Code::kNoNode) return false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // A config never read here was never there to delete (a coordinator started without one).
+    if (!config_seen_) return false;
+    if (config_deleted_) return true;
+    config_deleted_ = true;
+  }
+  spdlog::warn("job={} instance={} its config was deleted from the registry; stopping it",
+               job_name_, instance_id_);
+  if (events_) events_->OnConfigDeleted();
+  return true;
 }
 
 void JobCoordinator::UpdateConfig(const config::JobConfig& job,

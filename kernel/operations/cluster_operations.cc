@@ -40,8 +40,8 @@ constexpr int kMaxWriteAttempts = 10;
 constexpr std::size_t kDumpLimit = 10000;
 // DeleteJob removes at most this many nodes in one call.
 constexpr std::size_t kDeleteLimit = 100000;
-// ListJobs checks at most this many shard leases in all (one request each); jobs past the budget
-// report running_shards null. GetJob always counts.
+// ListJobs (and GetJob) check at most this many shard leases in all (one request each); jobs past
+// the budget report running_shards null.
 constexpr int kListJobsLeaseBudget = 2000;
 
 [[noreturn]] void Fail(Kind kind, const std::string& message) {
@@ -101,8 +101,9 @@ bool Exists(registry::Registry& registry, const std::string& path) {
 
 void RequireJobName(const std::string& job) {
   if (!config::IsValidJobName(job)) {
-    Fail(Kind::kInvalid, "bad job name '" + job +
-                             "': expected letters, digits, '_', '.' and '-' (not '.' or '..')");
+    Fail(Kind::kInvalid,
+         "bad job name '" + job +
+             "': expected at most 255 letters, digits, '_', '.' and '-' (not '.' or '..')");
   }
 }
 
@@ -410,7 +411,8 @@ nlohmann::json ClusterOperations::ListJobs() const {
 
 nlohmann::json ClusterOperations::GetJob(const std::string& job) const {
   std::string job_path = JobPath(job);
-  JobView view = ViewJob(registry_, job_path, job, nullptr);
+  int lease_budget = kListJobsLeaseBudget;
+  JobView view = ViewJob(registry_, job_path, job, &lease_budget);
   if (!view.config_text) {
     if (!Exists(registry_, job_path)) Fail(Kind::kNotFound, "no job '" + job + "'");
     view.summary["config"] = nullptr;
@@ -491,11 +493,20 @@ nlohmann::json ClusterOperations::CreateJob(const nlohmann::json& config) {
   config::JobConfig job = ValidateConfig(config, check_);
   std::string job_path = JobPath(job.name);
   std::string text = config::JobConfigToJson(job);
-  Code code = registry_.Create(job_path + "/config", text, NodeMode::kPersistent, nullptr);
-  if (code == Code::kNoNode) {
-    Expect(registry::EnsurePath(registry_, job_path), "creating " + job_path);
-    code = registry_.Create(job_path + "/config", text, NodeMode::kPersistent, nullptr);
+  // The job's folder must be new: a job of the same name that is being deleted still has its
+  // shards' states (committed fires, checkpoints) and its instances are still stopping.
+  Expect(registry::EnsurePath(registry_, root_ + "/jobs"), "creating " + root_ + "/jobs");
+  Code code = registry_.Create(job_path, "", NodeMode::kPersistent, nullptr);
+  if (code == Code::kNodeExists) {
+    if (Exists(registry_, job_path + "/config")) {
+      Fail(Kind::kConflict, "job '" + job.name + "' exists already");
+    }
+    Fail(Kind::kConflict, "job '" + job.name +
+                              "' is still being deleted (its instances are stopping); create it "
+                              "again once it is gone, or delete it again to remove what is left");
   }
+  Expect(code, "creating " + job_path);
+  code = registry_.Create(job_path + "/config", text, NodeMode::kPersistent, nullptr);
   if (code == Code::kNodeExists) Fail(Kind::kConflict, "job '" + job.name + "' exists already");
   Expect(code, "creating " + job_path + "/config");
   return GetJob(job.name);

@@ -73,7 +73,7 @@ class ClusterOperations {
   // once, only live enabled owners, the current total, and every live enabled instance listed
   // (the built-in strategies list each instance, with [] when it gets nothing).
   // running_shards counts shards/<i>/lease nodes, one request per shard: ListJobs checks at most
-  // 2,000 leases in all and reports null for the jobs past that; GetJob always counts. A stored
+  // 2,000 leases in all and reports null for the jobs past that; GetJob as well. A stored
   // config that does not validate is still listed, with "config_error": its message.
   // Cost: per job, about 6 requests plus one per live instance and one per shard.
   nlohmann::json ListJobs() const;
@@ -81,8 +81,8 @@ class ClusterOperations {
   nlohmann::json GetJob(const std::string& job) const;
   // `config` is a JSON object with the YAML keys (name included). Validated as a config file is,
   // then by the JobCheck; its strings are taken literally (no `${VAR}` substitution from this
-  // process's environment), and GetJob shows them as sent. kConflict when the job exists. Returns
-  // GetJob of the new job.
+  // process's environment), and GetJob shows them as sent. kConflict when the job exists, or is
+  // still being deleted. Returns GetJob of the new job.
   nlohmann::json CreateJob(const nlohmann::json& config);
   // Replaces the config; the name in the body, when given, must match. `expected_version`, when
   // given, guards against a concurrent change (kConflict). Instances apply it from the next

@@ -483,13 +483,16 @@ TEST_F(ApiRoutesTest, ATokenGuardsEveryCall) {
   EXPECT_EQ(created.status, 201) << created.body;
 }
 
-TEST_F(ApiRoutesTest, WithoutATokenOverTheNetworkOnlyReadsAreAllowed) {
+TEST_F(ApiRoutesTest, WithoutATokenOverTheNetworkTheApiIsClosed) {
   Build(AccessRules{"", false}, &history_);
-  EXPECT_EQ(Call("GET", "/api/jobs", "", {{"host", "scheduler.example:8080"}}).status, 200);
+  // Reads too: a job's config holds its props.
+  http::Response read = Call("GET", "/api/jobs", "", {{"host", "scheduler.example:8080"}});
+  EXPECT_EQ(read.status, 403);
+  EXPECT_EQ(Call("GET", "/api/jobs/report/dump").status, 403);
   http::Response refused = Call("POST", "/api/jobs", JobConfig("report").dump());
   EXPECT_EQ(refused.status, 403);
   EXPECT_EQ(ErrorCode(refused), "forbidden");
-  EXPECT_THAT(refused.body, HasSubstr("set http.token to allow changes over the network"));
+  EXPECT_THAT(refused.body, HasSubstr("set http.token to use the API over the network"));
   EXPECT_EQ(Call("DELETE", "/api/jobs/report").status, 403);
   EXPECT_EQ(Call("PUT", "/api/jobs/report", JobConfig("report").dump()).status, 403);
 }

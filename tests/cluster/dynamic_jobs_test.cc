@@ -44,8 +44,13 @@ class DynamicJobsTest : public ClusterHarness {
   void StartTwo() {
     Start("a", "", 0);
     Start("b", "", 0);
+    // Registered for their job: started (the endpoint is up earlier).
     ASSERT_TRUE(WaitUntil(
-        [&] { return !HttpAddressOf("a").empty() && !HttpAddressOf("b").empty(); }, kWait));
+        [&] {
+          return Instances() == std::set<std::string>{"a", "b"} && !HttpAddressOf("a").empty() &&
+                 !HttpAddressOf("b").empty();
+        },
+        kWait));
   }
 
   HttpReply Api(const std::string& id, const std::string& method, const std::string& target,
@@ -53,18 +58,22 @@ class DynamicJobsTest : public ClusterHarness {
     return HttpRequest(HttpAddressOf(id), method, target, body, body.empty() ? "" : kJsonBody);
   }
 
-  Json AddedJob(int shards) const {
-    return {{"name", "added"},
+  Json AddedJob(int shards, const std::string& name = "added") const {
+    return {{"name", name},
             {"class", "RECORDING_JOB"},
             {"cron", "* * * * * ?"},
             {"sharding_total_count", shards},
-            {"props", {{"record.file", added_record_}, {"work.ms", "0"}}}};
+            {"props", {{"record.file", RecordOf(name)}, {"work.ms", "0"}}}};
   }
 
-  // The instances that finished tasks of the added job.
-  std::set<std::string> Runners() {
+  std::string RecordOf(const std::string& job) const {
+    return job == "added" ? added_record_ : dir_.File(job + ".txt");
+  }
+
+  // The instances that finished tasks of an added job.
+  std::set<std::string> Runners(const std::string& job = "added") {
     std::set<std::string> runners;
-    for (const auto& record : ReadRecords(added_record_)) {
+    for (const auto& record : ReadRecords(RecordOf(job))) {
       if (record.event == "end") runners.insert(record.instance);
     }
     return runners;
@@ -192,6 +201,40 @@ TEST_F(DynamicJobsTest, AJobCreatedWithCtlRunsOnBothInstancesAndIsDeletedWithIt)
         return std::find(names.begin(), names.end(), "added") == names.end();
       },
       kWait));
+  StopAll();
+}
+
+// An expired session takes its watches with it: the job list is watched again on the new one.
+TEST_F(DynamicJobsTest, AJobCreatedAfterAnInstanceLostItsSessionStillReachesIt) {
+  StartTwo();
+  // A first job reaches both: a's watch on the job list is set.
+  ASSERT_EQ(Api("b", "POST", "/api/jobs", AddedJob(4, "first").dump()).status, 201);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Runners("first") == std::set<std::string>{"a", "b"};
+      },
+      kWait));
+  const std::string a_registration = "/" + namespace_ + "/instances/a";
+  Kill("a", SIGSTOP);
+  // Paused past the session timeout: the server expires a's session (its process node goes).
+  ASSERT_TRUE(WaitUntil([&] { return HttpAddressOf("a").empty(); }, kWait));
+  Kill("a", SIGCONT);
+  processes_.at("a")->ReadUntil(
+      [](const std::string& output) {
+        return output.find("new registry session") != std::string::npos;
+      },
+      kWait);
+  ASSERT_TRUE(WaitUntil([&] { return !HttpAddressOf("a").empty(); }, kWait))
+      << processes_.at("a")->output();
+
+  HttpReply created = Api("b", "POST", "/api/jobs", AddedJob(4).dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Runners() == std::set<std::string>{"a", "b"};
+      },
+      kWait))
+      << processes_.at("a")->output();
   StopAll();
 }
 

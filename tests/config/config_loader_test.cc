@@ -360,7 +360,7 @@ TEST(ParseConfigTest, OutOfRangeValuesAreErrors) {
   ExpectErrorContains("jobs: [{name: a, type: T, sharding_total_count: 0}]",
                       {":1:49: jobs[0].sharding_total_count: must be at least 1, got 0"});
   ExpectErrorContains("jobs: [{name: a, type: T, sharding_total_count: 99999999999}]",
-                      {"jobs[0].sharding_total_count: must be at most 2147483647"});
+                      {"jobs[0].sharding_total_count: must be at most 100000"});
   ExpectErrorContains("jobs: [{name: a, type: T, max_time_diff_seconds: -2}]",
                       {"jobs[0].max_time_diff_seconds: must be at least -1, got -2"});
   ExpectErrorContains("jobs: [{name: a, type: T, reconcile_interval_minutes: -1}]",

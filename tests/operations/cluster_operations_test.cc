@@ -339,12 +339,17 @@ TEST_P(OperationsTest, DeleteWithALiveInstanceLeavesItStopping) {
   EXPECT_EQ(jobs[0]["status"], "DELETING");
   EXPECT_EQ(Status("orders"), "DELETING");
   EXPECT_EQ(ops_->GetJob("orders")["config"], nullptr);
+  // Not created again over what is left of it (its shards' states, its stopping instances).
+  EXPECT_EQ(KindOf([&] { ops_->CreateJob(CronJob("orders")); }), Kind::kConflict);
+  EXPECT_FALSE(Exists(JobPath("orders") + "/config"));
   // Once the instance left, deleting again finishes the cleanup.
   ASSERT_EQ(Instance("i1").Delete(JobPath("orders") + "/instances/i1", registry::kAnyVersion),
             Code::kOk);
   EXPECT_EQ(ops_->DeleteJob("orders")["state"], "deleted");
   EXPECT_FALSE(Exists(JobPath("orders")));
   EXPECT_EQ(ops_->ListJobs(), Json::array());
+  ops_->CreateJob(CronJob("orders"));  // gone: a new job of the name is welcome
+  EXPECT_EQ(Status("orders"), "CRASHED");
 }
 
 TEST_P(OperationsTest, StatusFollowsInstancesAssignmentAndDisabling) {
@@ -436,7 +441,8 @@ TEST_P(EmbeddedOperationsTest, ListJobsBoundsLeaseCounting) {
   ASSERT_EQ(jobs.size(), 2u);
   EXPECT_EQ(jobs[0]["running_shards"], nullptr);  // past the budget: not counted
   EXPECT_EQ(jobs[1]["running_shards"], 0);
-  EXPECT_EQ(ops_->GetJob("big")["running_shards"], 0);  // one job: always counted
+  EXPECT_EQ(ops_->GetJob("big")["running_shards"], nullptr);  // one job: the same budget
+  EXPECT_EQ(ops_->GetJob("small")["running_shards"], 0);
 }
 
 TEST_P(OperationsTest, ShardDisabling) {

@@ -20,27 +20,6 @@ constexpr const char* kSessionSql =
 // undefined_table: no tracer has created the tables yet.
 constexpr const char* kUndefinedTable = "42P01";
 
-// Reads both kinds of page the same way: builds the statements, runs them, turns the rows into
-// events.
-template <typename Query, typename Page, typename Build, typename FromRow, typename Run>
-spi::Status Answer(const Query& query, Page* page, Build build, FromRow from_row, Run run) {
-  *page = Page{};
-  spi::Status status;
-  spi::Status thrown = spi::CatchAsStatus("POSTGRESQL trace_history", [&] {
-    rdb::HistoryStatements statements;
-    status = build(rdb::SqlDialect::kPostgresql, query, &statements);
-    if (!status.ok()) return;
-    std::vector<rdb::SqlRow> rows;
-    status = run(statements, &rows, &page->total);
-    if (!status.ok()) return;
-    page->events.reserve(rows.size());
-    for (const rdb::SqlRow& row : rows) page->events.push_back(from_row(row));
-  });
-  if (!thrown.ok()) status = thrown;
-  if (!status.ok()) *page = Page{};
-  return status;
-}
-
 PgConnection::Command CommandOf(const std::string& sql, const std::vector<rdb::SqlParam>& params) {
   PgConnection::Command command{sql.c_str(), {}};
   command.values.reserve(params.size());
@@ -51,23 +30,11 @@ PgConnection::Command CommandOf(const std::string& sql, const std::vector<rdb::S
 }  // namespace
 
 PostgresqlHistory::PostgresqlHistory(const spi::PluginContext& context)
-    : logger_(context.logger), settings_(PgSettingsFromProps(context.props, kStatementTimeoutMs)) {}
+    : SqlTraceHistory(rdb::SqlDialect::kPostgresql, "POSTGRESQL trace_history"),
+      logger_(context.logger),
+      settings_(PgSettingsFromProps(context.props, kStatementTimeoutMs)) {}
 
 PostgresqlHistory::~PostgresqlHistory() = default;
-
-spi::Status PostgresqlHistory::QueryExecutions(const spi::ExecutionQuery& query,
-                                               spi::ExecutionPage* page) noexcept {
-  return Answer(query, page, &rdb::BuildExecutionHistory, &rdb::ExecutionFromRow,
-                [this](const rdb::HistoryStatements& statements, std::vector<rdb::SqlRow>* rows,
-                       std::uint64_t* total) { return Run(statements, rows, total); });
-}
-
-spi::Status PostgresqlHistory::QueryStatus(const spi::StatusQuery& query,
-                                           spi::StatusPage* page) noexcept {
-  return Answer(query, page, &rdb::BuildStatusHistory, &rdb::StatusFromRow,
-                [this](const rdb::HistoryStatements& statements, std::vector<rdb::SqlRow>* rows,
-                       std::uint64_t* total) { return Run(statements, rows, total); });
-}
 
 spi::Status PostgresqlHistory::Run(const rdb::HistoryStatements& statements,
                                    std::vector<rdb::SqlRow>* rows, std::uint64_t* total) {

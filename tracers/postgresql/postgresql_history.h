@@ -25,7 +25,7 @@ namespace shardjob::tracers {
 // again. Every wait on the server is bounded, as for the tracer.
 //
 // Thread-safe: a mutex serialises the queries on the one connection.
-class PostgresqlHistory : public spi::TraceHistory {
+class PostgresqlHistory : public rdb::SqlTraceHistory {
  public:
   // Throws std::invalid_argument naming the prop, as PostgresqlTracer does.
   explicit PostgresqlHistory(const spi::PluginContext& context);
@@ -33,15 +33,10 @@ class PostgresqlHistory : public spi::TraceHistory {
   PostgresqlHistory(const PostgresqlHistory&) = delete;
   PostgresqlHistory& operator=(const PostgresqlHistory&) = delete;
 
-  spi::Status QueryExecutions(const spi::ExecutionQuery& query,
-                              spi::ExecutionPage* page) noexcept override;
-  spi::Status QueryStatus(const spi::StatusQuery& query, spi::StatusPage* page) noexcept override;
-
  private:
-  // Runs the count and the page under mutex_; *rows stays empty and *total 0 when there is
-  // nothing to read yet.
+  // Under mutex_.
   spi::Status Run(const rdb::HistoryStatements& statements, std::vector<rdb::SqlRow>* rows,
-                  std::uint64_t* total);
+                  std::uint64_t* total) override;
   // REQUIRES: mutex_ held.
   spi::Status Connect();
 

@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "shardjob/spi/plugin.h"
 #include "tracers/rdb/trace_rows.h"
 
 namespace shardjob::tracers::rdb {
@@ -311,6 +312,38 @@ std::optional<std::int64_t> ParseUtcTimestamp(std::string_view text) {
   const std::int64_t days =
       DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   return ((days * 24 + hour) * 60 + minute) * 60000 + second * 1000 + millis;
+}
+
+SqlTraceHistory::SqlTraceHistory(SqlDialect dialect, std::string name)
+    : dialect_(dialect), name_(std::move(name)) {}
+
+template <typename Query, typename Page, typename Build, typename FromRow>
+spi::Status SqlTraceHistory::Answer(const Query& query, Page* page, Build build, FromRow from_row) {
+  *page = Page{};
+  spi::Status status;
+  spi::Status thrown = spi::CatchAsStatus(name_.c_str(), [&] {
+    HistoryStatements statements;
+    status = build(dialect_, query, &statements);
+    if (!status.ok()) return;
+    std::vector<SqlRow> rows;
+    status = Run(statements, &rows, &page->total);
+    if (!status.ok()) return;
+    page->events.reserve(rows.size());
+    for (const SqlRow& row : rows) page->events.push_back(from_row(row));
+  });
+  if (!thrown.ok()) status = thrown;
+  if (!status.ok()) *page = Page{};
+  return status;
+}
+
+spi::Status SqlTraceHistory::QueryExecutions(const spi::ExecutionQuery& query,
+                                             spi::ExecutionPage* page) noexcept {
+  return Answer(query, page, &BuildExecutionHistory, &ExecutionFromRow);
+}
+
+spi::Status SqlTraceHistory::QueryStatus(const spi::StatusQuery& query,
+                                         spi::StatusPage* page) noexcept {
+  return Answer(query, page, &BuildStatusHistory, &StatusFromRow);
 }
 
 }  // namespace shardjob::tracers::rdb

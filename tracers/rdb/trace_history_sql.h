@@ -61,4 +61,30 @@ spi::StatusEvent StatusFromRow(const SqlRow& row);
 // nullopt when it is neither.
 std::optional<std::int64_t> ParseUtcTimestamp(std::string_view text);
 
+// The two queries of a trace history over one way of running statements: what the SQLITE and
+// POSTGRESQL histories share. A query builds its statements, runs them and turns the rows into
+// events; an exception becomes Internal, and a failed query leaves an empty page.
+class SqlTraceHistory : public spi::TraceHistory {
+ public:
+  // `name` ("SQLITE trace_history") prefixes the message of an unexpected exception.
+  SqlTraceHistory(SqlDialect dialect, std::string name);
+
+  spi::Status QueryExecutions(const spi::ExecutionQuery& query,
+                              spi::ExecutionPage* page) noexcept final;
+  spi::Status QueryStatus(const spi::StatusQuery& query, spi::StatusPage* page) noexcept final;
+
+ protected:
+  // Runs the count and the page; *rows stays empty and *total 0 when there is nothing to read
+  // yet (no event was ever written).
+  virtual spi::Status Run(const HistoryStatements& statements, std::vector<SqlRow>* rows,
+                          std::uint64_t* total) = 0;
+
+ private:
+  template <typename Query, typename Page, typename Build, typename FromRow>
+  spi::Status Answer(const Query& query, Page* page, Build build, FromRow from_row);
+
+  const SqlDialect dialect_;
+  const std::string name_;
+};
+
 }  // namespace shardjob::tracers::rdb

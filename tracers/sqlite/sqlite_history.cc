@@ -38,52 +38,18 @@ bool IsTransient(int code) {
 
 using StatementHandle = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
 
-// Reads both kinds of page the same way: builds the statements, runs them, turns the rows into
-// events.
-template <typename Query, typename Page, typename Build, typename FromRow, typename Run>
-spi::Status Answer(const Query& query, Page* page, Build build, FromRow from_row, Run run) {
-  *page = Page{};
-  spi::Status status;
-  spi::Status thrown = spi::CatchAsStatus("SQLITE trace_history", [&] {
-    rdb::HistoryStatements statements;
-    status = build(rdb::SqlDialect::kSqlite, query, &statements);
-    if (!status.ok()) return;
-    std::vector<rdb::SqlRow> rows;
-    status = run(statements, &rows, &page->total);
-    if (!status.ok()) return;
-    page->events.reserve(rows.size());
-    for (const rdb::SqlRow& row : rows) page->events.push_back(from_row(row));
-  });
-  if (!thrown.ok()) status = thrown;
-  if (!status.ok()) *page = Page{};
-  return status;
-}
-
 }  // namespace
 
 void SqliteHistory::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 
-SqliteHistory::SqliteHistory(const spi::PluginContext& context) {
+SqliteHistory::SqliteHistory(const spi::PluginContext& context)
+    : SqlTraceHistory(rdb::SqlDialect::kSqlite, "SQLITE trace_history") {
   rdb::RejectUnknownProps(context.props, {"path", "busy_timeout"});
   path_ = rdb::RequiredProp(context.props, "path", "the SQLite database file");
   busy_timeout_ms_ = rdb::IntProp(context.props, "busy_timeout", kDefaultBusyTimeoutMs, 0, 3600000);
 }
 
 SqliteHistory::~SqliteHistory() = default;
-
-spi::Status SqliteHistory::QueryExecutions(const spi::ExecutionQuery& query,
-                                           spi::ExecutionPage* page) noexcept {
-  return Answer(query, page, &rdb::BuildExecutionHistory, &rdb::ExecutionFromRow,
-                [this](const rdb::HistoryStatements& statements, std::vector<rdb::SqlRow>* rows,
-                       std::uint64_t* total) { return Run(statements, rows, total); });
-}
-
-spi::Status SqliteHistory::QueryStatus(const spi::StatusQuery& query,
-                                       spi::StatusPage* page) noexcept {
-  return Answer(query, page, &rdb::BuildStatusHistory, &rdb::StatusFromRow,
-                [this](const rdb::HistoryStatements& statements, std::vector<rdb::SqlRow>* rows,
-                       std::uint64_t* total) { return Run(statements, rows, total); });
-}
 
 spi::Status SqliteHistory::Run(const rdb::HistoryStatements& statements,
                                std::vector<rdb::SqlRow>* rows, std::uint64_t* total) {

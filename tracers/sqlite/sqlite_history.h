@@ -28,26 +28,21 @@ namespace shardjob::tracers {
 // that the next query opens the file again.
 //
 // Thread-safe: a mutex serialises the queries on the one connection.
-class SqliteHistory : public spi::TraceHistory {
+class SqliteHistory : public rdb::SqlTraceHistory {
  public:
   explicit SqliteHistory(const spi::PluginContext& context);
   ~SqliteHistory() override;
   SqliteHistory(const SqliteHistory&) = delete;
   SqliteHistory& operator=(const SqliteHistory&) = delete;
 
-  spi::Status QueryExecutions(const spi::ExecutionQuery& query,
-                              spi::ExecutionPage* page) noexcept override;
-  spi::Status QueryStatus(const spi::StatusQuery& query, spi::StatusPage* page) noexcept override;
-
  private:
   struct Closer {
     void operator()(sqlite3* db) const;
   };
 
-  // Runs the count and the page under mutex_; *rows stays empty and *total 0 when there is
-  // nothing to read yet.
+  // Under mutex_.
   spi::Status Run(const rdb::HistoryStatements& statements, std::vector<rdb::SqlRow>* rows,
-                  std::uint64_t* total);
+                  std::uint64_t* total) override;
   // REQUIRES: mutex_ held, db_ open.
   spi::Status RunInTransaction(const rdb::HistoryStatements& statements,
                                std::vector<rdb::SqlRow>* rows, std::uint64_t* total);
