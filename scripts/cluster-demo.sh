@@ -67,5 +67,8 @@ echo "== kill -9 instance b (pid ${pids[1]}); its session expires in 3 s, then i
 kill -KILL "${pids[1]}"
 sleep 6
 status "two survivors share the shards"
+echo "== shardjob ctl: the jobs and instances, as an operator sees them"
+build/bin/shardjob ctl -c "$config" jobs || true
+build/bin/shardjob ctl -c "$config" instances || true
 echo "== the instances keep running (logs in $work); Ctrl-C stops everything"
 tail -f "$work/a.log" "$work/c.log"
