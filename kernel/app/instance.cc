@@ -221,6 +221,10 @@ class Instance::Impl {
       stopped_cleanly_ = false;
     }
     for (auto& job : jobs) job->coordinator->Stop();
+    // A job deleted while this instance stops: the last instance out removes what is left.
+    for (auto& job : jobs) {
+      if (job->coordinator->ConfigWasDeleted()) RemoveNodesOfDeletedJob(job->name);
+    }
     if (presence_) presence_->Stop();
     spdlog::info("instance={} stopped", id_);
     return stopped_cleanly_;
@@ -451,8 +455,9 @@ class Instance::Impl {
     registry::Code code = registry_->GetChildren(root_ + "/jobs", &names, watcher);
     if (code == registry::Code::kNoNode) {
       code = registry::EnsurePath(*registry_, root_ + "/jobs");
-      if (code == registry::Code::kOk)
+      if (code == registry::Code::kOk) {
         code = registry_->GetChildren(root_ + "/jobs", &names, watcher);
+      }
     }
     if (code != registry::Code::kOk) {
       spdlog::warn("instance={} cannot list the registry's jobs: {}; trying again in 5 s", id_,
@@ -594,7 +599,10 @@ class Instance::Impl {
       retired_jobs_.push_back(job);
     }
     spdlog::info("job={} instance={} stopped ({})", job->name, id_, why);
-    if (reason == StopReason::kDeleted) RemoveNodesOfDeletedJob(job->name);
+    // Shut down as it was being deleted: this may be the last of its instances all the same.
+    if (reason == StopReason::kDeleted || job->coordinator->ConfigWasDeleted()) {
+      RemoveNodesOfDeletedJob(job->name);
+    }
   }
 
   // The last instance of a deleted job to leave removes what is left of it.

@@ -183,6 +183,9 @@ struct Config {
 // '_', '.' and '-', not "." or "..".
 bool IsValidJobName(std::string_view name);
 
+// Every key a job may have, in the order docs/configuration.md lists them.
+std::vector<std::string> JobConfigKeys();
+
 // Reads and checks a config file. `${NAME}` and `${NAME:-default}` in any scalar are replaced by
 // environment variables first; an unset variable without a default is an error. Throws
 // ConfigError.

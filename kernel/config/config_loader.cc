@@ -667,6 +667,8 @@ bool IsValidJobName(std::string_view name) {
   return true;
 }
 
+std::vector<std::string> JobConfigKeys() { return {kJobKeys.begin(), kJobKeys.end()}; }
+
 Config ParseConfig(const std::string& yaml_text, const std::string& path) {
   std::vector<YAML::Node> documents;
   try {

@@ -465,6 +465,11 @@ bool JobCoordinator::IsLeader() const {
   return leader_;
 }
 
+bool JobCoordinator::ConfigWasDeleted() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return config_deleted_;
+}
+
 bool JobCoordinator::IsConnected() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return connected_;

@@ -134,6 +134,8 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   std::optional<std::chrono::milliseconds> RegistryClockSkew(std::string* error = nullptr);
 
   bool IsLeader() const;
+  // The job's config node was found gone (the job was deleted).
+  bool ConfigWasDeleted() const;
   bool IsConnected() const;
   std::vector<int> LocalItems() const;
   std::map<std::string, std::vector<int>> Assignment() const;

@@ -4,8 +4,11 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -14,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -86,13 +90,25 @@ class Server::Impl {
       throw std::runtime_error("cannot listen on '" + listen + "': " + e.what());
     }
     Accept();
+    if (options_.slow) worker_ = std::thread([this] { Work(); });
     thread_ = std::thread([this] { io_.run(); });
   }
 
-  // Stopping the loop is enough: the acceptor and every pending session are destroyed with it.
+  // Stopping the loop closes every connection: the acceptor and every pending session are
+  // destroyed with it. The worker is told to stop before the loop, so that it starts no further
+  // handler, and joined after it, so that nothing it posts is run; the handler it runs meanwhile
+  // is waited for. The slow requests still queued are dropped (their sessions with them) once
+  // neither thread runs.
   ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    queued_.notify_all();
     io_.stop();
     if (thread_.joinable()) thread_.join();
+    if (worker_.joinable()) worker_.join();
+    queue_.clear();
   }
 
   const std::string& address() const { return address_; }
@@ -100,7 +116,59 @@ class Server::Impl {
  private:
   class Session;
 
+  // A slow request waiting for the worker. `id` tells the session which of its requests an
+  // answer is for (one that timed out may still be running when the next one waits).
+  struct SlowJob {
+    std::uint64_t id = 0;
+    Request request;
+    std::shared_ptr<Session> session;
+  };
+
   void Accept();
+
+  bool IsSlow(const Request& request) const {
+    if (!options_.slow) return false;
+    try {
+      return options_.slow(request);
+    } catch (const std::exception& e) {
+      spdlog::error("http: deciding whether {} {} is slow failed: {}", request.method, request.path,
+                    e.what());
+    } catch (...) {
+      spdlog::error("http: deciding whether {} {} is slow failed", request.method, request.path);
+    }
+    return false;
+  }
+
+  // On the IO thread. False when the queue is full (or the server stops): then the request is
+  // not taken.
+  bool Enqueue(SlowJob job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_ || queue_.size() >= options_.max_slow_queue) return false;
+      queue_.push_back(std::move(job));
+    }
+    queued_.notify_one();
+    return true;
+  }
+
+  // On the IO thread: takes a request out of the queue if the worker has not started it. False
+  // when it has (or has finished it).
+  bool Withdraw(std::uint64_t id) {
+    std::optional<SlowJob> withdrawn;  // destroyed outside the lock
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = std::find_if(queue_.begin(), queue_.end(),
+                           [id](const SlowJob& job) { return job.id == id; });
+    if (it == queue_.end()) return false;
+    withdrawn.emplace(std::move(*it));
+    queue_.erase(it);
+    return true;
+  }
+
+  std::uint64_t NextJobId() { return ++last_job_id_; }  // on the IO thread only
+
+  // The worker: runs the slow requests one at a time, in order, and posts each answer to the IO
+  // thread, moving the session along so that it is released there, never here.
+  void Work();
 
   Response Handle(Request request) {
     try {
@@ -125,17 +193,33 @@ class Server::Impl {
   asio::steady_timer accept_retry_{io_};
   std::uint64_t accept_failures_ = 0;  // in a row; on the loop's thread only
   std::string address_;
+  std::uint64_t last_job_id_ = 0;  // on the loop's thread only
+  // The slow requests: the queue holds sessions, so it is emptied before the io_context goes.
+  std::mutex mutex_;
+  std::condition_variable queued_;
+  std::deque<SlowJob> queue_;  // guarded by mutex_
+  bool stopping_ = false;      // guarded by mutex_
+  std::thread worker_;
   std::thread thread_;
 };
 
 class Server::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Impl* server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+  Session(Impl* server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)), slow_timer_(server->io_) {
     ++server_->connections_;
   }
   ~Session() { --server_->connections_; }
 
   void Start() { Read(); }
+
+  // On the IO thread, with the worker's answer to request `id`.
+  void Complete(std::uint64_t id, Response response) {
+    if (waiting_for_ != id) return;  // timed out: the peer got its 504 already
+    waiting_for_ = 0;
+    slow_timer_.cancel();
+    Reply(std::move(response), waiting_keep_alive_, false);
+  }
 
  private:
   void Read() {
@@ -190,7 +274,41 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     request.from_loopback = !ignored && peer.address().is_loopback();
     const bool keep_alive =
         message.keep_alive() && ++requests_ < server_->options_.max_requests_per_connection;
+    if (server_->IsSlow(request)) {
+      Defer(std::move(request), keep_alive);
+      return;
+    }
     Reply(server_->Handle(std::move(request)), keep_alive, false);
+  }
+
+  // Hands a slow request to the worker and waits, without reading, for Complete or for the slow
+  // timeout, whichever comes first. The idle timeout does not run meanwhile: no operation is
+  // pending on the stream, and Reply sets it again.
+  void Defer(Request request, bool keep_alive) {
+    const std::uint64_t id = server_->NextJobId();
+    if (!server_->Enqueue(Impl::SlowJob{id, std::move(request), shared_from_this()})) {
+      Reply(Response::JsonError(503, "busy",
+                                "too many slow requests waiting (" +
+                                    std::to_string(server_->options_.max_slow_queue) +
+                                    "): try again later"),
+            keep_alive, false);
+      return;
+    }
+    waiting_for_ = id;
+    waiting_keep_alive_ = keep_alive;
+    stream_.expires_never();
+    slow_timer_.expires_after(std::chrono::seconds(server_->options_.slow_timeout_seconds));
+    slow_timer_.async_wait([self = shared_from_this(), id](beast::error_code error) {
+      if (error || self->waiting_for_ != id) return;
+      self->waiting_for_ = 0;
+      const bool dropped = self->server_->Withdraw(id);
+      self->Reply(
+          Response::JsonError(
+              504, "timeout",
+              "no answer within " + std::to_string(self->server_->options_.slow_timeout_seconds) +
+                  " seconds" + (dropped ? " (the request was not started)" : " (still running)")),
+          false, false);
+    });
   }
 
   // For a request that cannot be read to its end: answer, then read and drop what the peer
@@ -249,8 +367,29 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   std::size_t requests_ = 0;  // answered on this connection
   std::vector<char> drain_buffer_;
   std::size_t drained_ = 0;
+  asio::steady_timer slow_timer_;
+  std::uint64_t waiting_for_ = 0;  // the slow request awaiting its answer; 0: none
+  bool waiting_keep_alive_ = false;
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
 };
+
+void Server::Impl::Work() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    queued_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    SlowJob job = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    Response response = Handle(std::move(job.request));
+    // Once the loop is stopped this is never run: it is destroyed with the io_context.
+    asio::post(io_, [session = std::move(job.session), id = job.id,
+                     response = std::move(response)]() mutable {
+      session->Complete(id, std::move(response));
+    });
+    lock.lock();
+  }
+}
 
 void Server::Impl::Accept() {
   acceptor_.async_accept(io_, [this](boost::system::error_code error, tcp::socket socket) {

@@ -122,46 +122,8 @@ json BaseConfig(const std::string& name) {
               {"props", {{"script.command.line", "/bin/true"}}}};
 }
 
-const std::vector<std::string> kConfigKeys = {
-    "name",
-    "class",
-    "type",
-    "cron",
-    "time_zone",
-    "fixed_rate",
-    "fixed_delay",
-    "jitter",
-    "sharding_total_count",
-    "sharding_item_parameters",
-    "grid_pages",
-    "shard_source",
-    "sharding_mode",
-    "job_parameter",
-    "monitor_execution",
-    "failover",
-    "misfire",
-    "overlap",
-    "misfire_policy",
-    "misfire_window",
-    "timeout",
-    "max_retries",
-    "retry_backoff",
-    "retry_backoff_max",
-    "watchdog_tolerance",
-    "max_time_diff_seconds",
-    "reconcile_interval_minutes",
-    "sharding_strategy",
-    "executor_thread_pool",
-    "error_handler",
-    "listeners",
-    "isolation",
-    "isolation_limits",
-    "description",
-    "disabled",
-    "overwrite",
-    "label",
-    "props",
-};
+// Every key the loader knows: a key added later is fuzzed too.
+const std::vector<std::string> kConfigKeys = config::JobConfigKeys();
 
 // Values of every JSON type, and numbers at and past the edges.
 const std::vector<std::string> kOddValues = {"null",
