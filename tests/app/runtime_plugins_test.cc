@@ -31,22 +31,23 @@ const fs::path kRecordingPlugin = fs::path(SHARDJOB_APP_FIXTURE_DIR) / "shardjob
 class RuntimePluginsTest : public ::testing::Test {
  protected:
   // The built plugins, and an empty dir to drop libraries into.
-  std::unique_ptr<Instance> StartInstance(const std::string& rescan_interval) {
+  std::unique_ptr<Instance> StartInstance(const std::string& rescan_interval,
+                                          const std::string& extra = "") {
     fs::create_directories(drop_dir_);
     std::string path = dir_.File("shardjob.yaml");
-    WriteFile(path,
-              "registry: {type: embedded}\n"
-              "plugins:\n"
-              "  dirs: [" SHARDJOB_PLUGIN_DIR ", " +
-                  drop_dir_ + "]\n  rescan_interval: " + rescan_interval +
-                  "\n"
-                  "http: {listen: 127.0.0.1:0}\n"
-                  "shutdown_grace: 200ms\n"
-                  "log_level: warn\n"
-                  "jobs:\n"
-                  "  - name: from-file\n"
-                  "    type: SCRIPT\n"
-                  "    props: {script.command.line: /bin/true}\n");
+    WriteFile(path, extra +
+                        "registry: {type: embedded}\n"
+                        "plugins:\n"
+                        "  dirs: [" SHARDJOB_PLUGIN_DIR ", " +
+                        drop_dir_ + "]\n  rescan_interval: " + rescan_interval +
+                        "\n"
+                        "http: {listen: 127.0.0.1:0}\n"
+                        "shutdown_grace: 200ms\n"
+                        "log_level: warn\n"
+                        "jobs:\n"
+                        "  - name: from-file\n"
+                        "    type: SCRIPT\n"
+                        "    props: {script.command.line: /bin/true}\n");
     return Instance::Start(path);
   }
 
@@ -150,6 +151,34 @@ TEST_F(RuntimePluginsTest, ADeletedJobStopsAndItsNodesGo) {
   EXPECT_EQ(dump.status, 404) << dump.body;
   EXPECT_THROW(instance->Stats("arrived"), std::invalid_argument);
   EXPECT_TRUE(instance->Stop());
+}
+
+// Which of the registry's jobs an instance takes: by label, or none but its file's.
+TEST_F(RuntimePluginsTest, RegistryJobsChoosesWhichCreatedJobsRunHere) {
+  auto job = [](const std::string& name, const std::string& label) {
+    return Json{{"name", name},
+                {"type", "SCRIPT"},
+                {"label", label},
+                {"props", {{"script.command.line", "/bin/true"}}}}
+        .dump();
+  };
+  auto labelled = StartInstance("0s", "registry_jobs: labelled\nlabels: [eu, batch]\n");
+  ASSERT_EQ(Api(*labelled, "POST", "/api/jobs", job("for-us", "us")).status, 201);
+  ASSERT_EQ(Api(*labelled, "POST", "/api/jobs", job("unlabelled", "")).status, 201);
+  ASSERT_EQ(Api(*labelled, "POST", "/api/jobs", job("for-eu", "eu")).status, 201);
+  // Jobs are looked at in name order: once the last one created runs, the others were seen.
+  ASSERT_TRUE(WaitUntil([&] { return labelled->JobNames().size() == 2; }));
+  EXPECT_EQ(labelled->JobNames(), (std::vector<std::string>{"for-eu", "from-file"}));
+  EXPECT_TRUE(labelled->Stop());
+  labelled.reset();
+
+  auto only_file = StartInstance("0s", "registry_jobs: none\n");
+  ASSERT_EQ(Api(*only_file, "POST", "/api/jobs", job("created", "")).status, 201);
+  HttpReply shown = Api(*only_file, "GET", "/api/jobs/created");
+  ASSERT_EQ(shown.status, 200);
+  EXPECT_EQ(Json::parse(shown.body)["instances"], 0) << shown.body;
+  EXPECT_EQ(only_file->JobNames(), std::vector<std::string>{"from-file"});
+  EXPECT_TRUE(only_file->Stop());
 }
 
 }  // namespace
