@@ -3,8 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "http/router.h"
 #include "support/http_client.h"
@@ -127,6 +134,227 @@ TEST_F(HttpServerTest, StoppingWithAnIdleConnectionOpenReturns) {
   ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&peer), sizeof(peer)), 0);
   server.reset();  // must not wait for the idle connection's timeout
   close(fd);
+}
+
+// What the slow-request tests control: the slow handler at /slow blocks while the gate is shut,
+// and every step the server takes is recorded, so that the tests wait on conditions rather than
+// on time.
+class SlowRequestsTest : public ::testing::Test {
+ protected:
+  SlowRequestsTest() {
+    options_.slow = [this](const Request& request) {
+      const bool slow = request.path == "/slow";
+      if (slow) Update([this] { ++classified_; });
+      return slow;
+    };
+  }
+
+  Response Handle(const Request& request) {
+    if (request.path == "/healthz") return Response::Text(200, "ok");
+    if (request.path != "/slow") return Response::Text(404, "no");
+    const std::string id = request.query.count("id") ? request.query.at("id") : "-";
+    const int now = ++running_;
+    int seen = max_running_.load();
+    while (now > seen && !max_running_.compare_exchange_weak(seen, now)) {
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    started_.push_back(id);
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return open_; });
+    finished_.push_back(id);
+    --running_;
+    changed_.notify_all();
+    return Response::Text(200, "slow " + id);
+  }
+
+  std::unique_ptr<Server> Start() {
+    return std::make_unique<Server>(
+        "127.0.0.1:0", [this](const Request& request) { return Handle(request); }, options_);
+  }
+
+  template <typename F>
+  void Update(F f) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    f();
+    changed_.notify_all();
+  }
+
+  // Waits (5 seconds at most) for `done` to hold; false if it never did.
+  template <typename F>
+  bool WaitFor(F done) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(5), done);
+  }
+
+  void Open() {
+    Update([this] { open_ = true; });
+  }
+
+  // A GET of /slow?id=`id` on a connection of its own, answered on another thread.
+  std::future<testing::HttpReply> SlowGet(const std::string& address, const std::string& id) {
+    return std::async(std::launch::async, [address, id] {
+      return testing::HttpRequest(address, "GET", "/slow?id=" + id, "", "",
+                                  std::chrono::seconds(10));
+    });
+  }
+
+  ServerOptions options_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = false;                  // guarded by mutex_
+  int classified_ = 0;                 // slow requests the server has seen; guarded by mutex_
+  std::vector<std::string> started_;   // guarded by mutex_
+  std::vector<std::string> finished_;  // guarded by mutex_
+  std::atomic<int> running_{0};
+  std::atomic<int> max_running_{0};
+};
+
+TEST_F(SlowRequestsTest, AQuickRequestIsAnsweredWhileASlowOneBlocks) {
+  auto server = Start();
+  auto slow = SlowGet(server->address(), "a");
+  ASSERT_TRUE(WaitFor([this] { return started_.size() == 1; }));
+
+  testing::HttpReply quick = HttpGet(server->address(), "/healthz");
+  EXPECT_EQ(quick.status, 200);
+  EXPECT_EQ(quick.body, "ok");
+  EXPECT_EQ(HttpGet(server->address(), "/nothing").status, 404);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    EXPECT_TRUE(finished_.empty());
+  }
+
+  Open();
+  testing::HttpReply reply = slow.get();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "slow a");
+}
+
+TEST_F(SlowRequestsTest, SlowRequestsRunOneAtATimeInTheOrderTheyCame) {
+  auto server = Start();
+  std::vector<std::future<testing::HttpReply>> replies;
+  const std::vector<std::string> ids = {"a", "b", "c", "d", "e"};
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    replies.push_back(SlowGet(server->address(), ids[i]));
+    // The next one is sent only once the server has taken this one.
+    ASSERT_TRUE(WaitFor([this, i] { return classified_ == static_cast<int>(i) + 1; }));
+  }
+  ASSERT_TRUE(WaitFor([this] { return started_.size() == 1; }));
+  Open();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    testing::HttpReply reply = replies[i].get();
+    EXPECT_EQ(reply.status, 200);
+    EXPECT_EQ(reply.body, "slow " + ids[i]);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  EXPECT_EQ(started_, ids);
+  EXPECT_EQ(finished_, ids);
+  EXPECT_EQ(max_running_, 1);
+}
+
+TEST_F(SlowRequestsTest, AFullQueueIsAnsweredBusyAtOnce) {
+  options_.max_slow_queue = 1;
+  auto server = Start();
+  auto running = SlowGet(server->address(), "a");
+  ASSERT_TRUE(WaitFor([this] { return started_.size() == 1; }));
+  auto queued = SlowGet(server->address(), "b");
+  ASSERT_TRUE(WaitFor([this] { return classified_ == 2; }));
+
+  testing::HttpReply busy = HttpGet(server->address(), "/slow?id=c");
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_THAT(busy.headers, HasSubstr("Content-Type: application/json"));
+  EXPECT_THAT(busy.body, HasSubstr("{\"error\":{\"status\":503,\"code\":\"busy\""));
+  EXPECT_EQ(HttpGet(server->address(), "/healthz").status, 200);
+
+  Open();
+  EXPECT_EQ(running.get().body, "slow a");
+  EXPECT_EQ(queued.get().body, "slow b");
+  std::lock_guard<std::mutex> lock(mutex_);
+  EXPECT_EQ(started_, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(SlowRequestsTest, DestroyingTheServerWaitsForTheRunningHandlerAndRunsNoOther) {
+  auto server = Start();
+  auto running = SlowGet(server->address(), "a");
+  ASSERT_TRUE(WaitFor([this] { return started_.size() == 1; }));
+  auto queued = SlowGet(server->address(), "b");
+  ASSERT_TRUE(WaitFor([this] { return classified_ == 2; }));
+
+  std::atomic<bool> destroyed{false};
+  std::thread destroyer([&] {
+    server.reset();
+    destroyed = true;
+    Update([] {});
+  });
+  // The destructor cannot return while "a" runs: it is still running after this wait.
+  EXPECT_FALSE(WaitFor([&] { return destroyed.load(); }));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    EXPECT_TRUE(finished_.empty());
+  }
+  Open();
+  destroyer.join();
+  EXPECT_EQ(running_, 0);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    EXPECT_EQ(started_, (std::vector<std::string>{"a"}));  // "b" was dropped, never run
+    EXPECT_EQ(finished_, (std::vector<std::string>{"a"}));
+  }
+  // The connections were closed with the server: no answer on either.
+  EXPECT_EQ(running.get().status, 0);
+  EXPECT_EQ(queued.get().status, 0);
+}
+
+TEST_F(SlowRequestsTest, TheIdleTimeoutDoesNotCloseAConnectionWaitingForItsAnswer) {
+  options_.idle_timeout_seconds = 1;
+  auto server = Start();
+  auto slow = SlowGet(server->address(), "a");
+  ASSERT_TRUE(WaitFor([this] { return started_.size() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // past the idle timeout
+  Open();
+  testing::HttpReply reply = slow.get();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "slow a");
+}
+
+TEST_F(SlowRequestsTest, AnAnswerNotReadyWithinTheSlowTimeoutIs504AndAQueuedRequestIsDropped) {
+  options_.slow_timeout_seconds = 1;
+  auto server = Start();
+  auto running = SlowGet(server->address(), "a");
+  ASSERT_TRUE(WaitFor([this] { return started_.size() == 1; }));
+  auto queued = SlowGet(server->address(), "b");
+  ASSERT_TRUE(WaitFor([this] { return classified_ == 2; }));
+
+  for (auto* future : {&running, &queued}) {
+    testing::HttpReply reply = future->get();
+    EXPECT_EQ(reply.status, 504);
+    EXPECT_THAT(reply.body, HasSubstr("\"code\":\"timeout\""));
+  }
+  Open();
+  // The worker is free again once "a" returns; "b" was taken out of the queue and never runs.
+  testing::HttpReply next = SlowGet(server->address(), "c").get();
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.body, "slow c");
+  std::lock_guard<std::mutex> lock(mutex_);
+  EXPECT_EQ(started_, (std::vector<std::string>{"a", "c"}));
+}
+
+TEST_F(SlowRequestsTest, WithoutASlowPredicateEveryHandlerRunsOnTheIoThread) {
+  options_.slow = nullptr;
+  std::thread::id first;
+  std::atomic<int> same{0};
+  std::mutex ids;
+  Server server(
+      "127.0.0.1:0",
+      [&](const Request&) {
+        std::lock_guard<std::mutex> lock(ids);
+        if (first == std::thread::id()) first = std::this_thread::get_id();
+        if (first == std::this_thread::get_id()) ++same;
+        return Response::Text(200, "ok");
+      },
+      options_);
+  EXPECT_EQ(HttpGet(server.address(), "/slow").status, 200);
+  EXPECT_EQ(HttpGet(server.address(), "/healthz").status, 200);
+  EXPECT_EQ(same, 2);
 }
 
 }  // namespace
