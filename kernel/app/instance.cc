@@ -746,9 +746,13 @@ class Instance::Impl {
           id_, config_.http.listen);
     }
     api::AddApiRoutes(*router, *operations_, history_.get(), std::move(local), std::move(rules));
+    // The API waits on the registry: off the thread that answers /metrics and /healthz, so that
+    // a slow registry does not fail scrapes and probes too.
+    http::ServerOptions options;
+    options.slow = [](const http::Request& request) { return request.path.rfind("/api", 0) == 0; };
     http_ = std::make_unique<http::Server>(
         config_.http.listen,
-        [router](const http::Request& request) { return router->Route(request); });
+        [router](const http::Request& request) { return router->Route(request); }, options);
     spdlog::info("instance={} serves /metrics, /healthz and /api on http://{}", id_,
                  http_->address());
   }

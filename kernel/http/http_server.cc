@@ -139,6 +139,11 @@ class Server::Impl {
     return false;
   }
 
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stopping_;
+  }
+
   // On the IO thread. False when the queue is full (or the server stops): then the request is
   // not taken.
   bool Enqueue(SlowJob job) {
@@ -287,10 +292,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   void Defer(Request request, bool keep_alive) {
     const std::uint64_t id = server_->NextJobId();
     if (!server_->Enqueue(Impl::SlowJob{id, std::move(request), shared_from_this()})) {
-      Reply(Response::JsonError(503, "busy",
-                                "too many slow requests waiting (" +
-                                    std::to_string(server_->options_.max_slow_queue) +
-                                    "): try again later"),
+      Reply(server_->Stopping()
+                ? Response::JsonError(503, "stopping", "the server is stopping")
+                : Response::JsonError(503, "busy",
+                                      "too many slow requests waiting (" +
+                                          std::to_string(server_->options_.max_slow_queue) +
+                                          "): try again later"),
             keep_alive, false);
       return;
     }
