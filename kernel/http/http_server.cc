@@ -265,6 +265,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     }
     if (error) return;  // the peer went away: nobody to answer
     const auto& message = parser_->get();
+    if (message.target().empty() || message.target().front() != '/') {
+      // An origin-form target only: the router and the slow-request test both read the path.
+      ReplyAndDrain(Response::JsonError(400, "bad_request",
+                                        "the request target must be a path starting with '/'"));
+      return;
+    }
     Request request;
     request.method = std::string(message.method_string());
     SplitTarget(std::string_view(message.target().data(), message.target().size()), &request);

@@ -33,8 +33,9 @@ struct ServerOptions {
   // The handler is then called from two threads, though never for two slow requests at once.
   std::function<bool(const Request&)> slow;
   // Slow requests waiting for the worker (the one it runs not counted); one more is answered
-  // 503 {"error": {"code": "busy", ...}} at once.
-  std::size_t max_slow_queue = 64;
+  // 503 {"error": {"code": "busy", ...}} at once. Below max_connections, so that connections
+  // waiting for slow answers (at most this + 1) never take every slot from the quick requests.
+  std::size_t max_slow_queue = 31;
   // A connection waiting for its slow request's answer is not closed by the idle timeout, but
   // waits at most this long (in the queue and in the handler together): then it is answered
   // 504 {"error": {"code": "timeout", ...}} and closed. A request still queued then is dropped

@@ -91,6 +91,12 @@ TEST_F(HttpServerTest, ServesRoutesOnAPickedLoopbackPort) {
   EXPECT_EQ(reply.status, 500);
   EXPECT_THAT(reply.body, HasSubstr("the handler broke"));
   EXPECT_EQ(calls_, 1);
+
+  // Only a path: "echo" would reach the /echo route past a test made on the path's prefix.
+  reply = HttpGet(server.address(), "echo");
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_THAT(reply.body, HasSubstr("must be a path starting with '/'"));
+  EXPECT_EQ(calls_, 1);
 }
 
 TEST_F(HttpServerTest, AnAddressInUseIsAnErrorNamingIt) {
