@@ -16,7 +16,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "shardjob/shardjob.h"
+#include "support/http_client.h"
 #include "support/postgres_server.h"
 #include "support/test_support.h"
 #include "tracing/pg_client.h"
@@ -266,6 +269,35 @@ TEST_F(TracingInstanceTest, SqliteIsTheDefaultAndStoresEveryTask) {
                   " AND is_success = 1"),
             4);
   EXPECT_EQ(count("SELECT count(*) FROM job_status_trace_log"), 6);
+}
+
+// What the tracer stored is served back by /api/history, filtered and paged.
+TEST_F(TracingInstanceTest, TheApiReadsTheHistoryBack) {
+  const std::string db_path = dir_.File("trace.db");
+  auto instance = Instance::Start(
+      WriteConfig("http: {listen: \"127.0.0.1:0\"}\ntracing:\n  props: {path: " + db_path + "}\n",
+                  "", ", fail.items: \"1\""));
+  TriggerFires(*instance, 2);
+  ASSERT_TRUE(WaitUntil([&] { return instance->Traces().written >= 2 * (3 + 2 * 2u); }));
+  WaitForTraces(*instance);
+  auto get = [&](const std::string& target) {
+    testing::HttpReply reply = testing::HttpRequest(instance->HttpAddress(), "GET", target);
+    EXPECT_EQ(reply.status, 200) << target << ": " << reply.body;
+    return nlohmann::json::parse(reply.body, nullptr, false);
+  };
+  nlohmann::json page = get("/api/history/executions?job=orders&limit=3");
+  EXPECT_EQ(page["total"], 4) << page;
+  ASSERT_EQ(page["events"].size(), 3u) << page;
+  EXPECT_GE(page["events"][0]["start_time_ms"], page["events"][2]["start_time_ms"]);  // newest
+  nlohmann::json failed = get("/api/history/executions?job=orders&success=false");
+  EXPECT_EQ(failed["total"], 2) << failed;
+  for (const auto& event : failed["events"]) EXPECT_EQ(event["sharding_item"], 1) << failed;
+  nlohmann::json rest = get("/api/history/executions?job=orders&limit=3&offset=3");
+  EXPECT_EQ(rest["events"].size(), 1u) << rest;
+  nlohmann::json status = get("/api/history/status?job=orders");
+  EXPECT_EQ(status["total"], 6) << status;
+  EXPECT_EQ(get("/api/history/executions?job=other")["total"], 0);
+  EXPECT_TRUE(instance->Stop());
 }
 
 TEST_F(TracingInstanceTest, ASqliteTracerWithoutPathStopsTheInstanceFromStarting) {
