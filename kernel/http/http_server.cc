@@ -279,7 +279,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       request.headers[name] = std::string(field.value());
     }
-    request.body = message.body();
+    request.body = std::move(parser_->get().body());  // one copy, not two, while it waits
     beast::error_code ignored;
     const auto peer = stream_.socket().remote_endpoint(ignored);
     request.from_loopback = !ignored && peer.address().is_loopback();
@@ -330,6 +330,8 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   void ReplyAndDrain(Response response) { Reply(std::move(response), false, true); }
 
   void Reply(Response response, bool keep_alive, bool drain) {
+    // A refused client has no business holding one of the connections.
+    if (response.status == 401 || response.status == 403) keep_alive = false;
     auto reply = std::make_shared<beast::http::response<beast::http::string_body>>(
         static_cast<beast::http::status>(response.status), 11);
     reply->set(beast::http::field::server, "shardjob");
@@ -396,10 +398,15 @@ void Server::Impl::Work() {
     lock.unlock();
     Response response = Handle(std::move(job.request));
     // Once the loop is stopped this is never run: it is destroyed with the io_context.
-    asio::post(io_, [session = std::move(job.session), id = job.id,
-                     response = std::move(response)]() mutable {
-      session->Complete(id, std::move(response));
-    });
+    try {
+      asio::post(io_, [session = std::move(job.session), id = job.id,
+                       response = std::move(response)]() mutable {
+        session->Complete(id, std::move(response));
+      });
+    } catch (const std::exception& e) {
+      // Out of memory: that client gets no answer (its slow timeout closes it); the worker goes on.
+      spdlog::error("http: cannot hand an answer back to its connection: {}", e.what());
+    }
     lock.lock();
   }
 }

@@ -1,5 +1,7 @@
 #include "http/http_server.h"
 
+#include <poll.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -140,6 +142,38 @@ TEST_F(HttpServerTest, StoppingWithAnIdleConnectionOpenReturns) {
   ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&peer), sizeof(peer)), 0);
   server.reset();  // must not wait for the idle connection's timeout
   close(fd);
+}
+
+// A refused client does not keep its connection: a second request on it is never read.
+TEST_F(HttpServerTest, ARefusalClosesTheConnection) {
+  router_.Add("GET", "/refused",
+              [](const Request&) { return Response::Json(401, "{\"error\": \"no\"}"); });
+  Server server("127.0.0.1:0", [this](const Request& r) { return router_.Route(r); });
+  const std::string address = server.address();
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in peer{};
+  peer.sin_family = AF_INET;
+  peer.sin_port =
+      htons(static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1))));
+  inet_pton(AF_INET, "127.0.0.1", &peer.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&peer), sizeof(peer)), 0);
+  const std::string two = "GET /refused HTTP/1.1\r\nHost: " + address +
+                          "\r\n\r\nGET /echo HTTP/1.1\r\nHost: " + address + "\r\n\r\n";
+  ASSERT_EQ(send(fd, two.data(), two.size(), MSG_NOSIGNAL), static_cast<ssize_t>(two.size()));
+  std::string received;
+  char buffer[4096];
+  while (true) {  // until the server closes (bounded: its idle timeout would close it too)
+    pollfd poll_fd{fd, POLLIN, 0};
+    if (poll(&poll_fd, 1, 5000) <= 0) break;
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    received.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  EXPECT_THAT(received, ::testing::StartsWith("HTTP/1.1 401"));
+  EXPECT_THAT(received, HasSubstr("Connection: close"));
+  EXPECT_EQ(received.find("HTTP/1.1", 5), std::string::npos) << received;  // one answer only
+  EXPECT_EQ(calls_, 0);                                                    // /echo was never run
 }
 
 // What the slow-request tests control: the slow handler at /slow blocks while the gate is shut,
