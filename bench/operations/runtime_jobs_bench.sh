@@ -76,8 +76,8 @@ for i in range(rounds):
                                            "props": {"record.file": "%s/%s.txt" % (work, name)}})
     assert status == 201, status
     answer.append((time.time() - started) * 1000)
-    until(lambda: (lambda job: job["instances"] == 2 and job["status"] == "OK")(
-        call("GET", "/api/jobs/" + name)[1]))
+    until(lambda: (lambda job: job is not None and job["instances"] == 2
+                   and job["status"] == "OK")(call("GET", "/api/jobs/" + name)[1]))
     running.append((time.time() - started) * 1000)
     started = time.time()
     call("DELETE", "/api/jobs/" + name)
@@ -87,8 +87,10 @@ print("rounds                                  %d" % rounds)
 print("POST /api/jobs answered                 " + median_max(answer))
 print("created -> on both instances (OK, 2)    " + median_max(running))
 print("DELETE -> every node gone               " + median_max(deleted))
-call("POST", "/api/jobs", {"name": "listed", "class": "RECORDING_JOB", "sharding_total_count": 4,
-                           "props": {"record.file": work + "/listed.txt"}})
+status, _ = call("POST", "/api/jobs", {"name": "listed", "class": "RECORDING_JOB",
+                                       "sharding_total_count": 4,
+                                       "props": {"record.file": work + "/listed.txt"}})
+assert status == 201, status
 for path in ("/api/jobs", "/api/jobs/listed"):
     started = time.time()
     for _ in range(200):

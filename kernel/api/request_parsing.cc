@@ -8,6 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.h"
+#include "instance/instance_id.h"
+
 namespace shardjob::api {
 namespace {
 
@@ -95,19 +98,6 @@ std::optional<std::int64_t> ParseRfc3339(std::string_view text) {
   const std::int64_t seconds = s == 60 ? 59 : s;
   const std::int64_t within = s == 60 ? 999 : ms;
   return days_ms + ((h * 60 + mi - offset_minutes) * 60 + seconds) * 1000 + within;
-}
-
-bool IsNameChar(char c, std::string_view extra) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || IsDigit(c) ||
-         extra.find(c) != std::string_view::npos;
-}
-
-bool IsSegment(const std::string& text, std::string_view extra) {
-  if (text.empty() || text.size() > 255 || text == "." || text == "..") return false;
-  for (char c : text) {
-    if (!IsNameChar(c, extra)) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -217,14 +207,14 @@ nlohmann::json ParseJsonBody(const std::string& body) {
 }
 
 const std::string& CheckJobName(const std::string& name) {
-  if (!IsSegment(name, "_.-")) {
+  if (!config::IsValidJobName(name)) {
     throw Invalid(Quote(name) + " is not a job name (letters, digits, '_', '.', '-')");
   }
   return name;
 }
 
 const std::string& CheckInstanceId(const std::string& id) {
-  if (!IsSegment(id, "._@:-")) {
+  if (!instance::IsValidInstanceId(id)) {
     throw Invalid(Quote(id) + " is not an instance id (letters, digits, '.', '_', '@', ':', '-')");
   }
   return id;

@@ -204,22 +204,7 @@ class Instance::Impl {
     // Jobs being deleted or shut down: their stoppers wait for them as long as this would.
     for (Stopper& stopper : stoppers) stopper.thread.join();
     std::vector<std::shared_ptr<RunningJob>> jobs = Jobs();
-    std::vector<std::pair<std::string, RunningJob*>> overdue;
-    for (auto& job : jobs) {
-      if (!job->runtime->WaitIdle(deadline)) overdue.emplace_back(job->name, job.get());
-    }
-    // Cancel every overdue job at once, then give them one shared wait.
-    for (auto& [name, job] : overdue) {
-      spdlog::warn("job={} instance={} still running after the {} ms grace period; cancelling",
-                   name, id_, config_.shutdown_grace.count());
-      job->runtime->CancelRunning();
-    }
-    auto cancel_deadline = std::chrono::steady_clock::now() + kCancelWait;
-    for (auto& [name, job] : overdue) {
-      if (job->runtime->WaitIdle(cancel_deadline)) continue;
-      spdlog::error("job={} instance={} ignored cancellation; leaving it behind", name, id_);
-      stopped_cleanly_ = false;
-    }
+    if (!WaitThenCancel(jobs, deadline)) stopped_cleanly_ = false;
     for (auto& job : jobs) job->coordinator->Stop();
     // A job deleted while this instance stops: the last instance out removes what is left.
     for (auto& job : jobs) {
@@ -555,6 +540,30 @@ class Instance::Impl {
     spdlog::warn("job={} instance={} is in the registry but not run here: {}", name, id_, why);
   }
 
+  // Waits until `deadline` for the jobs' running tasks (their runtimes no longer accept fires),
+  // then cancels the overdue ones at once and gives them one shared wait. False when a task
+  // ignored its cancellation.
+  bool WaitThenCancel(const std::vector<std::shared_ptr<RunningJob>>& jobs,
+                      std::chrono::steady_clock::time_point deadline) {
+    std::vector<RunningJob*> overdue;
+    for (const auto& job : jobs) {
+      if (!job->runtime->WaitIdle(deadline)) overdue.push_back(job.get());
+    }
+    for (RunningJob* job : overdue) {
+      spdlog::warn("job={} instance={} still running after the {} ms grace period; cancelling",
+                   job->name, id_, config_.shutdown_grace.count());
+      job->runtime->CancelRunning();
+    }
+    bool clean = true;
+    const auto cancel_deadline = std::chrono::steady_clock::now() + kCancelWait;
+    for (RunningJob* job : overdue) {
+      if (job->runtime->WaitIdle(cancel_deadline)) continue;
+      spdlog::error("job={} instance={} ignored cancellation; leaving it behind", job->name, id_);
+      clean = false;
+    }
+    return clean;
+  }
+
   // From any thread: stops one job off the event loop (stopping waits for its tasks).
   void StopJobLater(const std::string& name, StopReason reason) {
     std::lock_guard<std::mutex> lock(jobs_mutex_);
@@ -582,14 +591,7 @@ class Instance::Impl {
     spdlog::info("job={} instance={} {}: stopping it here", job->name, id_, why);
     timers_->Remove(job->name);
     job->runtime->StopAccepting();
-    if (!job->runtime->WaitIdle(std::chrono::steady_clock::now() + config_.shutdown_grace)) {
-      spdlog::warn("job={} instance={} still running after the {} ms grace period; cancelling",
-                   job->name, id_, config_.shutdown_grace.count());
-      job->runtime->CancelRunning();
-      if (!job->runtime->WaitIdle(std::chrono::steady_clock::now() + kCancelWait)) {
-        spdlog::error("job={} instance={} ignored cancellation; leaving it behind", job->name, id_);
-      }
-    }
+    WaitThenCancel({job}, std::chrono::steady_clock::now() + config_.shutdown_grace);
     job->coordinator->Stop();
     {
       std::lock_guard<std::mutex> lock(jobs_mutex_);
@@ -605,19 +607,23 @@ class Instance::Impl {
     }
   }
 
-  // The last instance of a deleted job to leave removes what is left of it.
+  // The last instance of a deleted job to leave removes what is left of it (as the operator's
+  // delete does when no instance is left).
   void RemoveNodesOfDeletedJob(const std::string& name) {
-    const std::string path = root_ + "/jobs/" + name;
-    if (registry_->Exists(path + "/config", nullptr, nullptr) != registry::Code::kNoNode) return;
-    std::vector<std::string> instances;
-    registry::Code code = registry_->GetChildren(path + "/instances", &instances, nullptr);
-    if (code == registry::Code::kOk && !instances.empty()) return;  // the last one removes it
-    code = registry::DeleteTree(*registry_, path);
-    if (code == registry::Code::kOk) {
-      spdlog::info("job={} instance={} removed the deleted job's nodes", name, id_);
-    } else {
-      spdlog::warn("job={} instance={} could not remove the deleted job's nodes at {}: {}", name,
-                   id_, path, registry::CodeName(code));
+    // Checked first: DeleteJob would delete a config that is there.
+    if (registry_->Exists(root_ + "/jobs/" + name + "/config", nullptr, nullptr) !=
+        registry::Code::kNoNode) {
+      return;
+    }
+    try {
+      nlohmann::json result = operations_->DeleteJob(name);
+      if (result["state"] == "deleted") {
+        spdlog::info("job={} instance={} removed the deleted job's nodes", name, id_);
+      }
+    } catch (const operations::OperationError& e) {
+      if (e.kind() == operations::OperationError::Kind::kNotFound) return;  // removed already
+      spdlog::warn("job={} instance={} could not remove the deleted job's nodes: {}", name, id_,
+                   e.what());
     }
   }
 

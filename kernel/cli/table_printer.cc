@@ -82,9 +82,10 @@ std::string FormatDuration(std::int64_t ms) {
 
 std::optional<std::int64_t> ParseTime(const std::string& text, std::int64_t now_ms) {
   std::smatch match;
-  static const std::regex digits(R"(\d{10,})");
+  // Epoch milliseconds up to year 9999 (13 digits), amounts up to 10^9 units: no overflow.
+  static const std::regex digits(R"(\d{10,13})");
   if (std::regex_match(text, digits)) return std::stoll(text);
-  static const std::regex relative(R"((\d+)(ms|s|m|h|d))");
+  static const std::regex relative(R"((\d{1,9})(ms|s|m|h|d))");
   if (std::regex_match(text, match, relative)) {
     std::int64_t amount = std::stoll(match[1].str());
     const std::string unit = match[2].str();

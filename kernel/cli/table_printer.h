@@ -16,7 +16,6 @@ class Table {
  public:
   explicit Table(std::vector<std::string> headers);
   void AddRow(std::vector<std::string> cells);
-  std::size_t rows() const { return rows_.size(); }
   void Print(std::ostream& out) const;
 
  private:

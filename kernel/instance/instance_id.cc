@@ -47,7 +47,7 @@ std::string GenerateInstanceId() {
 }
 
 bool IsValidInstanceId(const std::string& id) {
-  if (id.empty() || id.size() > 200) return false;
+  if (id.empty() || id.size() > 200 || id == "." || id == "..") return false;
   for (char c : id) {
     bool allowed = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
                    c == '@' || c == ':' || c == '-';

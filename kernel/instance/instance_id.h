@@ -13,7 +13,8 @@ std::string GenerateInstanceId();
 // ElasticJob records as a task's ip in its traces.
 std::string HostAddress();
 
-// Instance ids become registry path segments: letters, digits and "._@:-" only.
+// Instance ids become registry path segments: at most 200 letters, digits and "._@:-", not "."
+// or "..".
 bool IsValidInstanceId(const std::string& id);
 
 }  // namespace shardjob::instance

@@ -15,6 +15,7 @@
 #include "config/job_config_json.h"
 #include "coordination/registry_json.h"
 #include "cron/cron_expression.h"
+#include "instance/instance_id.h"
 #include "operations/instance_commands.h"
 
 namespace shardjob::operations {
@@ -38,8 +39,8 @@ using registry::Stat;
 constexpr int kMaxWriteAttempts = 10;
 // DumpJob lists at most this many nodes.
 constexpr std::size_t kDumpLimit = 10000;
-// DeleteJob removes at most this many nodes in one call.
-constexpr std::size_t kDeleteLimit = 100000;
+// DeleteJob removes at most this many nodes: a job of 100,000 shards has about 300,000.
+constexpr std::size_t kDeleteLimit = 1000000;
 // ListJobs (and GetJob) check at most this many shard leases in all (one request each); jobs past
 // the budget report running_shards null.
 constexpr int kListJobsLeaseBudget = 2000;
@@ -107,14 +108,12 @@ void RequireJobName(const std::string& job) {
   }
 }
 
-// The rule config_loader.cc applies to instance ids, plus no control characters (ZooKeeper
-// refuses them in paths).
 void RequireInstanceId(const std::string& id) {
-  bool ok =
-      !id.empty() && id != "." && id != ".." && std::none_of(id.begin(), id.end(), [](char c) {
-        return c == '/' || (static_cast<unsigned char>(c) < 0x20) || c == 0x7f;
-      });
-  if (!ok) Fail(Kind::kInvalid, "bad instance id '" + id + "': expected one path segment");
+  if (!instance::IsValidInstanceId(id)) {
+    Fail(Kind::kInvalid, "bad instance id '" + id +
+                             "': expected at most 200 letters, digits and '._@:-' (not '.' or "
+                             "'..')");
+  }
 }
 
 // Node data as a JSON string: invalid UTF-8 bytes become U+FFFD, so that dumping never throws.
@@ -553,35 +552,16 @@ nlohmann::json ClusterOperations::DeleteJob(const std::string& job) {
   std::vector<std::string> instances = ChildrenOptional(registry_, job_path + "/instances");
   if (!instances.empty()) return stopping(std::move(instances));
 
-  // Depth-first, children before parents. A node that gained a child since its listing (an
-  // instance registering again) stops the cleanup: that instance leaves once it sees no config,
-  // and the last one out removes the rest.
-  struct Entry {
-    std::string path;
-    bool expanded;
-  };
-  std::vector<Entry> stack{{job_path, false}};
-  std::size_t visited = 0;
-  while (!stack.empty()) {
-    Entry entry = stack.back();
-    if (!entry.expanded) {
-      if (++visited > kDeleteLimit) {
-        Fail(Kind::kConflict, "job '" + job + "' has more than " + std::to_string(kDeleteLimit) +
-                                  " nodes; removed part of them: delete it again");
-      }
-      stack.back().expanded = true;
-      for (const std::string& child : ChildrenOptional(registry_, entry.path)) {
-        stack.push_back({entry.path + "/" + child, false});
-      }
-      continue;
-    }
-    stack.pop_back();
-    code = registry_.Delete(entry.path, registry::kAnyVersion);
-    if (code == Code::kNotEmpty) {
-      return stopping(ChildrenOptional(registry_, job_path + "/instances"));
-    }
-    if (code != Code::kNoNode) Expect(code, "deleting " + entry.path);
+  // A node that gained a child since its listing (an instance registering again) stops the
+  // cleanup: that instance leaves once it sees no config, and the last one out removes the rest.
+  code = registry::DeleteTree(registry_, job_path, kDeleteLimit);
+  if (code == Code::kNotEmpty)
+    return stopping(ChildrenOptional(registry_, job_path + "/instances"));
+  if (code == Code::kBadArguments) {
+    Fail(Kind::kConflict, "job '" + job + "' has more than " + std::to_string(kDeleteLimit) +
+                              " nodes: remove them by hand");
   }
+  Expect(code, "deleting " + job_path);
   return Json{{"job", job}, {"state", "deleted"}, {"instances", Json::array()}};
 }
 

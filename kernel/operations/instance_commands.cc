@@ -1,10 +1,10 @@
 #include "operations/instance_commands.h"
 
-#include <nlohmann/json.hpp>
+#include "coordination/registry_json.h"
 
 namespace shardjob::operations {
 
-using Json = nlohmann::json;
+using coordination::Json;
 
 std::string ProcessNodePath(const std::string& root, const std::string& instance_id) {
   return root + "/instances/" + instance_id;
@@ -26,30 +26,16 @@ std::string FormatProcessInfo(const ProcessInfo& info) {
 }
 
 ProcessInfo ParseProcessInfo(const std::string& id, const std::string& data) {
+  const Json parsed = coordination::ParseObject(data);
   ProcessInfo info;
   info.id = id;
-  Json parsed = Json::parse(data, nullptr, /*allow_exceptions=*/false);
-  if (!parsed.is_object()) return info;
-  auto text = [&](const char* key) {
-    auto it = parsed.find(key);
-    return it != parsed.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  auto number = [&](const char* key) -> std::int64_t {
-    auto it = parsed.find(key);
-    return it != parsed.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-  };
-  info.host = text("host");
-  info.ip = text("ip");
-  info.pid = number("pid");
-  info.version = text("version");
-  info.http = text("http");
-  info.started_ms = number("started_ms");
-  auto labels = parsed.find("labels");
-  if (labels != parsed.end() && labels->is_array()) {
-    for (const Json& label : *labels) {
-      if (label.is_string()) info.labels.push_back(label.get<std::string>());
-    }
-  }
+  info.host = coordination::StringField(parsed, "host");
+  info.ip = coordination::StringField(parsed, "ip");
+  info.pid = coordination::IntField(parsed, "pid");
+  info.labels = coordination::ListField<std::string>(parsed, "labels");
+  info.version = coordination::StringField(parsed, "version");
+  info.http = coordination::StringField(parsed, "http");
+  info.started_ms = coordination::IntField(parsed, "started_ms");
   return info;
 }
 
@@ -61,15 +47,12 @@ std::string FormatCommand(const InstanceCommand& command) {
 }
 
 std::optional<InstanceCommand> ParseCommand(const std::string& data) {
-  Json parsed = Json::parse(data, nullptr, /*allow_exceptions=*/false);
-  if (!parsed.is_object() || !parsed.contains("op") || !parsed["op"].is_string()) {
-    return std::nullopt;
-  }
-  const std::string op = parsed["op"].get<std::string>();
+  const Json parsed = coordination::ParseObject(data);
+  const std::string op = coordination::StringField(parsed, "op");
   if (op == "shutdown") return InstanceCommand{InstanceCommand::Op::kShutdown, ""};
-  if (op == "shutdown_job" && parsed.contains("job") && parsed["job"].is_string() &&
-      !parsed["job"].get<std::string>().empty()) {
-    return InstanceCommand{InstanceCommand::Op::kShutdownJob, parsed["job"].get<std::string>()};
+  const std::string job = coordination::StringField(parsed, "job");
+  if (op == "shutdown_job" && !job.empty()) {
+    return InstanceCommand{InstanceCommand::Op::kShutdownJob, job};
   }
   return std::nullopt;
 }

@@ -737,6 +737,7 @@ TEST(TraceHistorySqlTest, EveryFilterIsAParameter) {
             "$5 AND start_time >= $6 AND start_time < $7");
   EXPECT_THAT(sql.page_sql, HasSubstr("ORDER BY start_time DESC NULLS LAST, id DESC LIMIT $8 "
                                       "OFFSET $9"));
+  EXPECT_EQ(sql.count_params.size(), 7u);  // the page's, without LIMIT and OFFSET
   std::vector<std::string> values;
   for (const auto& param : sql.page_params) values.push_back(param.text);
   EXPECT_THAT(values, ElementsAre("j'; --", "i", "f", "3", "1", "2024-03-01 12:00:00.250",

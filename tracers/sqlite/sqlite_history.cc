@@ -58,18 +58,12 @@ spi::Status SqliteHistory::Run(const rdb::HistoryStatements& statements,
     bool absent = false;
     if (spi::Status status = Open(&absent); !status.ok() || absent) return status;
   }
-  spi::Status status;
   try {
-    status = RunInTransaction(statements, rows, total);
+    return RunInTransaction(statements, rows, total);  // leaves no rows when it fails
   } catch (...) {
     RollBack();
     throw;
   }
-  if (!status.ok()) {
-    rows->clear();
-    *total = 0;
-  }
-  return status;
 }
 
 spi::Status SqliteHistory::RunInTransaction(const rdb::HistoryStatements& statements,
