@@ -810,6 +810,7 @@ class Instance::Impl {
     running->schedule = MakeSchedule(job);
     coordination::CoordinatorOptions options;
     options.session_timeout = session_timeout_;
+    options.config_in_registry = true;  // seeded above, or found there
     running->coordinator = std::make_shared<coordination::JobCoordinator>(
         *registry_, *events_, root_, job, plugins.strategy, id_, running.get(), options);
     execution::JobRuntime::FireEndHandler on_fire_end =

@@ -36,7 +36,8 @@ JobCoordinator::JobCoordinator(registry::Registry& registry, EventLoop& loop, st
       ledger_(registry, root_ + "/jobs/" + job.name, job.name, instance_id_),
       plans_(registry, root_ + "/jobs/" + job.name, job.name),
       job_(job),
-      strategy_(std::move(strategy)) {}
+      strategy_(std::move(strategy)),
+      config_seen_(options.config_in_registry) {}
 
 config::JobConfig JobCoordinator::Job() const {
   std::lock_guard<std::mutex> lock(mutex_);

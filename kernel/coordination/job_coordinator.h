@@ -72,6 +72,10 @@ class JobEvents {
 struct CoordinatorOptions {
   // After this long without contact the session is presumed lost (ZooKeeper's own timeout).
   std::chrono::milliseconds session_timeout{15000};
+  // The job's config was in the registry before Start (SeedConfig wrote or read it, or the job
+  // was found there): a config missing from then on means the job was deleted, even one deleted
+  // before this coordinator first read it.
+  bool config_in_registry = false;
 };
 
 class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {

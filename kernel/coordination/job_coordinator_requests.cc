@@ -152,7 +152,8 @@ bool JobCoordinator::ConfigDeleted() {
   if (code != Code::kNoNode) return false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    // A config never read here was never there to delete (a coordinator started without one).
+    // A config never known to be there was never there to delete (a coordinator started without
+    // one, as tests do).
     if (!config_seen_) return false;
     if (config_deleted_) return true;
     config_deleted_ = true;

@@ -192,10 +192,12 @@ class ItemChanges : public JobEvents {
       lost_.insert(item);
     }
   }
+  void OnConfigDeleted() override { ++configs_deleted_; }
   std::set<int> held() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return held_;
   }
+  int configs_deleted() const { return configs_deleted_; }
   std::set<int> lost() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return lost_;
@@ -205,6 +207,7 @@ class ItemChanges : public JobEvents {
   mutable std::mutex mutex_;
   std::set<int> held_;
   std::set<int> lost_;
+  std::atomic<int> configs_deleted_{0};
 };
 
 struct Member {
@@ -1207,6 +1210,46 @@ TEST_F(CoordinationTest, ACheckpointWhoseOutcomeStayedUnknownIsSettledByTheNextS
   a.session->LoseGets(0);
   a.coordinator->Release(claims);
   EXPECT_EQ(LeaseOf(0, nullptr, nullptr), Code::kNoNode);
+}
+
+}  // namespace
+}  // namespace shardjob::coordination
+
+namespace shardjob::coordination {
+namespace {
+
+// The API's delete can remove a job's whole folder between an instance reading the job's config
+// and its coordinator registering (no instance was registered yet, so nothing waited for one).
+// A coordinator told its config was in the registry treats the missing config as a deletion.
+TEST_F(CoordinationTest, AJobDeletedBeforeItsCoordinatorStartedIsReportedDeleted) {
+  auto session = std::make_unique<RecordingRegistry>(store_.OpenSession());
+  ItemChanges changes;
+  config::JobConfig job;
+  job.name = "job";
+  job.sharding_total_count = 2;
+  job.sharding_strategy = strategy_name_;
+  CoordinatorOptions options;
+  options.config_in_registry = true;  // read from there a moment ago; gone since
+  auto coordinator = std::make_shared<JobCoordinator>(*session, *shared_loop_, kRoot, job,
+                                                      strategy_, "late", &changes, options);
+  coordinator->Start();
+  EXPECT_EQ(changes.configs_deleted(), 1);
+  EXPECT_TRUE(coordinator->ConfigWasDeleted());
+  coordinator->Stop();
+
+  // Without that knowledge a missing config is a job that has none yet: it runs.
+  auto unaware_session = std::make_unique<RecordingRegistry>(store_.OpenSession());
+  ItemChanges unaware_changes;
+  auto unaware = std::make_shared<JobCoordinator>(*unaware_session, *shared_loop_, kRoot, job,
+                                                  strategy_, "unaware", &unaware_changes);
+  unaware->Start();
+  EXPECT_TRUE(WaitUntil([&] { return unaware_changes.held().size() == 2; }));
+  EXPECT_EQ(unaware_changes.configs_deleted(), 0);
+  EXPECT_FALSE(unaware->ConfigWasDeleted());
+  unaware->Stop();
+  coordinator.reset();
+  unaware.reset();
+  DrainLoops();
 }
 
 }  // namespace
