@@ -215,7 +215,7 @@ class JobCoordinator : public std::enable_shared_from_this<JobCoordinator> {
   std::uint64_t disconnect_epoch_ = 0;  // counts disconnections, to match delayed checks
   std::string candidate_path_;
   std::vector<std::string> live_instances_;  // enabled ones, as last read
-  bool config_seen_ = false;  // GUARDED_BY(mutex_)
+  bool config_seen_ = false;                 // GUARDED_BY(mutex_)
   bool config_deleted_ = false;              // GUARDED_BY(mutex_)
   std::vector<int> disabled_shards_;
   std::vector<std::string> disabled_instances_;
