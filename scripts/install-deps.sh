@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what shardjob needs to build and test, from Debian packages only. Run as root.
+# Installs what shardjob needs to build and test, from Debian packages (and, for the browser
+# tests, one npm package). Run as root.
 set -euo pipefail
 
 packages=(
@@ -19,6 +20,28 @@ packages=(
   libcurl4-openssl-dev libssl-dev    # the alerting error handlers (HTTP, SMTP, DingTalk's HMAC)
   python3-aiosmtpd                   # a real SMTP receiver for the EMAIL handler's tests
 )
+# The web console's browser tests (tests/browser): `install-deps.sh --browser` adds Debian's
+# Chromium and a font, and installs playwright-core from npm (package-lock.json) with the
+# machine's Node.js. Never a browser downloaded by a test tool.
+browser_tests=false
+if [ "${1:-}" = "--browser" ]; then
+  browser_tests=true
+  packages+=(chromium fonts-dejavu-core)
+fi
+
+install_browser_test_tools() {
+  if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+    echo "install-deps: the browser tests need Node.js (18 or later) and npm on the PATH" >&2
+    exit 1
+  fi
+  # `npm ci` installs exactly package-lock.json's versions; skipped when those are in place.
+  local dir
+  dir="$(dirname "$0")/../tests/browser"
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json"; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error &&
+      cp package-lock.json node_modules/.installed-lock.json)
+  fi
+}
 
 missing=()
 for package in "${packages[@]}"; do
@@ -26,7 +49,8 @@ for package in "${packages[@]}"; do
     missing+=("$package")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: everything is installed"
+  echo "install-deps: every package is installed"
+  if $browser_tests; then install_browser_test_tools; fi
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -44,3 +68,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if $browser_tests; then install_browser_test_tools; fi

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds everything with AddressSanitizer and UBSan, and runs every
-# test (the fault-injection runs of tests/fault among them); checks the protocol model; then
-# rebuilds the concurrency-heavy tests with ThreadSanitizer and runs them. CI runs this.
+# test (the fault-injection runs of tests/fault and the console's browser tests among them);
+# checks the protocol model; then rebuilds the concurrency-heavy tests with ThreadSanitizer and
+# runs them. CI runs this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+scripts/install-deps.sh --browser
 
 jobs=$(nproc)
 echo "== build with AddressSanitizer + UBSan (build-asan/)"

@@ -345,7 +345,8 @@ class Bench {
           std::make_unique<InstanceProcess>(dir_.File(std::string(kInstanceIds[i]) + ".yaml"),
                                             dir_.File(std::string(kInstanceIds[i]) + ".log")));
     }
-    const std::string marker = "serves /metrics and /healthz on http://";
+    // "instance=a serves /metrics, /healthz, /console/ and /api on http://127.0.0.1:41234"
+    const std::string marker = "/api on http://";
     for (auto& instance : instances_) {
       std::string address;
       const bool served = shardjob::testing::WaitUntil(

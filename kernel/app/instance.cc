@@ -19,6 +19,7 @@
 #include "app/process_presence.h"
 #include "app/registry_factory.h"
 #include "config/job_config_json.h"
+#include "console/console_routes.h"
 #include "coordination/event_loop.h"
 #include "coordination/job_coordinator.h"
 #include "cron/cron_expression.h"
@@ -752,6 +753,7 @@ class Instance::Impl {
           id_, config_.http.listen);
     }
     api::AddApiRoutes(*router, *operations_, history_.get(), std::move(local), std::move(rules));
+    if (config_.http.console) console::AddConsoleRoutes(*router);
     // The API waits on the registry: off the thread that answers /metrics and /healthz, so that
     // a slow registry does not fail scrapes and probes too.
     http::ServerOptions options;
@@ -759,8 +761,8 @@ class Instance::Impl {
     http_ = std::make_unique<http::Server>(
         config_.http.listen,
         [router](const http::Request& request) { return router->Route(request); }, options);
-    spdlog::info("instance={} serves /metrics, /healthz and /api on http://{}", id_,
-                 http_->address());
+    spdlog::info("instance={} serves /metrics, /healthz{} and /api on http://{}", id_,
+                 config_.http.console ? ", /console/" : "", http_->address());
   }
 
   void AssembleTracer(std::vector<std::string>* problems) {

@@ -49,6 +49,7 @@ struct RegistryConfig {
 struct HttpConfig {
   std::string listen;  // "127.0.0.1:8899"; empty means no HTTP endpoint
   std::string token;   // required for mutating calls when not on loopback
+  bool console = true;  // serve the web console at /console/
 };
 
 struct TracingConfig {

@@ -43,7 +43,7 @@ constexpr std::array<std::string_view, 2> kRegistryKeys = {"type", "zookeeper"};
 constexpr std::array<std::string_view, 5> kZookeeperKeys = {
     "servers", "namespace", "session_timeout", "connect_timeout", "digest"};
 constexpr std::array<std::string_view, 2> kPluginsKeys = {"dirs", "rescan_interval"};
-constexpr std::array<std::string_view, 2> kHttpKeys = {"listen", "token"};
+constexpr std::array<std::string_view, 3> kHttpKeys = {"listen", "token", "console"};
 constexpr std::array<std::string_view, 3> kTracingKeys = {"type", "props", "buffer_events"};
 constexpr std::array<std::string_view, 4> kIsolationLimitsKeys = {"cpu", "memory", "wall",
                                                                   "kill_grace"};
@@ -206,6 +206,7 @@ HttpConfig ParseHttp(const Value& value) {
     if (!http.listen.empty()) CheckListenAddress(*listen, http.listen);
   }
   if (const auto token = map.Find("token")) http.token = token->String();
+  if (const auto console = map.Find("console")) http.console = console->Bool();
   return http;
 }
 

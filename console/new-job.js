@@ -1,0 +1,53 @@
+// New job (#/new): a config editor prefilled with a small job that works as it is.
+
+import {get, post, apiPath, parseConfig} from './api.js';
+import {h} from './dom.js';
+
+const TEMPLATE = {
+  name: '',
+  type: 'SCRIPT',
+  cron: '0/10 * * * * ?',
+  sharding_total_count: 2,
+  props: {'script.command.line': '/bin/true'},
+};
+
+export function newJobPage(_params, app) {
+  let busy = false;
+  const editor = h('textarea', {id: 'new-config-text', rows: '14', spellcheck: 'false', autocapitalize: 'off',
+    'aria-describedby': 'new-config-hint'}, JSON.stringify(TEMPLATE, null, 2));
+
+  async function create(event) {
+    event.preventDefault();
+    if (busy) return;
+    let config;
+    try {
+      config = parseConfig(editor.value);
+    } catch (error) {
+      app.say(error.message, 'error');
+      return;
+    }
+    busy = true;
+    try {
+      const job = await post(apiPath('jobs'), config);
+      app.navigate(`#/jobs/${encodeURIComponent(job.name)}`, `Created ${job.name}.`);
+    } catch (error) {
+      app.report(error); // the text stays as typed, to be corrected
+    } finally {
+      busy = false;
+    }
+  }
+
+  const element = h('section', {class: 'page narrow'},
+    h('h1', {tabindex: '-1'}, 'New job'),
+    h('form', {class: 'config-form', onsubmit: create},
+      h('label', {for: 'new-config-text'}, 'Config (JSON)'),
+      h('p', {id: 'new-config-hint', class: 'hint'},
+        'One job with the keys of a job in the config file (see docs/configuration.md): give it a name; ',
+        'type names the executor (SCRIPT, HTTP, or a plugin\'s type). The cron has six fields, seconds first.'),
+      editor,
+      h('div', {class: 'toolbar'}, h('button', {type: 'submit', class: 'primary'}, 'Create job'))));
+
+  // Nothing here comes from the cluster; reading the API index still tells the status line (and
+  // the token form) whether the API answers.
+  return {title: 'New job', element, refresh: () => get('/api')};
+}

@@ -1,0 +1,69 @@
+#include "console/console_routes.h"
+
+#include <string>
+#include <utility>
+
+#include "console/console_assets.h"
+
+namespace shardjob::console {
+namespace {
+
+// The console is code from this binary and data from /api, nothing else: no inline script, no
+// other origin, never framed (clickjacking an operator into "Delete").
+constexpr char kContentSecurityPolicy[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+std::string ContentType(std::string_view name) {
+  const std::size_t dot = name.rfind('.');
+  const std::string_view extension = dot == std::string_view::npos ? "" : name.substr(dot + 1);
+  if (extension == "html") return "text/html; charset=utf-8";
+  if (extension == "js") return "text/javascript; charset=utf-8";
+  if (extension == "css") return "text/css; charset=utf-8";
+  if (extension == "svg") return "image/svg+xml";
+  if (extension == "png") return "image/png";
+  if (extension == "ico") return "image/x-icon";
+  if (extension == "json") return "application/json";
+  return "application/octet-stream";
+}
+
+// Revalidated on every load (`no-cache`), answered 304 while unchanged: a new build's console
+// is seen at once, and an unchanged one costs no transfer.
+http::Response Serve(const Asset& asset, const http::Request& request) {
+  const std::string etag = "\"" + std::string(asset.sha256.substr(0, 32)) + "\"";
+  http::Response response;
+  auto match = request.headers.find("if-none-match");
+  if (match != request.headers.end() && match->second == etag) {
+    response.status = 304;
+  } else {
+    response.content_type = ContentType(asset.name);
+    response.body = std::string(asset.content);
+  }
+  response.headers = {{"ETag", etag},
+                      {"Cache-Control", "no-cache"},
+                      {"Content-Security-Policy", kContentSecurityPolicy},
+                      {"X-Content-Type-Options", "nosniff"},
+                      {"X-Frame-Options", "DENY"},
+                      {"Referrer-Policy", "no-referrer"}};
+  return response;
+}
+
+http::Response Redirect(std::string location) {
+  http::Response response = http::Response::Text(302, "see " + location + "\n");
+  response.headers = {{"Location", std::move(location)}};
+  return response;
+}
+
+}  // namespace
+
+void AddConsoleRoutes(http::Router& router) {
+  for (const Asset& asset : Assets()) {
+    auto serve = [&asset](const http::Request& request) { return Serve(asset, request); };
+    router.Add("GET", "/console/" + std::string(asset.name), serve);
+    if (asset.name == "index.html") router.Add("GET", "/console/", serve);
+  }
+  router.Add("GET", "/console", [](const http::Request&) { return Redirect("/console/"); });
+  router.Add("GET", "/", [](const http::Request&) { return Redirect("/console/"); });
+}
+
+}  // namespace shardjob::console
