@@ -36,6 +36,7 @@ echo "== ZooKeeper on 127.0.0.1:$port (pid $zk_pid, log $work/zookeeper.log)"
 
 export SHARDJOB_ZK=127.0.0.1:$port SHARDJOB_SESSION_TIMEOUT=3s
 export SHARDJOB_PLUGIN_DIR=$root/build/plugins SHARDJOB_NAMESPACE=demo-$$
+export SHARDJOB_TRACE_DB=$work/trace.db   # the three write one history, which the console shows
 config=examples/cluster.yaml
 start_instance() {
   # Each instance serves /metrics and /healthz on a port of its own, picked by the kernel.
@@ -46,7 +47,7 @@ start_instance() {
 endpoints() {
   for name in "$@"; do
     address=$(grep -o 'http://[0-9.:]*' "$work/$name.log" | head -1 || true)
-    echo "   $name: ${address:+$address/metrics}${address:-(not logged yet; see $work/$name.log)}"
+    echo "   $name: ${address:+$address/metrics, console $address/}${address:-(not logged yet; see $work/$name.log)}"
   done
 }
 status() {
@@ -61,7 +62,7 @@ start_instance b
 start_instance c
 sleep 6
 status "three instances: the leader resharded"
-echo "== their metrics:"
+echo "== their metrics and web console:"
 endpoints a b c
 echo "== kill -9 instance b (pid ${pids[1]}); its session expires in 3 s, then its shards move"
 kill -KILL "${pids[1]}"

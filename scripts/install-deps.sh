@@ -30,8 +30,12 @@ if [ "${1:-}" = "--browser" ]; then
 fi
 
 install_browser_test_tools() {
-  if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
-    echo "install-deps: the browser tests need Node.js (18 or later) and npm on the PATH" >&2
+  # Debian 12's own nodejs is 18: too old for playwright-core. The machine's Node.js is used.
+  if ! command -v node > /dev/null || ! command -v npm > /dev/null ||
+    ! node -e 'const [major, minor] = process.versions.node.split(".").map(Number);
+               process.exit(major > 20 || (major === 20 && minor >= 10) ? 0 : 1)'; then
+    echo "install-deps: the browser tests need Node.js 20.10 or later and npm on the PATH" \
+      "(found: $(node --version 2> /dev/null || echo none))" >&2
     exit 1
   fi
   # `npm ci` installs exactly package-lock.json's versions; skipped when those are in place.

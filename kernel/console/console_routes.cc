@@ -1,7 +1,9 @@
 #include "console/console_routes.h"
 
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "console/console_assets.h"
 
@@ -27,30 +29,51 @@ std::string ContentType(std::string_view name) {
   return "application/octet-stream";
 }
 
+// Every answer of the console's, files and redirects alike.
+std::vector<std::pair<std::string, std::string>> SecurityHeaders() {
+  return {{"Content-Security-Policy", kContentSecurityPolicy},
+          {"X-Content-Type-Options", "nosniff"},
+          {"X-Frame-Options", "DENY"},
+          {"Referrer-Policy", "no-referrer"}};
+}
+
+// If-None-Match holds a list of tags, each maybe weak (W/"..."); a GET compares them weakly.
+bool TagListed(std::string_view if_none_match, std::string_view etag) {
+  while (!if_none_match.empty()) {
+    const std::size_t comma = if_none_match.find(',');
+    std::string_view tag = if_none_match.substr(0, comma);
+    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag == etag || tag == "*") return true;
+    if (comma == std::string_view::npos) break;
+    if_none_match.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 // Revalidated on every load (`no-cache`), answered 304 while unchanged: a new build's console
 // is seen at once, and an unchanged one costs no transfer.
 http::Response Serve(const Asset& asset, const http::Request& request) {
   const std::string etag = "\"" + std::string(asset.sha256.substr(0, 32)) + "\"";
   http::Response response;
   auto match = request.headers.find("if-none-match");
-  if (match != request.headers.end() && match->second == etag) {
+  if (match != request.headers.end() && TagListed(match->second, etag)) {
     response.status = 304;
   } else {
     response.content_type = ContentType(asset.name);
     response.body = std::string(asset.content);
   }
-  response.headers = {{"ETag", etag},
-                      {"Cache-Control", "no-cache"},
-                      {"Content-Security-Policy", kContentSecurityPolicy},
-                      {"X-Content-Type-Options", "nosniff"},
-                      {"X-Frame-Options", "DENY"},
-                      {"Referrer-Policy", "no-referrer"}};
+  response.headers = SecurityHeaders();
+  response.headers.emplace_back("ETag", etag);
+  response.headers.emplace_back("Cache-Control", "no-cache");
   return response;
 }
 
 http::Response Redirect(std::string location) {
   http::Response response = http::Response::Text(302, "see " + location + "\n");
-  response.headers = {{"Location", std::move(location)}};
+  response.headers = SecurityHeaders();
+  response.headers.emplace_back("Location", std::move(location));
   return response;
 }
 

@@ -10,8 +10,6 @@ foreach(path IN LISTS ASSETS)
   file(SHA256 "${path}" digest)
   file(SIZE "${path}" size)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  # One line per 32 bytes keeps the generated file readable in an editor.
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){32})" "\\1\n    " bytes "${bytes}")
   string(APPEND arrays "const unsigned char kAsset${index}[] = {\n    ${bytes}0x00};\n")
   string(APPEND entries
          "      {\"${name}\", Bytes(kAsset${index}, ${size}), \"${digest}\"},\n")
@@ -40,5 +38,6 @@ ${entries}  };
 }  // namespace shardjob::console
 ")
 # Rewritten only when different, so that an unchanged console does not relink the binary.
-file(COPY_FILE "${OUTPUT}.tmp" "${OUTPUT}" ONLY_IF_DIFFERENT)
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUTPUT}.tmp" "${OUTPUT}"
+                COMMAND_ERROR_IS_FATAL ANY)
 file(REMOVE "${OUTPUT}.tmp")

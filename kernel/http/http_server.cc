@@ -335,12 +335,21 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     auto reply = std::make_shared<beast::http::response<beast::http::string_body>>(
         static_cast<beast::http::status>(response.status), 11);
     reply->set(beast::http::field::server, "shardjob");
-    reply->set(beast::http::field::content_type, response.content_type);
-    reply->set(beast::http::field::cache_control, "no-store");
+    // Answers are live data, never to be stored, unless the handler says how to cache them.
+    bool handler_caching = false;
+    for (const auto& [name, value] : response.headers) {
+      handler_caching |= beast::iequals(name, "Cache-Control");
+    }
+    if (!handler_caching) reply->set(beast::http::field::cache_control, "no-store");
     for (const auto& [name, value] : response.headers) reply->insert(name, value);
     reply->keep_alive(keep_alive);
-    reply->body() = std::move(response.body);
-    reply->prepare_payload();
+    // "Not modified" describes the cached copy: no body, and no Content-Type or Content-Length
+    // of its own that a cache could apply to that copy.
+    if (response.status != 304) {
+      reply->set(beast::http::field::content_type, response.content_type);
+      reply->body() = std::move(response.body);
+      reply->prepare_payload();
+    }
     stream_.expires_after(std::chrono::seconds(server_->options_.idle_timeout_seconds));
     beast::http::async_write(stream_, *reply,
                              [self = shared_from_this(), reply, keep_alive, drain](

@@ -60,9 +60,19 @@ class Child {
     const log = fs.openSync(logPath, 'w');
     this.process = spawn(command, args, { stdio: ['ignore', log, log] });
     fs.closeSync(log);
-    this.exited = new Promise((resolve) => this.process.once('exit', resolve));
     this.exitCode = null;
-    this.process.once('exit', (code, signal) => { this.exitCode = code ?? signal; });
+    // 'exit' for a process that ran; 'error' for one that could not start (no such program).
+    this.exited = new Promise((resolve) => {
+      this.process.once('exit', (code, signal) => {
+        this.exitCode = code ?? signal;
+        resolve();
+      });
+      this.process.once('error', (error) => {
+        this.exitCode = error.code;
+        fs.appendFileSync(logPath, `cannot start ${command}: ${error.message}\n`);
+        resolve();
+      });
+    });
   }
 
   get pid() { return this.process.pid; }
@@ -152,10 +162,22 @@ export class Cluster {
     return { child, address };
   }
 
-  // Stops everything started, newest first, and removes the temp dir unless `keep`.
+  // Stops everything started, one after the other and newest first (the instances leave
+  // ZooKeeper before it stops), and removes the temp dir unless `keep`.
   async stop({ keep = false } = {}) {
-    for (const child of [...this.children].reverse()) await child.stop();
-    if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
+    let firstError = null;
+    try {
+      for (const child of [...this.children].reverse()) {
+        try {
+          await child.stop();
+        } catch (error) {
+          firstError ??= error;
+        }
+      }
+      if (firstError) throw firstError;
+    } finally {
+      if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 
   // The instance processes' logs, for a failure message.

@@ -384,6 +384,12 @@ TEST(ParseConfigTest, HttpListenForms) {
   EXPECT_EQ(ParseConfig("http: {listen: ''}", kFile).http.listen, "");
 }
 
+TEST(ParseConfigTest, TheConsoleIsServedUnlessTurnedOff) {
+  EXPECT_TRUE(ParseConfig("http: {listen: '127.0.0.1:0'}", kFile).http.console);
+  EXPECT_FALSE(ParseConfig("http: {listen: '127.0.0.1:0', console: false}", kFile).http.console);
+  ExpectErrorContains("http:\n  console: maybe\n", {":2:12: http.console:"});
+}
+
 TEST(ParseConfigTest, NamesThatCannotBePathSegmentsAreErrors) {
   ExpectErrorContains("jobs:\n  - name: orders/eu\n    type: T\n",
                       {":2:11: jobs[0].name: bad job name 'orders/eu'"});

@@ -3,15 +3,20 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "console/console_assets.h"
+#include "http/http_server.h"
 #include "http/router.h"
+#include "support/http_client.h"
 
 namespace shardjob::console {
 namespace {
@@ -116,6 +121,13 @@ TEST_F(ConsoleRoutesTest, AnUnchangedFileIsAnsweredNotModified) {
   EXPECT_EQ(tags.size(), Assets().size());
 }
 
+TEST_F(ConsoleRoutesTest, ATagListOrAWeakTagMatchesToo) {
+  std::string etag = HeaderValue(Get("/console/index.html"), "ETag");
+  EXPECT_EQ(Get("/console/index.html", "\"other\", W/" + etag).status, 304);
+  EXPECT_EQ(Get("/console/index.html", "*").status, 304);
+  EXPECT_EQ(Get("/console/index.html", "W/\"other\"").status, 200);
+}
+
 TEST_F(ConsoleRoutesTest, TheRootAndTheBareFolderLeadToTheConsole) {
   for (const char* path : {"/", "/console"}) {
     http::Response response = Get(path);
@@ -127,8 +139,8 @@ TEST_F(ConsoleRoutesTest, TheRootAndTheBareFolderLeadToTheConsole) {
 TEST_F(ConsoleRoutesTest, NothingButTheBuiltInFilesIsServed) {
   // The files are looked up in the built-in table, never on disk.
   for (const char* path : {"/console/missing.js", "/console/../CMakeLists.txt",
-                           "/console/..%2Fkernel%2Fconsole%2Fconsole_routes.cc", "/console/index.html/x",
-                           "/console/sub/index.html"}) {
+                           "/console/..%2Fkernel%2Fconsole%2Fconsole_routes.cc",
+                           "/console/index.html/x", "/console/sub/index.html"}) {
     EXPECT_EQ(Get(path).status, 404) << path;
   }
 }
@@ -146,7 +158,7 @@ TEST_F(ConsoleRoutesTest, TheConsoleOnlyRefersToItsOwnFiles) {
     std::string text(asset.content);
     for (auto it = std::sregex_iterator(text.begin(), text.end(), reference);
          it != std::sregex_iterator(); ++it) {
-      std::string target = (*it)[1].matched ? (*it)[1].str()
+      std::string target = (*it)[1].matched   ? (*it)[1].str()
                            : (*it)[2].matched ? (*it)[2].str()
                                               : (*it)[3].str();
       if (target.starts_with("./")) target = target.substr(2);
@@ -166,6 +178,61 @@ TEST_F(ConsoleRoutesTest, TheConsoleOnlyRefersToItsOwnFiles) {
           << name << " has an inline style, which the Content-Security-Policy blocks";
     }
   }
+}
+
+// The same files through a real server: what a browser gets on the wire.
+class ConsoleServerTest : public ::testing::Test {
+ protected:
+  ConsoleServerTest() {
+    AddConsoleRoutes(router_);
+    router_.Add("GET", "/live",
+                [](const http::Request&) { return http::Response::Text(200, "x"); });
+    server_ = std::make_unique<http::Server>(
+        "127.0.0.1:0", [this](const http::Request& request) { return router_.Route(request); });
+  }
+
+  // The values of header `name` in `reply`, in order.
+  static std::vector<std::string> Headers(const testing::HttpReply& reply,
+                                          const std::string& name) {
+    std::vector<std::string> values;
+    std::istringstream lines(reply.headers);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const std::size_t colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      std::string key = line.substr(0, colon);
+      std::transform(key.begin(), key.end(), key.begin(), ::tolower);
+      if (key == name) values.push_back(line.substr(colon + 2));
+    }
+    return values;
+  }
+
+  http::Router router_;
+  std::unique_ptr<http::Server> server_;
+};
+
+TEST_F(ConsoleServerTest, AFileIsCachedUntilChangedAndLiveDataIsNot) {
+  testing::HttpReply file = testing::HttpGet(server_->address(), "/console/index.html");
+  ASSERT_EQ(file.status, 200);
+  // One Cache-Control: a "no-store" beside "no-cache" would keep the browser from ever
+  // revalidating.
+  EXPECT_EQ(Headers(file, "cache-control"), std::vector<std::string>{"no-cache"});
+  EXPECT_EQ(Headers(file, "content-type"), std::vector<std::string>{"text/html; charset=utf-8"});
+  std::vector<std::string> etag = Headers(file, "etag");
+  ASSERT_EQ(etag.size(), 1u);
+
+  testing::HttpReply unchanged = testing::HttpRequest(
+      server_->address(), "GET", "/console/index.html", "", "If-None-Match: " + etag[0] + "\r\n");
+  EXPECT_EQ(unchanged.status, 304);
+  EXPECT_TRUE(unchanged.body.empty());
+  // Nothing that a cache could apply to its stored copy.
+  EXPECT_TRUE(Headers(unchanged, "content-type").empty()) << unchanged.headers;
+  EXPECT_TRUE(Headers(unchanged, "content-length").empty()) << unchanged.headers;
+  EXPECT_EQ(Headers(unchanged, "etag"), etag);
+
+  testing::HttpReply live = testing::HttpGet(server_->address(), "/live");
+  EXPECT_EQ(Headers(live, "cache-control"), std::vector<std::string>{"no-store"});
 }
 
 }  // namespace
