@@ -67,22 +67,63 @@ export async function request(method, path, {body, ifMatch} = {}) {
 export const get = (path) => request('GET', path);
 export const post = (path, body) => request('POST', path, {body});
 
+/** A history read, or null when the instance has no trace store it can read back. */
+export async function historyOrNull(path) {
+  try {
+    return await get(path);
+  } catch (error) {
+    if (error.code === 'no_trace_store') return null;
+    throw error;
+  }
+}
+
+/** The browser's JSON error message without its location or the quoted input V8 appends. */
+const errorHead = (message) => message.replace(/^JSON\.parse: /, '').replace(/,?\s*".*" is not valid JSON$/s, '')
+  .replace(/\s*(in JSON )?at position \d+.*$/s, '').replace(/\s*\(?at line \d+ column \d+.*$/s, '')
+  .replace(/\s*\(line \d+ column \d+\)$/, '');
+
+/**
+ * Where JSON.parse stopped, as an offset into `text`, or null when it cannot be told. Browsers
+ * word this differently: Firefox says "line L column C", V8 "position N", and V8 says nothing
+ * for "Unexpected token" (there the offset is the shortest prefix failing the same way).
+ */
+function errorOffset(text, message) {
+  const lineColumn = /line (\d+) column (\d+)/.exec(message);
+  if (lineColumn) {
+    const lines = text.split('\n').slice(0, Number(lineColumn[1]) - 1);
+    return lines.reduce((sum, line) => sum + line.length + 1, 0) + Number(lineColumn[2]) - 1;
+  }
+  const position = /position (\d+)/.exec(message);
+  if (position) return Number(position[1]);
+  if (/end of (JSON )?(input|data)/i.test(message)) return text.length;
+  const head = errorHead(message);
+  if (!head) return null; // V8's '"undefined" is not valid JSON': no token named, no place
+  for (let length = 1; length <= text.length; ++length) {
+    try {
+      JSON.parse(text.slice(0, length));
+    } catch (error) {
+      if (errorHead(error.message) === head) return length - 1;
+    }
+  }
+  return null;
+}
+
 /**
  * Parses a job config typed by the user. The error says where the JSON breaks ("line 3,
- * column 14") whatever the browser's own wording is.
+ * column 14") whatever the browser's own wording is, or no place at all rather than a wrong one.
  */
 export function parseConfig(text) {
   let value;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    const match = /position (\d+)/.exec(error.message);
-    const position = match ? Number(match[1]) : text.length;
-    const before = text.slice(0, position);
-    const line = before.split('\n').length;
-    const column = position - before.lastIndexOf('\n');
-    const detail = error.message.replace(/\s*\(line \d+ column \d+\)/, '').replace(/^JSON\.parse: /, '');
-    throw new Error(`The config is not valid JSON: line ${line}, column ${column}: ${detail}`);
+    const offset = errorOffset(text, error.message);
+    let where = '';
+    if (offset !== null) {
+      const before = text.slice(0, offset);
+      where = ` line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}:`;
+    }
+    throw new Error(`The config is not valid JSON:${where} ${errorHead(error.message) || error.message}.`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new Error('The config must be a JSON object: { "name": …, "type": …, … }.');

@@ -1,7 +1,8 @@
 // The console's shell: hash routing, the live-refresh loop, messages, confirmations and the
 // token form. Pages are built by the page modules; each returns
 //   {title, element (holding one <h1 tabindex="-1">), refresh(): Promise, update?(params)}
-// and gets `app` (below) to report results, ask for confirmation and navigate.
+// or {title, element, offline: true} for a page that reads nothing from the API, and gets `app`
+// (below) to run actions, report results, ask for confirmation and navigate.
 
 import {TOKEN_KEY} from './api.js';
 import {h, setText, clockTime} from './dom.js';
@@ -33,13 +34,27 @@ function clearMessage() {
   messageBox.textContent = '';
 }
 
-function report(error) {
+// After a 401 or 403 the API closes the connection, so polling with the same (missing or
+// wrong) token would only reconnect and be refused every 2 s: wait for the token form instead.
+let needsToken = false;
+
+/** Logs what is not the API's answer; asks for a token when the API wants one. */
+function noteFailure(error) {
   if (!error.status) console.error(error);
-  if (error.status === 401) tokenForm.hidden = false;
+  if (error.status !== 401 && error.status !== 403) return;
+  needsToken = true;
+  if (tokenForm.hidden) {
+    tokenForm.hidden = false;
+    tokenInput.focus();
+  }
+}
+
+function report(error) {
+  noteFailure(error);
   say(error.message, 'error');
 }
 
-/** Resolves true when the user confirms; Escape or "Cancel" resolve false. */
+/** Resolves true when the user confirms; Escape, "Cancel" or leaving the page resolve false. */
 function confirmAction({title, text, action}) {
   setText(document.getElementById('confirm-title'), title);
   setText(document.getElementById('confirm-text'), text);
@@ -51,11 +66,39 @@ function confirmAction({title, text, action}) {
   });
 }
 
+let acting = false;
+
+/**
+ * Runs a page's action, one at a time; the API's refusal goes to the message area verbatim.
+ * The page is re-read afterwards unless the action returns false (cancelled, or it left the page).
+ */
+async function act(action) {
+  if (acting) return;
+  acting = true;
+  let changed = true;
+  try {
+    changed = (await action()) !== false;
+  } catch (error) {
+    report(error);
+  } finally {
+    acting = false;
+  }
+  if (changed) refreshNow();
+}
+
 tokenForm.addEventListener('submit', (event) => {
   event.preventDefault();
-  sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+  const token = tokenInput.value.trim();
+  // An HTTP header carries Latin-1 at most (fetch throws otherwise) and a token is ASCII.
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    say('The token can hold only printable ASCII characters, without spaces.', 'error');
+    tokenInput.focus();
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
   tokenInput.value = '';
   tokenForm.hidden = true;
+  needsToken = false;
   clearMessage();
   refreshNow();
 });
@@ -69,16 +112,31 @@ let timer = 0;
 let refreshing = false;
 let refreshAgain = false;
 let lastUpdated = null;
+let lastOk = true;
 
 const isLive = () => liveToggle.getAttribute('aria-pressed') === 'true';
 
 function scheduleNext() {
   clearTimeout(timer);
-  if (isLive() && !document.hidden) timer = setTimeout(refreshNow, REFRESH_MS);
+  if (isLive() && !document.hidden && !needsToken) timer = setTimeout(refreshNow, REFRESH_MS);
+}
+
+/** "Updated …" every 2 s would be read out every 2 s: announce only a change between ok and failing. */
+function showRefreshStatus(text, ok) {
+  refreshStatus.setAttribute('aria-live', ok === lastOk ? 'off' : 'polite');
+  refreshStatus.classList.toggle('status-error', !ok);
+  lastOk = ok;
+  setText(refreshStatus, text);
+}
+
+function showUpdated() {
+  const time = clockTime(lastUpdated);
+  showRefreshStatus(isLive() ? `Updated ${time}` : `Paused; updated ${time}`, true);
 }
 
 async function refreshNow() {
   clearTimeout(timer);
+  if (currentPage.offline) return;
   if (refreshing) {
     refreshAgain = true;
     return;
@@ -89,17 +147,14 @@ async function refreshNow() {
     await page.refresh();
     if (page === currentPage) {
       lastUpdated = new Date();
-      refreshStatus.classList.remove('status-error');
-      setText(refreshStatus, `Updated ${clockTime(lastUpdated)}`);
+      showUpdated();
       // The API answered, so no token is missing (unless the user is typing one right now).
       if (!tokenForm.contains(document.activeElement)) tokenForm.hidden = true;
     }
   } catch (error) {
     if (page === currentPage) {
-      if (!error.status) console.error(error);
-      if (error.status === 401) tokenForm.hidden = false;
-      refreshStatus.classList.add('status-error');
-      setText(refreshStatus, `Refresh failed: ${error.message}`);
+      noteFailure(error);
+      showRefreshStatus(`Refresh failed: ${error.message}`, false);
     }
   } finally {
     refreshing = false;
@@ -115,12 +170,10 @@ async function refreshNow() {
 liveToggle.addEventListener('click', () => {
   const live = !isLive();
   liveToggle.setAttribute('aria-pressed', String(live));
-  if (live) {
-    refreshNow();
-  } else {
-    clearTimeout(timer);
-    setText(refreshStatus, lastUpdated ? `Paused; updated ${clockTime(lastUpdated)}` : 'Paused');
-  }
+  if (live) refreshNow();
+  else if (lastUpdated) showUpdated();
+  else showRefreshStatus('Paused', lastOk);
+  if (!live) clearTimeout(timer);
 });
 
 document.addEventListener('visibilitychange', () => {
@@ -139,17 +192,20 @@ const PAGES = {
   missing: notFoundPage,
 };
 
+/** Reads nothing from the API, so it says nothing about it either (offline: no refresh). */
 function notFoundPage() {
   return {
     title: 'Not found',
+    offline: true,
     element: h('section', {}, h('h1', {tabindex: '-1'}, 'Page not found'),
       h('p', {}, 'There is no such page. ', h('a', {href: '#/'}, 'Go to the overview'), '.')),
-    refresh: async () => {},
   };
 }
 
+/** The page a hash names; null for a hash that is no route, such as "#main" (an in-page link). */
 function parseRoute(hash) {
-  const text = hash.replace(/^#/, '') || '/';
+  if (hash && !hash.startsWith('#/')) return null;
+  const text = hash.slice(1) || '/';
   const queryStart = text.indexOf('?');
   const path = queryStart < 0 ? text : text.slice(0, queryStart);
   const params = Object.fromEntries(new URLSearchParams(queryStart < 0 ? '' : text.slice(queryStart + 1)));
@@ -172,7 +228,10 @@ let currentRouteName = null;
 let pendingMessage = null;
 
 function showRoute({moveFocus}) {
-  const route = parseRoute(location.hash);
+  // A confirmation still open belongs to the page being left: its answer must not act there.
+  if (dialog.open) dialog.close();
+  const route = parseRoute(location.hash) ?? (currentPage ? null : parseRoute(''));
+  if (!route) return;
   // History's filters and tabs live in the hash: the same page takes the new parameters,
   // keeping focus where the user is (on a tab, on "Next page").
   if (route.name === currentRouteName && currentPage.update) {
@@ -205,12 +264,18 @@ function navigate(hash, message = null) {
 }
 
 const app = {
-  refresh: refreshNow,
+  act,
   report,
   say,
   confirm: confirmAction,
   navigate,
 };
+
+// The skip link's "#main" is no route: focus the content without touching the hash.
+document.querySelector('.skip-link').addEventListener('click', (event) => {
+  event.preventDefault();
+  document.getElementById('main').focus();
+});
 
 window.addEventListener('hashchange', () => showRoute({moveFocus: true}));
 showRoute({moveFocus: false});

@@ -31,7 +31,7 @@ function axisMax(n) {
 
 /**
  * Drawn at the size it is shown (`width` in CSS pixels) rather than scaled, so its text stays
- * legible on a phone; the overview redraws it on every refresh, which follows resizes.
+ * legible on a phone; the overview redraws it when the width (or a bar) changes.
  */
 export function outcomesChart(buckets, {now, label, width}) {
   const WIDTH = Math.max(280, Math.round(width));

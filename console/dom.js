@@ -80,10 +80,21 @@ export function fireElement(fire) {
   return /^\d+$/.test(fire) ? timeElement(Number(fire), `fire ${fire}`) : h('code', {}, fire);
 }
 
+/** 850 ms, 12.3 s, 4 min 5 s. Rounded first, so that 59,960 ms reads "1 min 0 s", not "60.0 s". */
 export function duration(ms) {
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+  if (!(ms >= 0)) return '—'; // a clock stepped back between start and end
+  if (ms < 999.5) return `${Math.round(ms)} ms`;
+  const tenths = Math.round(ms / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+}
+
+export const jobHash = (name) => `#/jobs/${encodeURIComponent(name)}`;
+
+/** A link to a job's page, named by the job. */
+export function jobLink(name) {
+  return h('a', {href: jobHash(name)}, name);
 }
 
 /** A status word in a tinted box; the word itself carries the meaning, the tint only helps. */
@@ -109,15 +120,19 @@ export function emptyRow(columnCount, text) {
   return h('tr', {'data-key': '(empty)'}, h('td', {colspan: columnCount, class: 'empty'}, text));
 }
 
+const FOCUSABLE = 'a[href], button, input, select, textarea, [tabindex]';
+
 /**
  * Puts freshly built rows (each with data-key) into tbody without disturbing the user: a row
- * that renders the same as before is kept as it is, and when a focused row has to be replaced,
- * focus moves to the control with the same data-key in its replacement.
+ * that renders the same as before is kept as it is. When the focused row has to be replaced,
+ * focus moves to the same control in its replacement (the one with the same data-key, else the
+ * one at the same place in the row); when the row is gone, to the table's wrapper, not <body>.
  */
 export function syncRows(tbody, rows) {
   const focused = tbody.contains(document.activeElement) ? document.activeElement : null;
-  const focusedRowKey = focused?.closest('tr')?.dataset.key;
-  const focusedControlKey = focused?.dataset.key;
+  const focusedRow = focused?.closest('tr');
+  const focusedKey = focused?.dataset.key;
+  const focusedIndex = focusedRow ? [...focusedRow.querySelectorAll(FOCUSABLE)].indexOf(focused) : -1;
 
   const previous = new Map([...tbody.rows].map((row) => [row.dataset.key, row]));
   const wanted = rows.map((row) => {
@@ -134,10 +149,13 @@ export function syncRows(tbody, rows) {
     if (tbody.rows[index] !== row) tbody.insertBefore(row, tbody.rows[index] ?? null);
   });
 
-  if (focused && document.activeElement !== focused) {
-    const row = [...tbody.rows].find((r) => r.dataset.key === focusedRowKey);
-    const control = focused.isConnected ? focused : row && [...row.querySelectorAll('[data-key]')]
-      .find((el) => el.dataset.key === focusedControlKey);
-    control?.focus();
+  if (!focused || document.activeElement === focused) return;
+  if (focused.isConnected) {
+    focused.focus();
+    return;
   }
+  const row = [...tbody.rows].find((r) => r.dataset.key === focusedRow.dataset.key);
+  const controls = row ? [...row.querySelectorAll(FOCUSABLE)] : [];
+  const control = (focusedKey && controls.find((el) => el.dataset.key === focusedKey)) ?? controls[focusedIndex];
+  (control ?? tbody.closest('.table-wrap')).focus();
 }

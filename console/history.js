@@ -2,15 +2,11 @@
 // The filters live in the hash, so a filtered view can be bookmarked and shared, and the
 // browser's back button steps back through them.
 
-import {get, withQuery} from './api.js';
+import {historyOrNull, withQuery} from './api.js';
 import {h, setText, badge, dataTable, syncRows, emptyRow, timeElement, fireElement, duration,
-  toDateTimeLocal} from './dom.js';
+  toDateTimeLocal, jobLink} from './dom.js';
 
 const PAGE_SIZE = 50;
-
-function jobLink(name) {
-  return h('a', {href: `#/jobs/${encodeURIComponent(name)}`}, name);
-}
 
 function executionRow(event) {
   const outcome = !event.complete_time_ms ? 'running' : event.success ? 'succeeded' : 'failed';
@@ -70,6 +66,9 @@ function field(label, control, hint) {
 export function historyPage(initialParams, app) {
   let params = {};
   let tab = 'executions';
+  // Bumped by every change of tab, filters or page, so that an answer to an older question,
+  // arriving late, is dropped instead of shown under the new one.
+  let generation = 0;
 
   const inputs = {
     job: h('input', {id: 'filter-job', name: 'job', type: 'text', autocomplete: 'off', spellcheck: 'false'}),
@@ -94,7 +93,7 @@ export function historyPage(initialParams, app) {
 
   const tabButtons = Object.fromEntries(Object.entries(TABS).map(([key, spec]) => [key,
     h('button', {type: 'button', role: 'tab', id: `tab-${key}`, 'aria-controls': 'history-panel',
-      onclick: () => goTo({...keptFilters(), tab: key})}, spec.label)]));
+      onclick: () => { if (key !== tab) goTo({...keptFilters(), tab: key}); }}, spec.label)]));
   const tables = Object.fromEntries(Object.entries(TABS).map(([key, spec]) => [key, spec.table()]));
 
   const pageInfo = h('p', {class: 'page-info'});
@@ -105,6 +104,7 @@ export function historyPage(initialParams, app) {
   const noStore = h('p', {class: 'notice', hidden: true},
     'The history needs a tracer that can be read back: set tracing.type to SQLITE or POSTGRESQL ',
     'in the config of the instance serving this console.');
+  const failure = h('p', {class: 'notice notice-error', hidden: true});
 
   const form = h('form', {class: 'filters', onsubmit: (event) => { event.preventDefault(); goTo(formFilters()); }},
     Object.values(fields),
@@ -118,7 +118,7 @@ export function historyPage(initialParams, app) {
   const element = h('section', {class: 'page'},
     h('h1', {tabindex: '-1'}, 'History'),
     tablist,
-    h('div', {id: 'history-panel', role: 'tabpanel'}, form, noStore, results));
+    h('div', {id: 'history-panel', role: 'tabpanel'}, form, noStore, failure, results));
 
   // ---- The hash is the state ----
 
@@ -160,6 +160,7 @@ export function historyPage(initialParams, app) {
   }
 
   function update(newParams) {
+    generation += 1;
     params = newParams;
     tab = params.tab === 'status' ? 'status' : 'executions';
     for (const [key, button] of Object.entries(tabButtons)) {
@@ -178,7 +179,9 @@ export function historyPage(initialParams, app) {
   }
 
   async function refresh() {
+    const asked = generation;
     const spec = TABS[tab];
+    const table = tables[tab];
     const offset = Number(params.offset) || 0;
     const query = {offset, limit: PAGE_SIZE};
     for (const name of spec.filters) {
@@ -186,23 +189,27 @@ export function historyPage(initialParams, app) {
     }
     let answer;
     try {
-      answer = await get(withQuery(spec.endpoint, query));
+      answer = await historyOrNull(withQuery(spec.endpoint, query));
     } catch (error) {
-      if (error.code !== 'no_trace_store') throw error;
-      noStore.hidden = false;
-      results.hidden = true;
-      return;
+      if (asked !== generation) return;
+      // A refused filter (400): the rows shown belong to other filters, so they go.
+      if (error.status === 400) showRows(table, [], offset, 0, 'No results: the API refused these filters.');
+      failure.hidden = false;
+      setText(failure, error.message);
+      throw error;
     }
-    noStore.hidden = true;
-    results.hidden = false;
-    const table = tables[tab];
-    syncRows(table.tbody, answer.events.length ? answer.events.map(spec.row)
-      : [emptyRow(table.columnCount, 'Nothing recorded matches these filters.')]);
-    const first = answer.events.length ? offset + 1 : 0;
-    const last = answer.events.length ? offset + answer.events.length : 0;
-    setText(pageInfo, `Showing ${first}–${last} of ${answer.total}`);
+    if (asked !== generation) return;
+    failure.hidden = true;
+    noStore.hidden = answer !== null;
+    results.hidden = answer === null;
+    if (answer) showRows(table, answer.events.map(spec.row), offset, answer.total, 'Nothing recorded matches these filters.');
+  }
+
+  function showRows(table, rows, offset, total, emptyText) {
+    syncRows(table.tbody, rows.length ? rows : [emptyRow(table.columnCount, emptyText)]);
+    setText(pageInfo, `Showing ${rows.length ? offset + 1 : 0}–${rows.length ? offset + rows.length : 0} of ${total}`);
     setPagerButton(previousButton, offset === 0, nextButton);
-    setPagerButton(nextButton, offset + answer.events.length >= answer.total, previousButton);
+    setPagerButton(nextButton, offset + rows.length >= total, previousButton);
   }
 
   /** Disabling the focused pager button would drop focus to <body>: hand it to the other one. */

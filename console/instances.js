@@ -1,31 +1,16 @@
 // Instances (#/instances): the live processes, what they run, and per-process actions.
 
 import {get, post, apiPath} from './api.js';
-import {h, dataTable, syncRows, emptyRow, timeElement} from './dom.js';
+import {h, dataTable, syncRows, emptyRow, timeElement, jobLink} from './dom.js';
 
 function jobLinks(names) {
   if (!names.length) return '—';
-  return h('ul', {class: 'inline-list'},
-    names.map((name) => h('li', {}, h('a', {href: `#/jobs/${encodeURIComponent(name)}`}, name))));
+  return h('ul', {class: 'inline-list'}, names.map((name) => h('li', {}, jobLink(name))));
 }
 
 export function instancesPage(_params, app) {
-  let busy = false;
   const table = dataTable('Instances',
     ['Id', 'Host', 'IP', 'PID', 'Labels', 'Version', 'HTTP', 'Started', 'Jobs', 'Disabled jobs', 'Actions']);
-
-  async function act(action) {
-    if (busy) return;
-    busy = true;
-    try {
-      await action();
-    } catch (error) {
-      app.report(error);
-    } finally {
-      busy = false;
-    }
-    app.refresh();
-  }
 
   async function setDisabled(id, disabled) {
     const answer = await post(`${apiPath('instances', id)}/${disabled ? 'disable' : 'enable'}`);
@@ -37,7 +22,7 @@ export function instancesPage(_params, app) {
     const confirmed = await app.confirm({title: `Shut down ${id}?`, action: 'Shut down',
       text: 'The process stops gracefully, as on SIGTERM: running shards finish, its shards move to ' +
         'other instances. Only whoever runs the process can start it again.'});
-    if (!confirmed) return;
+    if (!confirmed) return false;
     await post(`${apiPath('instances', id)}/shutdown`);
     app.say(`Asked ${id} to shut down.`);
   }
@@ -61,9 +46,9 @@ export function instancesPage(_params, app) {
       h('td', {}, jobLinks(instance.jobs)),
       h('td', {}, jobLinks(instance.disabled_jobs)),
       h('td', {}, h('div', {class: 'row-actions'},
-        actionButton('Disable', id, 'disable', () => act(() => setDisabled(id, true))),
-        actionButton('Enable', id, 'enable', () => act(() => setDisabled(id, false))),
-        actionButton('Shut down', id, 'shutdown', () => act(() => shutDown(id)), 'danger'))));
+        actionButton('Disable', id, 'disable', () => app.act(() => setDisabled(id, true))),
+        actionButton('Enable', id, 'enable', () => app.act(() => setDisabled(id, false))),
+        actionButton('Shut down', id, 'shutdown', () => app.act(() => shutDown(id)), 'danger'))));
   }
 
   const element = h('section', {class: 'page'},

@@ -1,7 +1,7 @@
 // New job (#/new): a config editor prefilled with a small job that works as it is.
 
 import {get, post, apiPath, parseConfig} from './api.js';
-import {h} from './dom.js';
+import {h, jobHash} from './dom.js';
 
 const TEMPLATE = {
   name: '',
@@ -12,34 +12,26 @@ const TEMPLATE = {
 };
 
 export function newJobPage(_params, app) {
-  let busy = false;
   const editor = h('textarea', {id: 'new-config-text', rows: '14', spellcheck: 'false', autocapitalize: 'off',
     'aria-describedby': 'new-config-hint'}, JSON.stringify(TEMPLATE, null, 2));
 
-  async function create(event) {
-    event.preventDefault();
-    if (busy) return;
+  /** A refusal (400) goes to the message area and the text stays as typed, to be corrected. */
+  async function create() {
     let config;
     try {
       config = parseConfig(editor.value);
     } catch (error) {
       app.say(error.message, 'error');
-      return;
+      return false;
     }
-    busy = true;
-    try {
-      const job = await post(apiPath('jobs'), config);
-      app.navigate(`#/jobs/${encodeURIComponent(job.name)}`, `Created ${job.name}.`);
-    } catch (error) {
-      app.report(error); // the text stays as typed, to be corrected
-    } finally {
-      busy = false;
-    }
+    const job = await post(apiPath('jobs'), config);
+    app.navigate(jobHash(job.name), `Created ${job.name}.`);
+    return false; // the job's page reads the job
   }
 
   const element = h('section', {class: 'page narrow'},
     h('h1', {tabindex: '-1'}, 'New job'),
-    h('form', {class: 'config-form', onsubmit: create},
+    h('form', {class: 'config-form', onsubmit: (event) => { event.preventDefault(); app.act(create); }},
       h('label', {for: 'new-config-text'}, 'Config (JSON)'),
       h('p', {id: 'new-config-hint', class: 'hint'},
         'One job with the keys of a job in the config file (see docs/configuration.md): give it a name; ',
@@ -47,7 +39,14 @@ export function newJobPage(_params, app) {
       editor,
       h('div', {class: 'toolbar'}, h('button', {type: 'submit', class: 'primary'}, 'Create job'))));
 
-  // Nothing here comes from the cluster; reading the API index still tells the status line (and
-  // the token form) whether the API answers.
-  return {title: 'New job', element, refresh: () => get('/api')};
+  // Nothing here comes from the cluster. Reading the API index once still tells the status line
+  // (and the token form) whether the API answers; polling it would tell nothing more.
+  let answered = false;
+  async function refresh() {
+    if (answered) return;
+    await get('/api');
+    answered = true;
+  }
+
+  return {title: 'New job', element, refresh};
 }
