@@ -1,9 +1,10 @@
-// Prints what a fire costs in ZooKeeper requests, for jobs of 1, 4 and 64 shards on one
-// instance against a real ZooKeeper server the benchmark starts itself (as the tests do):
-// the instance's own request count, and the server's packets received (`mntr`), per fire; and
-// how late the shards started (scheduled instant to Execute(), claim round trip included).
+// Prints what a fire costs in ZooKeeper requests, for jobs of 1, 16 and 256 shards (or the counts
+// given) on one instance against a real ZooKeeper server the benchmark starts itself (as the
+// tests do): the instance's own requests (each one round trip; a multi of many operations is
+// one), and the server's packets received (`mntr`), per fire; and how late the shards started
+// (scheduled instant to Execute(), claim round trip included).
 //
-//   build/bin/registry_cost_bench [seconds-per-case=4]
+//   build/bin/registry_cost_bench [seconds-per-case=4] [shard counts...=1 16 256]
 
 #include <algorithm>
 #include <chrono>
@@ -58,11 +59,14 @@ std::string LatenessSummary(const std::string& path, std::size_t skip) {
 
 int main(int argc, char** argv) {
   int seconds = argc > 1 ? std::stoi(argv[1]) : 4;
+  std::vector<int> shard_counts;
+  for (int i = 2; i < argc; ++i) shard_counts.push_back(std::stoi(argv[i]));
+  if (shard_counts.empty()) shard_counts = {1, 16, 256};
   shardjob::testing::ZookeeperServer server;
   shardjob::testing::TempDir dir;
-  std::printf("%-7s %-6s %-22s %-20s %s\n", "shards", "fires", "instance requests/fire",
+  std::printf("%-7s %-6s %-22s %-20s %s\n", "shards", "fires", "round trips/fire",
               "server packets/fire", "lateness ms p50 / p99 / max");
-  for (int shards : {1, 4, 64}) {
+  for (int shards : shard_counts) {
     std::string config = dir.File("cost-" + std::to_string(shards) + ".yaml");
     std::string lateness = dir.File("late-" + std::to_string(shards));
     shardjob::testing::WriteFile(
