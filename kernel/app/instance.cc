@@ -852,10 +852,12 @@ class Instance::Impl {
     if (running.schedule) {
       spdlog::info("job={} instance={} scheduled {} with {} shard(s)", job.name, id_,
                    running.schedule->Describe(), job.sharding_total_count);
-      timers_->Add(job.name, running.schedule, job.jitter,
-                   [runtime = running.runtime](const schedule::Fire& fire) {
-                     runtime->OnFire(fire, spi::ExecutionSource::kNormalTrigger);
-                   });
+      timers_->Add(
+          job.name, running.schedule, job.jitter,
+          [runtime = running.runtime](const schedule::Fire& fire) {
+            runtime->OnFire(fire, spi::ExecutionSource::kNormalTrigger);
+          },
+          job.claim_ahead);
     } else {
       timers_->Remove(job.name);
       spdlog::info("job={} instance={} has no schedule; it runs when triggered", job.name, id_);
@@ -874,7 +876,8 @@ class Instance::Impl {
       config::JobConfig previous = running->runtime->config();
       bool same_schedule = job.cron == previous.cron && job.time_zone == previous.time_zone &&
                            job.fixed_rate == previous.fixed_rate &&
-                           job.fixed_delay == previous.fixed_delay && job.jitter == previous.jitter;
+                           job.fixed_delay == previous.fixed_delay &&
+                           job.jitter == previous.jitter && job.claim_ahead == previous.claim_ahead;
       if (!same_schedule) running->schedule = MakeSchedule(job);
       running->runtime->Update(job, std::move(plugins), running->schedule);
       // Not here: UpdateConfig waits for the coordinator step that is calling us.

@@ -14,7 +14,7 @@ Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
 void Table::AddRow(std::vector<std::string> cells) {
   cells.resize(headers_.size());
   for (std::string& cell : cells) {
-    if (cell.empty()) cell = "-";
+    if (cell.empty()) cell.push_back('-');  // not `= "-"`: g++ 12 -O2 warns (-Wrestrict) on it
   }
   rows_.push_back(std::move(cells));
 }

@@ -47,8 +47,8 @@ struct RegistryConfig {
 };
 
 struct HttpConfig {
-  std::string listen;  // "127.0.0.1:8899"; empty means no HTTP endpoint
-  std::string token;   // required for mutating calls when not on loopback
+  std::string listen;   // "127.0.0.1:8899"; empty means no HTTP endpoint
+  std::string token;    // required for mutating calls when not on loopback
   bool console = true;  // serve the web console at /console/
 };
 
@@ -103,6 +103,9 @@ struct JobConfig {
   std::optional<std::chrono::milliseconds> fixed_rate;
   std::optional<std::chrono::milliseconds> fixed_delay;
   std::chrono::milliseconds jitter{0};  // each fire is delayed by a random 0..jitter
+  // A scheduled fire's shards are claimed this long before its instant and start at the instant:
+  // the claim's round trip to the registry is then off the path to Execute().
+  std::chrono::milliseconds claim_ahead{0};
 
   int sharding_total_count = 1;
   std::map<int, std::string> sharding_item_parameters;  // item -> parameter

@@ -233,6 +233,7 @@ constexpr std::array<std::string_view, 39> kJobKeys = {
     "fixed_rate",
     "fixed_delay",
     "jitter",
+    "claim_ahead",
     "sharding_total_count",
     "sharding_item_parameters",
     "grid_pages",
@@ -328,6 +329,15 @@ void ParseSchedule(const Map& map, JobConfig& job) {
     job.fixed_delay = delay->Duration(/*positive=*/true);
   }
   if (const auto jitter = map.Find("jitter")) job.jitter = jitter->Duration(/*positive=*/false);
+  if (const auto ahead = map.Find("claim_ahead")) {
+    job.claim_ahead = ahead->Duration(/*positive=*/false);
+    // Ahead by more than a registry round trip or two buys nothing, and a claim held long before
+    // its instant keeps the shard from its previous fire's stragglers.
+    if (job.claim_ahead > std::chrono::seconds(1)) ahead->Fail("at most 1s");
+    if (job.fixed_rate && job.claim_ahead >= *job.fixed_rate) {
+      ahead->Fail("must be shorter than fixed_rate");
+    }
+  }
 }
 
 std::map<int, std::string> ParseItemParameters(const Value& value, int total) {

@@ -35,6 +35,8 @@ std::string JobConfigToJson(const JobConfig& job) {
   if (job.fixed_rate) json["fixed_rate"] = Milliseconds(*job.fixed_rate);
   if (job.fixed_delay) json["fixed_delay"] = Milliseconds(*job.fixed_delay);
   json["jitter"] = Milliseconds(job.jitter);
+  // Only when set: a config without it stays readable by instances that predate the key.
+  if (job.claim_ahead.count() > 0) json["claim_ahead"] = Milliseconds(job.claim_ahead);
   json["sharding_total_count"] = job.sharding_total_count;
   Json parameters = Json::object();
   for (const auto& [item, parameter] : job.sharding_item_parameters) {

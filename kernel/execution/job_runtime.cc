@@ -568,6 +568,14 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   const config::JobConfig& job = run->setup->job;
   const coordination::Claim& claim = task->claim;
   std::shared_ptr<spi::Cancellation> cancellation = task->cancellation;
+  // A fire handed over ahead of its start (claim_ahead) is claimed already: it starts on time,
+  // never early (rounded up to whole milliseconds, the cancellation's unit).
+  for (auto now = schedule::Clock::now(); now < run->fire.start_at; now = schedule::Clock::now()) {
+    if (cancellation->WaitFor(
+            std::chrono::ceil<std::chrono::milliseconds>(run->fire.start_at - now))) {
+      break;
+    }
+  }
   spi::ShardingContext context;
   context.job_name = job_name_;
   context.fire_id = run->fire.fire_id;

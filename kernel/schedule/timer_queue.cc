@@ -23,14 +23,16 @@ class TimerQueue::Impl {
   ~Impl() { Stop(); }
 
   void Add(const std::string& job_name, std::shared_ptr<const Schedule> schedule,
-           std::chrono::milliseconds jitter, FireHandler handler) {
-    asio::post(io_, [this, job_name, schedule = std::move(schedule), jitter,
+           std::chrono::milliseconds jitter, FireHandler handler, std::chrono::milliseconds ahead) {
+    asio::post(io_, [this, job_name, schedule = std::move(schedule), jitter, ahead,
                      handler = std::move(handler)]() mutable {
       if (stopped_) return;  // an Add that raced Stop must not give the loop work again
       auto entry = std::make_shared<Entry>(io_);
       entry->job_name = job_name;
       entry->schedule = std::move(schedule);
       entry->jitter = jitter;
+      // A fixed delay counts from the last completion: there is no instant to be ahead of.
+      entry->ahead = entry->schedule->CountsFromCompletion() ? std::chrono::milliseconds(0) : ahead;
       entry->handler = std::move(handler);
       auto old = entries_.find(job_name);
       if (old != entries_.end()) old->second->timer.cancel();
@@ -85,6 +87,7 @@ class TimerQueue::Impl {
     std::string job_name;
     std::shared_ptr<const Schedule> schedule;
     std::chrono::milliseconds jitter{0};
+    std::chrono::milliseconds ahead{0};
     FireHandler handler;
     asio::system_timer timer;
   };
@@ -99,22 +102,25 @@ class TimerQueue::Impl {
     }
     TimePoint scheduled = *next;
     std::chrono::milliseconds jitter = RandomJitter(entry->jitter);
-    entry->timer.expires_at(scheduled + jitter);
+    const TimePoint start = scheduled + jitter;
+    const std::chrono::milliseconds ahead = entry->ahead;
+    entry->timer.expires_at(start - ahead);
     std::weak_ptr<Entry> weak = entry;
-    entry->timer.async_wait([this, weak, scheduled,
-                             jitter](const boost::system::error_code& error) {
-      std::shared_ptr<Entry> live = weak.lock();
-      if (error || !live || stopped_) return;  // cancelled: removed, replaced or stopping
-      Fire fire{live->job_name, scheduled, std::to_string(scheduled.time_since_epoch().count())};
-      // Arm before handing the fire over, so a slow handler never delays the next fire. The next
-      // instant counts from this one, less the jitter this start was delayed by (or instants
-      // within the jitter would be skipped); instants the process missed altogether (it was
-      // suspended, the clock jumped) are not fired in a burst.
-      if (!live->schedule->CountsFromCompletion()) {
-        Arm(live, std::max(scheduled, NowMs() - jitter));
-      }
-      live->handler(fire);
-    });
+    entry->timer.async_wait(
+        [this, weak, scheduled, start, jitter, ahead](const boost::system::error_code& error) {
+          std::shared_ptr<Entry> live = weak.lock();
+          if (error || !live || stopped_) return;  // cancelled: removed, replaced or stopping
+          Fire fire{live->job_name, scheduled, std::to_string(scheduled.time_since_epoch().count()),
+                    ahead.count() > 0 ? start : TimePoint{}};
+          // Arm before handing the fire over, so a slow handler never delays the next fire. The
+          // next instant counts from this one, less the jitter this start was delayed by (or
+          // instants within the jitter would be skipped); instants the process missed altogether
+          // (it was suspended, the clock jumped) are not fired in a burst.
+          if (!live->schedule->CountsFromCompletion()) {
+            Arm(live, std::max(scheduled, NowMs() - jitter));
+          }
+          live->handler(fire);
+        });
   }
 
   std::chrono::milliseconds RandomJitter(std::chrono::milliseconds jitter) {
@@ -136,8 +142,9 @@ TimerQueue::TimerQueue() : impl_(std::make_unique<Impl>()) {}
 TimerQueue::~TimerQueue() = default;
 
 void TimerQueue::Add(const std::string& job_name, std::shared_ptr<const Schedule> schedule,
-                     std::chrono::milliseconds jitter, FireHandler handler) {
-  impl_->Add(job_name, std::move(schedule), jitter, std::move(handler));
+                     std::chrono::milliseconds jitter, FireHandler handler,
+                     std::chrono::milliseconds ahead) {
+  impl_->Add(job_name, std::move(schedule), jitter, std::move(handler), ahead);
 }
 
 void TimerQueue::FireCompleted(const std::string& job_name, TimePoint completed) {

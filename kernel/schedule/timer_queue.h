@@ -16,6 +16,9 @@ struct Fire {
   std::string job_name;
   TimePoint scheduled;  // the instant the schedule named; the fire id is its epoch milliseconds
   std::string fire_id;
+  // When its tasks may start, for a fire handed over ahead of it (TimerQueue::Add's `ahead`):
+  // the instant plus any jitter. The epoch (the default) means at once.
+  TimePoint start_at{};
 };
 
 class TimerQueue {
@@ -29,9 +32,12 @@ class TimerQueue {
   TimerQueue& operator=(const TimerQueue&) = delete;
 
   // Arms the job's timer for the schedule's next fire after now. `jitter` delays each start by a
-  // random 0..jitter without changing the fire id. Replaces an earlier registration of the job.
+  // random 0..jitter without changing the fire id. `ahead` hands each fire over that much before
+  // its start, with Fire::start_at set (schedules counted from an instant, not from completion).
+  // Replaces an earlier registration of the job.
   void Add(const std::string& job_name, std::shared_ptr<const Schedule> schedule,
-           std::chrono::milliseconds jitter, FireHandler handler);
+           std::chrono::milliseconds jitter, FireHandler handler,
+           std::chrono::milliseconds ahead = std::chrono::milliseconds(0));
   // For schedules that count from completion: arms the next fire after `completed`.
   void FireCompleted(const std::string& job_name, TimePoint completed);
   void Remove(const std::string& job_name);

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "config/job_config_json.h"
 
 namespace shardjob::config {
 namespace {
@@ -382,6 +383,21 @@ TEST(ParseConfigTest, OutOfRangeValuesAreErrors) {
 TEST(ParseConfigTest, HttpListenForms) {
   EXPECT_EQ(ParseConfig("http: {listen: '[::1]:0'}", kFile).http.listen, "[::1]:0");
   EXPECT_EQ(ParseConfig("http: {listen: ''}", kFile).http.listen, "");
+}
+
+TEST(ParseConfigTest, ClaimAheadIsBoundedAndStoredOnlyWhenSet) {
+  config::Config parsed =
+      ParseConfig("jobs: [{name: a, type: T, cron: '0/1 * * * * ?', claim_ahead: 20ms}]", kFile);
+  EXPECT_EQ(parsed.jobs[0].claim_ahead, std::chrono::milliseconds(20));
+  EXPECT_NE(JobConfigToJson(parsed.jobs[0]).find("\"claim_ahead\":\"20ms\""), std::string::npos);
+  EXPECT_EQ(JobConfigFromJson(JobConfigToJson(parsed.jobs[0]), "json").claim_ahead,
+            std::chrono::milliseconds(20));
+  config::Config plain = ParseConfig("jobs: [{name: a, type: T}]", kFile);
+  EXPECT_EQ(JobConfigToJson(plain.jobs[0]).find("claim_ahead"), std::string::npos);
+  ExpectErrorContains("jobs: [{name: a, type: T, claim_ahead: 2s}]",
+                      {"jobs[0].claim_ahead: at most 1s"});
+  ExpectErrorContains("jobs: [{name: a, type: T, fixed_rate: 50ms, claim_ahead: 50ms}]",
+                      {"jobs[0].claim_ahead: must be shorter than fixed_rate"});
 }
 
 TEST(ParseConfigTest, TheConsoleIsServedUnlessTurnedOff) {

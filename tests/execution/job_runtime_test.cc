@@ -155,6 +155,50 @@ TEST_F(JobRuntimeTest, ATaskIsToldWhenItsShardMovesAwayAndItsItemsAreCounted) {
   coordinator_->Stop();
 }
 
+// Notes when Execute() began.
+class NoteTheStart : public spi::JobExecutor {
+ public:
+  const char* JobInterface() const override { return nullptr; }
+  spi::Status Execute(spi::JobObject*, const spi::ShardingContext&) noexcept override {
+    started_at = schedule::Clock::now();
+    started = true;
+    return spi::Status::Ok();
+  }
+  std::atomic<bool> started{false};
+  schedule::Clock::time_point started_at;
+};
+
+// claim_ahead: a fire handed over before its start is claimed at once (its lease is in the
+// registry while the start is still to come) and its task starts at the start, never before.
+TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
+  config::JobConfig job;
+  job.name = "job";
+  job.executor_threads = 1;
+  auto executor = std::make_shared<NoteTheStart>();
+  JobPlugins plugins;
+  plugins.executor = executor;
+  coordinator_ = std::make_shared<coordination::JobCoordinator>(*session_, loop_, "/test", job,
+                                                                strategy_, "me");
+  coordinator_->Start();
+  ASSERT_TRUE(WaitUntil([&] { return coordinator_->LocalItems().size() == 1; }));
+  auto runtime =
+      std::make_shared<JobRuntime>(job, plugins, nullptr, coordinator_, pool_, loop_, traces_, "me",
+                                   Host{"host", "127.0.0.1"}, nullptr, nullptr);
+  const schedule::TimePoint start = schedule::NowMs() + milliseconds(500);
+  runtime->OnFire(schedule::Fire{"job", start, "ahead-1", start},
+                  spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
+  auto observer = store_.OpenSession();
+  ASSERT_TRUE(WaitUntil([&] {
+    return observer->Exists("/test/jobs/job/shards/0/lease", nullptr, nullptr) ==
+           registry::Code::kOk;
+  }));
+  EXPECT_LT(schedule::NowMs(), start) << "not claimed ahead";
+  ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_succeeded == 1; }));
+  EXPECT_GE(executor->started_at, start);
+  runtime->StopAccepting();
+  coordinator_->Stop();
+}
+
 // T12: a wall clock that jumps ahead while running would claim fires from the future; the fire is
 // refused (and counted) until the clock is back.
 TEST(ClockWatchTest, AStepIsKeptUntilTheClockIsBackAndDriftIsFollowed) {

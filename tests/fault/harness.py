@@ -384,8 +384,9 @@ class Harness:
             "    overwrite: true",
             "    max_time_diff_seconds: 5",
         ]
+        ahead = [("claim_ahead", "%dms" % self.args.claim_ahead)] if self.args.claim_ahead else []
         lines += ["    %s: %s" % (key, value)
-                  for key, value in SHARDING_KEYS[self.args.sharding] + list(policy_keys)]
+                  for key, value in SHARDING_KEYS[self.args.sharding] + ahead + list(policy_keys)]
         lines += [
             "    props:",
             '      record.dir: "%s"' % self.records_dir,
@@ -868,6 +869,7 @@ class Harness:
             "seed": self.seed,
             "mode": self.mode,
             "sharding": self.args.sharding,
+            "claim_ahead_ms": self.args.claim_ahead,
             "broken": self.args.broken,
             "duration": self.args.duration,
             "namespace": self.namespace,
@@ -983,6 +985,9 @@ def parse_args(argv):
                         help="the job's sharding_mode: static (shards stay on their assigned "
                              "instance) or dynamic (instances claim shards as they free up and "
                              "steal each other's); default static")
+    parser.add_argument("--claim-ahead", type=int, default=0, metavar="MS",
+                        help="the job's claim_ahead: its fires are claimed MS milliseconds before "
+                             "their instant and started at it (default 0: claimed at the instant)")
     parser.add_argument("--keep", action="store_true", help="keep the run dir even on PASS")
     args = parser.parse_args(argv)
     if args.instances < 2:

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -84,6 +85,44 @@ TEST(TimerQueueTest, JitterDelaysTheStartButKeepsTheFireId) {
   for (const Fire& fire : recorder.fires()) {
     EXPECT_EQ(fire.scheduled.time_since_epoch().count() % 20, 0);
   }
+}
+
+// claim_ahead: each fire is handed over before its instant, with its start, and no instant is
+// skipped or handed over twice.
+TEST(TimerQueueTest, AFireHandedOverAheadCarriesItsStart) {
+  TimerQueue timers;
+  std::mutex mutex;
+  std::vector<std::pair<Fire, TimePoint>> handed;  // the fire, and when it was handed over
+  timers.Add(
+      "job", MakeFixedRateSchedule(milliseconds(300)), milliseconds(0),
+      [&](const Fire& fire) {
+        std::lock_guard<std::mutex> lock(mutex);
+        handed.emplace_back(fire, NowMs());
+      },
+      milliseconds(150));
+  ASSERT_TRUE(WaitUntil([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return handed.size() >= 4;
+  }));
+  timers.Stop();
+  std::lock_guard<std::mutex> lock(mutex);
+  for (std::size_t i = 0; i < handed.size(); ++i) {
+    const auto& [fire, at] = handed[i];
+    EXPECT_EQ(fire.start_at, fire.scheduled);  // no jitter: it starts at its instant
+    EXPECT_LT(at, fire.scheduled) << "fire " << fire.fire_id << " was not handed over ahead";
+    if (i > 0) {
+      EXPECT_EQ((fire.scheduled - handed[i - 1].first.scheduled).count(), 300);
+    }
+  }
+}
+
+TEST(TimerQueueTest, AFireNotHandedOverAheadStartsAtOnce) {
+  TimerQueue timers;
+  Recorder recorder;
+  timers.Add("job", MakeFixedRateSchedule(milliseconds(20)), milliseconds(0), recorder.Handler());
+  ASSERT_TRUE(WaitUntil([&] { return recorder.count() >= 2; }));
+  timers.Stop();
+  for (const Fire& fire : recorder.fires()) EXPECT_EQ(fire.start_at, TimePoint{});
 }
 
 TEST(TimerQueueTest, JitterLongerThanThePeriodSkipsNoInstant) {
