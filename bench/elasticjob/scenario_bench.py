@@ -14,6 +14,7 @@ Lateness is a task's start minus its scheduled second, as there. Every process s
 stopped by its own pid; the temp dir is removed unless --keep.
 
   python3 bench/elasticjob/scenario_bench.py [--build build] [--session-timeout 3]
+                                             [--claim-ahead MS]
 """
 
 import argparse
@@ -162,9 +163,10 @@ jobs:
     overlap: buffer_all
     misfire_policy: run_all
     misfire_window: 60s
+    claim_ahead: %dms
     props: {record.dir: "%s", work.min_ms: "%d", work.max_ms: "%d"}
 """ % (self.zk_port, name, self.args.session_timeout, self.build, self.build, JOB, SHARDS,
-       records, work_ms, work_ms))
+       self.args.claim_ahead, records, work_ms, work_ms))
         return config, records
 
     def start_instances(self, name, count, work_ms, stagger_s):
@@ -295,6 +297,8 @@ def main():
     parser.add_argument("--build", default="build")
     parser.add_argument("--session-timeout", type=int, default=3)
     parser.add_argument("--window", type=int, default=30, help="steady-state window, seconds")
+    parser.add_argument("--claim-ahead", type=int, default=0, metavar="MS",
+                        help="the job's claim_ahead (default 0: claimed at the instant)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     bench = Bench(args)

@@ -331,11 +331,11 @@ void ParseSchedule(const Map& map, JobConfig& job) {
   if (const auto jitter = map.Find("jitter")) job.jitter = jitter->Duration(/*positive=*/false);
   if (const auto ahead = map.Find("claim_ahead")) {
     job.claim_ahead = ahead->Duration(/*positive=*/false);
-    // Ahead by more than a registry round trip or two buys nothing, and a claim held long before
-    // its instant keeps the shard from its previous fire's stragglers.
-    if (job.claim_ahead > std::chrono::seconds(1)) ahead->Fail("at most 1s");
-    if (job.fixed_rate && job.claim_ahead >= *job.fixed_rate) {
-      ahead->Fail("must be shorter than fixed_rate");
+    // Ahead by more than a registry round trip or two buys nothing, and the overlap policy judges
+    // the previous fire at the hand-over: ahead by half a period, a run of half a period overlaps.
+    if (job.claim_ahead > std::chrono::milliseconds(500)) ahead->Fail("at most 500ms");
+    if (job.fixed_rate && job.claim_ahead * 2 > *job.fixed_rate) {
+      ahead->Fail("at most half of fixed_rate");
     }
   }
 }

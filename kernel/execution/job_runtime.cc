@@ -239,8 +239,16 @@ config::JobConfig JobRuntime::config() const {
 
 // ---- fires arriving ----
 
-void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source,
+void JobRuntime::OnFire(const schedule::Fire& handed, spi::ExecutionSource source,
                         std::optional<std::vector<int>> items) {
+  schedule::Fire fire = handed;
+  // A failover of a fire claimed ahead of its instant (claim_ahead) whose claim was lost before
+  // the start: it still starts at its instant, never before.
+  if (source == spi::ExecutionSource::kFailover && fire.start_at == schedule::TimePoint{}) {
+    if (std::optional<std::int64_t> instant = InstantOf(fire)) {
+      fire.start_at = schedule::TimePoint(std::chrono::milliseconds(*instant));
+    }
+  }
   if (IsScheduled(source) && clock_) {
     if (std::chrono::milliseconds step = clock_->Step(); step.count() != 0) {
       RefuseForClockStep(fire, step);
@@ -569,12 +577,16 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   const coordination::Claim& claim = task->claim;
   std::shared_ptr<spi::Cancellation> cancellation = task->cancellation;
   // A fire handed over ahead of its start (claim_ahead) is claimed already: it starts on time,
-  // never early (rounded up to whole milliseconds, the cancellation's unit).
-  for (auto now = schedule::Clock::now(); now < run->fire.start_at; now = schedule::Clock::now()) {
-    if (cancellation->WaitFor(
-            std::chrono::ceil<std::chrono::milliseconds>(run->fire.start_at - now))) {
-      break;
-    }
+  // never early. The wait is on the steady clock and at most claim_ahead + jitter, so a wall
+  // clock stepped back meanwhile cannot hold the claim for the length of the step.
+  const auto wait = std::clamp<std::chrono::nanoseconds>(
+      run->fire.start_at - schedule::Clock::now(), std::chrono::nanoseconds(0),
+      job.claim_ahead + job.jitter);
+  const auto start = std::chrono::steady_clock::now() + wait;
+  for (auto now = std::chrono::steady_clock::now(); now < start;
+       now = std::chrono::steady_clock::now()) {
+    // Rounded up to whole milliseconds, the cancellation's unit: never early.
+    if (cancellation->WaitFor(std::chrono::ceil<std::chrono::milliseconds>(start - now))) break;
   }
   spi::ShardingContext context;
   context.job_name = job_name_;

@@ -35,7 +35,11 @@ class TimerQueue::Impl {
       entry->ahead = entry->schedule->CountsFromCompletion() ? std::chrono::milliseconds(0) : ahead;
       entry->handler = std::move(handler);
       auto old = entries_.find(job_name);
-      if (old != entries_.end()) old->second->timer.cancel();
+      if (old != entries_.end()) {
+        old->second->timer.cancel();
+        entry->last_handed = old->second->last_handed;
+        entry->last_handed_ahead = old->second->last_handed_ahead;
+      }
       entries_[job_name] = entry;
       Arm(entry, NowMs());
     });
@@ -88,12 +92,20 @@ class TimerQueue::Impl {
     std::shared_ptr<const Schedule> schedule;
     std::chrono::milliseconds jitter{0};
     std::chrono::milliseconds ahead{0};
+    TimePoint last_handed{};                         // the instant of the last fire handed over
+    std::chrono::milliseconds last_handed_ahead{0};  // how far ahead of its start it was
     FireHandler handler;
     asio::system_timer timer;
   };
 
   // Runs on the timer thread.
   void Arm(const std::shared_ptr<Entry>& entry, TimePoint after) {
+    // Re-armed (a config change, the clock back) between handing a fire over ahead and its
+    // instant: that instant is not handed over again. A clock stepped back further than that
+    // re-arms from the new time, as without `ahead`.
+    if (entry->last_handed >= after && entry->last_handed - after <= entry->last_handed_ahead) {
+      after = entry->last_handed;
+    }
     std::optional<TimePoint> next = entry->schedule->NextAfter(after);
     if (!next) {
       spdlog::info("job={} schedule {} never fires again", entry->job_name,
@@ -110,6 +122,8 @@ class TimerQueue::Impl {
         [this, weak, scheduled, start, jitter, ahead](const boost::system::error_code& error) {
           std::shared_ptr<Entry> live = weak.lock();
           if (error || !live || stopped_) return;  // cancelled: removed, replaced or stopping
+          live->last_handed = scheduled;
+          live->last_handed_ahead = ahead;
           Fire fire{live->job_name, scheduled, std::to_string(scheduled.time_since_epoch().count()),
                     ahead.count() > 0 ? start : TimePoint{}};
           // Arm before handing the fire over, so a slow handler never delays the next fire. The

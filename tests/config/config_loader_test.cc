@@ -394,10 +394,13 @@ TEST(ParseConfigTest, ClaimAheadIsBoundedAndStoredOnlyWhenSet) {
             std::chrono::milliseconds(20));
   config::Config plain = ParseConfig("jobs: [{name: a, type: T}]", kFile);
   EXPECT_EQ(JobConfigToJson(plain.jobs[0]).find("claim_ahead"), std::string::npos);
-  ExpectErrorContains("jobs: [{name: a, type: T, claim_ahead: 2s}]",
-                      {"jobs[0].claim_ahead: at most 1s"});
-  ExpectErrorContains("jobs: [{name: a, type: T, fixed_rate: 50ms, claim_ahead: 50ms}]",
-                      {"jobs[0].claim_ahead: must be shorter than fixed_rate"});
+  EXPECT_EQ(
+      ParseConfig("jobs: [{name: a, type: T, claim_ahead: 500ms}]", kFile).jobs[0].claim_ahead,
+      std::chrono::milliseconds(500));
+  ExpectErrorContains("jobs: [{name: a, type: T, claim_ahead: 501ms}]",
+                      {"jobs[0].claim_ahead: at most 500ms"});
+  ExpectErrorContains("jobs: [{name: a, type: T, fixed_rate: 50ms, claim_ahead: 26ms}]",
+                      {"jobs[0].claim_ahead: at most half of fixed_rate"});
 }
 
 TEST(ParseConfigTest, TheConsoleIsServedUnlessTurnedOff) {

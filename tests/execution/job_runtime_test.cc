@@ -174,6 +174,7 @@ TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
   config::JobConfig job;
   job.name = "job";
   job.executor_threads = 1;
+  job.claim_ahead = milliseconds(500);
   auto executor = std::make_shared<NoteTheStart>();
   JobPlugins plugins;
   plugins.executor = executor;
@@ -184,7 +185,7 @@ TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
   auto runtime =
       std::make_shared<JobRuntime>(job, plugins, nullptr, coordinator_, pool_, loop_, traces_, "me",
                                    Host{"host", "127.0.0.1"}, nullptr, nullptr);
-  const schedule::TimePoint start = schedule::NowMs() + milliseconds(500);
+  const schedule::TimePoint start = schedule::NowMs() + milliseconds(400);
   runtime->OnFire(schedule::Fire{"job", start, "ahead-1", start},
                   spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
   auto observer = store_.OpenSession();
