@@ -6,6 +6,7 @@ real ZooKeeper started here (standalone, loopback, tickTime 500, untuned data di
 
   1. one instance: start-up, RSS, threads, CPU, lateness, ZooKeeper packets per trigger;
   2. three instances started 2.5 s apart: the same, per instance;
+     and, as each joins, how long until the leader has given it shards (scale-out resharding);
   3. kill -9 of the instance holding 2 shards, 500 ms into a second (between runs), then every
      (second, shard) cell from 8 s before to 33 s after the kill: empty, run once, run twice;
   4. the same with a 300 ms job body, killed 150 ms into a second while its shards run.
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ZK_CLASSPATH = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
 JOB = "ej"
@@ -151,6 +153,7 @@ plugins:
   dirs: ["%s/plugins", "%s/fault-plugins"]
   rescan_interval: 0s
 log_level: warn
+http: {listen: "${SHARDJOB_HTTP}"}
 shutdown_grace: 3s
 jobs:
   - name: %s
@@ -169,16 +172,49 @@ jobs:
        self.args.claim_ahead, records, work_ms, work_ms))
         return config, records
 
+    def spawn_instance(self, config, log):
+        port = free_port()
+        env = dict(os.environ, SHARDJOB_HTTP="127.0.0.1:%d" % port)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([os.path.join(self.build, "bin", "shardjob"), "run", "-c",
+                                     config], stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        self.processes.append(proc)
+        return proc, "127.0.0.1:%d" % port
+
+    @staticmethod
+    def api(address, path):
+        try:
+            with urllib.request.urlopen("http://%s%s" % (address, path), timeout=2) as reply:
+                return json.loads(reply.read())
+        except OSError:
+            return None
+
+    def joined(self, first, pid):
+        """Times from now until the instance `pid` is registered, and until it holds shards."""
+        began = time.monotonic()
+        instance_id = wait_for("pid %d to register" % pid, lambda: next(
+            (i["id"] for i in self.api(first, "/api/instances") or [] if i["pid"] == pid and
+             JOB in i["jobs"]), None), 30, 0.005)
+        registered = time.monotonic()
+        wait_for("pid %d to be given shards" % pid, lambda: any(
+            s["owner"] == instance_id for s in self.api(first, "/api/jobs/%s/shards" % JOB) or []),
+            30, 0.005)
+        return (registered - began) * 1000, (time.monotonic() - registered) * 1000
+
     def start_instances(self, name, count, work_ms, stagger_s):
         config, records = self.write_config(name, work_ms)
         instances = []
         for i in range(count):
             launched = time.time()
-            proc = self.spawn([os.path.join(self.build, "bin", "shardjob"), "run", "-c", config],
-                              os.path.join(self.dir, name, "i%d.log" % i))
-            instances.append({"proc": proc, "launched_ms": launched * 1000})
+            proc, address = self.spawn_instance(config, os.path.join(self.dir, name, "i%d.log" % i))
+            instance = {"proc": proc, "launched_ms": launched * 1000, "http": address}
+            if i > 0:
+                instance["joined_ms"] = self.joined(instances[0]["http"], proc.pid)
+            instances.append(instance)
             if i + 1 < count:
-                time.sleep(stagger_s)  # the reference's stagger, not a synchronisation
+                # The reference's stagger, not a synchronisation.
+                time.sleep(max(0.0, stagger_s - (time.time() - launched)))
         return instances, records
 
     @staticmethod
@@ -214,6 +250,10 @@ jobs:
         lateness = [s["wall_ms"] - int(s["fire"]) for s in window]
         triggers = len({(s["fire"], s["pid"]) for s in window})
         print("\n== %s: %d instance(s), %d s window" % (name, len(instances), seconds))
+        for instance in instances:
+            if "joined_ms" in instance:
+                print("  pid %d joined: launch -> registered %.0f ms, registered -> given shards "
+                      "by the leader %.0f ms" % ((instance["proc"].pid,) + instance["joined_ms"]))
         for instance in instances:
             pid = instance["proc"].pid
             status = proc_status(pid)
