@@ -130,3 +130,13 @@ export function parseConfig(text) {
   }
   return value;
 }
+
+/** parseConfig for a form: the problem goes to `say` as an error, and the answer is null. */
+export function parseConfigOrSay(text, say) {
+  try {
+    return parseConfig(text);
+  } catch (error) {
+    say(error.message, 'error');
+    return null;
+  }
+}

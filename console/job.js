@@ -1,6 +1,6 @@
 // Job detail (#/jobs/<name>): status, actions, shards and the config editor.
 
-import {get, post, request, apiPath, parseConfig} from './api.js';
+import {get, post, request, apiPath, parseConfigOrSay} from './api.js';
 import {h, setText, setContent, badge, dataTable, syncRows, emptyRow, timeElement, fireElement} from './dom.js';
 
 const pretty = (config) => JSON.stringify(config, null, 2);
@@ -132,13 +132,8 @@ export function jobPage({name}, app) {
   }
 
   async function saveConfig() {
-    let config;
-    try {
-      config = parseConfig(editor.value);
-    } catch (error) {
-      app.say(error.message, 'error');
-      return false;
-    }
+    const config = parseConfigOrSay(editor.value, app.say);
+    if (!config) return false;
     try {
       showConfig(await request('PUT', jobPath, {body: config, ifMatch: loadedVersion}));
       app.say(`Saved the config of ${name} (version ${loadedVersion}).`);

@@ -1,6 +1,6 @@
 // New job (#/new): a config editor prefilled with a small job that works as it is.
 
-import {get, post, apiPath, parseConfig} from './api.js';
+import {get, post, apiPath, parseConfigOrSay} from './api.js';
 import {h, jobHash} from './dom.js';
 
 const TEMPLATE = {
@@ -17,13 +17,8 @@ export function newJobPage(_params, app) {
 
   /** A refusal (400) goes to the message area and the text stays as typed, to be corrected. */
   async function create() {
-    let config;
-    try {
-      config = parseConfig(editor.value);
-    } catch (error) {
-      app.say(error.message, 'error');
-      return false;
-    }
+    const config = parseConfigOrSay(editor.value, app.say);
+    if (!config) return false;
     const job = await post(apiPath('jobs'), config);
     app.navigate(jobHash(job.name), `Created ${job.name}.`);
     return false; // the job's page reads the job

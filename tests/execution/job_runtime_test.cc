@@ -67,6 +67,17 @@ class JobRuntimeTest : public ::testing::Test {
                                         std::move(clock));
   }
 
+  // A runtime for `job` with `plugins` and no schedule, once its coordinator holds the one shard.
+  std::shared_ptr<JobRuntime> StartWithItsShard(const config::JobConfig& job, JobPlugins plugins) {
+    coordinator_ = std::make_shared<coordination::JobCoordinator>(*session_, loop_, "/test", job,
+                                                                  strategy_, "me");
+    coordinator_->Start();
+    EXPECT_TRUE(WaitUntil([&] { return coordinator_->LocalItems().size() == 1; }));
+    return std::make_shared<JobRuntime>(job, std::move(plugins), nullptr, coordinator_, pool_,
+                                        loop_, traces_, "me", Host{"host", "127.0.0.1"}, nullptr,
+                                        nullptr);
+  }
+
   // Destroyed in reverse: the loop outlives the store whose watches post to it.
   coordination::EventLoop loop_;
   registry::EmbeddedStore store_;
@@ -137,13 +148,7 @@ TEST_F(JobRuntimeTest, ATaskIsToldWhenItsShardMovesAwayAndItsItemsAreCounted) {
   plugins.executor = executor;
   job.name = "job";
   job.executor_threads = 1;
-  coordinator_ = std::make_shared<coordination::JobCoordinator>(*session_, loop_, "/test", job,
-                                                                strategy_, "me");
-  coordinator_->Start();
-  ASSERT_TRUE(WaitUntil([&] { return coordinator_->LocalItems().size() == 1; }));
-  auto runtime =
-      std::make_shared<JobRuntime>(job, plugins, nullptr, coordinator_, pool_, loop_, traces_, "me",
-                                   Host{"host", "127.0.0.1"}, nullptr, nullptr);
+  auto runtime = StartWithItsShard(job, plugins);
   runtime->OnFire(schedule::Fire{"job", schedule::NowMs(), "trigger-1"},
                   spi::ExecutionSource::kManualTrigger);
   ASSERT_TRUE(WaitUntil([&] { return executor->started.load(); }));
@@ -178,13 +183,7 @@ TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
   auto executor = std::make_shared<NoteTheStart>();
   JobPlugins plugins;
   plugins.executor = executor;
-  coordinator_ = std::make_shared<coordination::JobCoordinator>(*session_, loop_, "/test", job,
-                                                                strategy_, "me");
-  coordinator_->Start();
-  ASSERT_TRUE(WaitUntil([&] { return coordinator_->LocalItems().size() == 1; }));
-  auto runtime =
-      std::make_shared<JobRuntime>(job, plugins, nullptr, coordinator_, pool_, loop_, traces_, "me",
-                                   Host{"host", "127.0.0.1"}, nullptr, nullptr);
+  auto runtime = StartWithItsShard(job, plugins);
   const schedule::TimePoint start = schedule::NowMs() + milliseconds(400);
   runtime->OnFire(schedule::Fire{"job", start, "ahead-1", start},
                   spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
