@@ -602,10 +602,8 @@ class Instance::Impl {
       retired_jobs_.push_back(job);
     }
     spdlog::info("job={} instance={} stopped ({})", job->name, id_, why);
-    // Shut down as it was being deleted: this may be the last of its instances all the same.
-    if (reason == StopReason::kDeleted || job->coordinator->ConfigWasDeleted()) {
-      RemoveNodesOfDeletedJob(job->name);
-    }
+    // Deleted, or shut down as it was being deleted: this may be the last of its instances.
+    if (job->coordinator->ConfigWasDeleted()) RemoveNodesOfDeletedJob(job->name);
   }
 
   // The last instance of a deleted job to leave removes what is left of it (as the operator's

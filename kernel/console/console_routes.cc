@@ -52,22 +52,26 @@ bool TagListed(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
-// Revalidated on every load (`no-cache`), answered 304 while unchanged: a new build's console
-// is seen at once, and an unchanged one costs no transfer.
-http::Response Serve(const Asset& asset, const http::Request& request) {
+// One file's answers, worked out once. Revalidated on every load (`no-cache`), answered 304
+// while unchanged: a new build's console is seen at once, and an unchanged one costs no transfer.
+http::Handler FileHandler(const Asset& asset) {
   const std::string etag = "\"" + std::string(asset.sha256.substr(0, 32)) + "\"";
-  http::Response response;
-  auto match = request.headers.find("if-none-match");
-  if (match != request.headers.end() && TagListed(match->second, etag)) {
-    response.status = 304;
-  } else {
-    response.content_type = ContentType(asset.name);
-    response.body = std::string(asset.content);
-  }
-  response.headers = SecurityHeaders();
-  response.headers.emplace_back("ETag", etag);
-  response.headers.emplace_back("Cache-Control", "no-cache");
-  return response;
+  std::vector<std::pair<std::string, std::string>> headers = SecurityHeaders();
+  headers.emplace_back("ETag", etag);
+  headers.emplace_back("Cache-Control", "no-cache");
+  return [&asset, etag, headers,
+          content_type = ContentType(asset.name)](const http::Request& request) {
+    http::Response response;
+    auto match = request.headers.find("if-none-match");
+    if (match != request.headers.end() && TagListed(match->second, etag)) {
+      response.status = 304;
+    } else {
+      response.content_type = content_type;
+      response.body = std::string(asset.content);
+    }
+    response.headers = headers;
+    return response;
+  };
 }
 
 http::Response Redirect(std::string location) {
@@ -81,7 +85,7 @@ http::Response Redirect(std::string location) {
 
 void AddConsoleRoutes(http::Router& router) {
   for (const Asset& asset : Assets()) {
-    auto serve = [&asset](const http::Request& request) { return Serve(asset, request); };
+    http::Handler serve = FileHandler(asset);
     router.Add("GET", "/console/" + std::string(asset.name), serve);
     if (asset.name == "index.html") router.Add("GET", "/console/", serve);
   }

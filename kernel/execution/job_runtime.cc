@@ -239,16 +239,8 @@ config::JobConfig JobRuntime::config() const {
 
 // ---- fires arriving ----
 
-void JobRuntime::OnFire(const schedule::Fire& handed, spi::ExecutionSource source,
+void JobRuntime::OnFire(const schedule::Fire& fire, spi::ExecutionSource source,
                         std::optional<std::vector<int>> items) {
-  schedule::Fire fire = handed;
-  // A failover of a fire claimed ahead of its instant (claim_ahead) whose claim was lost before
-  // the start: it still starts at its instant, never before.
-  if (source == spi::ExecutionSource::kFailover && fire.start_at == schedule::TimePoint{}) {
-    if (std::optional<std::int64_t> instant = InstantOf(fire)) {
-      fire.start_at = schedule::TimePoint(std::chrono::milliseconds(*instant));
-    }
-  }
   if (IsScheduled(source) && clock_) {
     if (std::chrono::milliseconds step = clock_->Step(); step.count() != 0) {
       RefuseForClockStep(fire, step);
@@ -576,12 +568,18 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   const config::JobConfig& job = run->setup->job;
   const coordination::Claim& claim = task->claim;
   std::shared_ptr<spi::Cancellation> cancellation = task->cancellation;
-  // A fire handed over ahead of its start (claim_ahead) is claimed already: it starts on time,
-  // never early. The wait is on the steady clock and at most claim_ahead + jitter, so a wall
-  // clock stepped back meanwhile cannot hold the claim for the length of the step.
-  const auto wait = std::clamp<std::chrono::nanoseconds>(
-      run->fire.start_at - schedule::Clock::now(), std::chrono::nanoseconds(0),
-      job.claim_ahead + job.jitter);
+  // A task never starts before its fire's instant nor its jittered start, whatever the source:
+  // a fire handed over ahead (claim_ahead) is claimed already, and so may be a failover of one
+  // whose claim was lost before it started. The wait is on the steady clock and at most
+  // claim_ahead + jitter, so a wall clock stepped back meanwhile cannot hold the claim for the
+  // length of the step.
+  schedule::TimePoint not_before = run->fire.start_at;
+  if (std::optional<std::int64_t> instant = InstantOf(run->fire)) {
+    not_before = std::max(not_before, schedule::TimePoint(std::chrono::milliseconds(*instant)));
+  }
+  const auto wait = std::clamp<std::chrono::nanoseconds>(not_before - schedule::Clock::now(),
+                                                         std::chrono::nanoseconds(0),
+                                                         job.claim_ahead + job.jitter);
   const auto start = std::chrono::steady_clock::now() + wait;
   for (auto now = std::chrono::steady_clock::now(); now < start;
        now = std::chrono::steady_clock::now()) {
