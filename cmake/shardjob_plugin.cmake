@@ -18,4 +18,8 @@ function(shardjob_add_plugin target)
   if(NOT SHARDJOB_SANITIZE AND NOT SHARDJOB_TSAN)
     target_link_options(${target} PRIVATE -Wl,--no-undefined)
   endif()
+  # What a target that loads the whole plugin directory depends on (bench/micro).
+  if(ARG_OUTPUT_DIR STREQUAL SHARDJOB_PLUGIN_DIR)
+    set_property(GLOBAL APPEND PROPERTY SHARDJOB_DIRECTORY_PLUGINS ${target})
+  endif()
 endfunction()

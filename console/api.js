@@ -3,7 +3,7 @@
 
 export const TOKEN_KEY = 'shardjob.token';
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
     this.name = 'ApiError';
@@ -67,6 +67,13 @@ export async function request(method, path, {body, ifMatch} = {}) {
 export const get = (path) => request('GET', path);
 export const post = (path, body) => request('POST', path, {body});
 
+/** Enables (`on`) or disables what `path` names: a job, a shard or an instance. */
+export const setEnabled = (path, on) => post(`${path}/${on ? 'enable' : 'disable'}`);
+
+/** What the pages say when historyOrNull found no trace store. */
+export const NO_TRACE_STORE = 'No trace store that can be read back: set tracing.type to SQLITE or ' +
+  'POSTGRESQL in the config of the instance serving this console.';
+
 /** A history read, or null when the instance has no trace store it can read back. */
 export async function historyOrNull(path) {
   try {
@@ -112,7 +119,7 @@ function errorOffset(text, message) {
  * Parses a job config typed by the user. The error says where the JSON breaks ("line 3,
  * column 14") whatever the browser's own wording is, or no place at all rather than a wrong one.
  */
-export function parseConfig(text) {
+function parseConfig(text) {
   let value;
   try {
     value = JSON.parse(text);

@@ -1,8 +1,9 @@
 // The console's shell: hash routing, the live-refresh loop, messages, confirmations and the
 // token form. Pages are built by the page modules; each returns
 //   {title, element (holding one <h1 tabindex="-1">), refresh(): Promise, update?(params)}
-// or {title, element, offline: true} for a page that reads nothing from the API, and gets `app`
-// (below) to run actions, report results, ask for confirmation and navigate.
+// or {title, element, offline: true} for a page that reads nothing from the API (a page may also
+// set `offline` once it has nothing more to read: refreshNow checks it on every call), and gets
+// `app` (below) to run actions, report results, ask for confirmation and navigate.
 
 import {TOKEN_KEY} from './api.js';
 import {h, setText, clockTime} from './dom.js';
@@ -170,9 +171,10 @@ async function refreshNow() {
 liveToggle.addEventListener('click', () => {
   const live = !isLive();
   liveToggle.setAttribute('aria-pressed', String(live));
-  if (live) refreshNow();
+  // An offline page reads nothing, so resuming there only drops "Paused" from the status line.
+  if (live && !currentPage.offline) refreshNow();
   else if (lastUpdated) showUpdated();
-  else showRefreshStatus('Paused', lastOk);
+  else if (!live) showRefreshStatus('Paused', lastOk);
   if (!live) clearTimeout(timer);
 });
 
@@ -247,6 +249,9 @@ function showRoute({moveFocus}) {
   currentPage = page;
   currentRouteName = route.name;
   pageContainer.replaceChildren(page.element);
+  // "Updated …" told of the page just left: until this one has been read, say so. (An offline
+  // page is never read, so the line keeps what it said.) Nothing has failed here yet: ok.
+  if (!page.offline) showRefreshStatus('Loading…', true);
   document.title = `${page.title} · shardjob console`;
   for (const link of document.querySelectorAll('nav a[data-route]')) {
     if (link.dataset.route === route.name) link.setAttribute('aria-current', 'page');

@@ -97,10 +97,20 @@ export function jobLink(name) {
   return h('a', {href: jobHash(name)}, name);
 }
 
+/** The classes of a status word's badge: its tint follows the word. */
+export function badgeClass(text) {
+  const kind = String(text).toLowerCase().replace(/^task_/, '').replace(/[^a-z]+/g, '-');
+  return `badge badge-${kind}`;
+}
+
 /** A status word in a tinted box; the word itself carries the meaning, the tint only helps. */
 export function badge(text) {
-  const kind = String(text).toLowerCase().replace(/^task_/, '').replace(/[^a-z]+/g, '-');
-  return h('span', {class: `badge badge-${kind}`}, text);
+  return h('span', {class: badgeClass(text)}, text);
+}
+
+/** A failure cause: can be long (a script's whole stderr), so three lines, all of it on hover. */
+export function causeCell(cause) {
+  return h('td', {class: 'wrap'}, h('div', {class: 'clamp', title: cause}, cause || '—'));
 }
 
 /**
@@ -118,6 +128,11 @@ export function dataTable(label, columns) {
 
 export function emptyRow(columnCount, text) {
   return h('tr', {'data-key': '(empty)'}, h('td', {colspan: columnCount, class: 'empty'}, text));
+}
+
+/** Fills a dataTable with `rows` (see syncRows), or with one row saying `emptyText` when there are none. */
+export function fillTable(table, rows, emptyText) {
+  syncRows(table.tbody, rows.length ? rows : [emptyRow(table.columnCount, emptyText)]);
 }
 
 const FOCUSABLE = 'a[href], button, input, select, textarea, [tabindex]';

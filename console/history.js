@@ -2,8 +2,8 @@
 // The filters live in the hash, so a filtered view can be bookmarked and shared, and the
 // browser's back button steps back through them.
 
-import {historyOrNull, withQuery} from './api.js';
-import {h, setText, badge, dataTable, syncRows, emptyRow, timeElement, fireElement, duration,
+import {historyOrNull, withQuery, NO_TRACE_STORE} from './api.js';
+import {h, setText, badge, dataTable, fillTable, causeCell, timeElement, fireElement, duration,
   toDateTimeLocal, jobLink} from './dom.js';
 
 const PAGE_SIZE = 50;
@@ -19,7 +19,7 @@ function executionRow(event) {
     h('td', {}, event.source),
     h('td', {class: 'num'}, event.complete_time_ms ? duration(event.complete_time_ms - event.start_time_ms) : '—'),
     h('td', {}, badge(outcome)),
-    h('td', {class: 'wrap'}, h('div', {class: 'clamp', title: event.failure_cause}, event.failure_cause || '')));
+    causeCell(event.failure_cause));
 }
 
 function statusRow(event) {
@@ -38,18 +38,20 @@ const TABS = {
     label: 'Executions',
     endpoint: '/api/history/executions',
     filters: ['job', 'instance', 'item', 'success', 'since', 'until'],
-    table: () => dataTable('Executions', ['Started', 'Job', 'Item', 'Fire', 'Instance', 'Source', 'Duration',
-      'Outcome', 'Failure cause']),
+    columns: ['Started', 'Job', 'Item', 'Fire', 'Instance', 'Source', 'Duration', 'Outcome', 'Failure cause'],
     row: executionRow,
   },
   status: {
     label: 'Status trace',
     endpoint: '/api/history/status',
     filters: ['job', 'instance', 'state', 'since', 'until'],
-    table: () => dataTable('Status trace', ['Time', 'Job', 'Fire', 'Items', 'State', 'Message', 'Task id']),
+    columns: ['Time', 'Job', 'Fire', 'Items', 'State', 'Message', 'Task id'],
     row: statusRow,
   },
 };
+
+/** The filters holding a time: an ISO instant in the hash, local time in the form, epoch ms for the API. */
+const TIME_FILTERS = new Set(['since', 'until']);
 
 /** Hash times are ISO (readable, shareable) or epoch ms; the API gets epoch ms. */
 function toEpochMs(value) {
@@ -63,7 +65,7 @@ function field(label, control, hint) {
   return h('div', {class: 'field'}, h('label', {for: control.id}, label), control, hint);
 }
 
-export function historyPage(initialParams, app) {
+export function historyPage(initialParams) {
   let params = {};
   let tab = 'executions';
   // Bumped by every change of tab, filters or page, so that an answer to an older question,
@@ -94,16 +96,14 @@ export function historyPage(initialParams, app) {
   const tabButtons = Object.fromEntries(Object.entries(TABS).map(([key, spec]) => [key,
     h('button', {type: 'button', role: 'tab', id: `tab-${key}`, 'aria-controls': 'history-panel',
       onclick: () => { if (key !== tab) goTo({...keptFilters(), tab: key}); }}, spec.label)]));
-  const tables = Object.fromEntries(Object.entries(TABS).map(([key, spec]) => [key, spec.table()]));
+  const tables = Object.fromEntries(Object.entries(TABS).map(([key, spec]) => [key, dataTable(spec.label, spec.columns)]));
 
   const pageInfo = h('p', {class: 'page-info'});
   const previousButton = h('button', {type: 'button', onclick: () => page(-1)}, 'Previous page');
   const nextButton = h('button', {type: 'button', onclick: () => page(+1)}, 'Next page');
   const results = h('div', {}, tables.executions.wrapper, tables.status.wrapper,
     h('div', {class: 'pager'}, pageInfo, h('div', {class: 'toolbar'}, previousButton, nextButton)));
-  const noStore = h('p', {class: 'notice', hidden: true},
-    'The history needs a tracer that can be read back: set tracing.type to SQLITE or POSTGRESQL ',
-    'in the config of the instance serving this console.');
+  const noStore = h('p', {class: 'notice', hidden: true}, NO_TRACE_STORE);
   const failure = h('p', {class: 'notice notice-error', hidden: true});
 
   const form = h('form', {class: 'filters', onsubmit: (event) => { event.preventDefault(); goTo(formFilters()); }},
@@ -123,9 +123,7 @@ export function historyPage(initialParams, app) {
   // ---- The hash is the state ----
 
   function goTo(filters) {
-    const query = new URLSearchParams(Object.entries(filters).filter(([, v]) => v !== '' && v !== undefined));
-    const text = query.toString();
-    location.hash = text ? `#/history?${text}` : '#/history';
+    location.hash = withQuery('#/history', filters);
   }
 
   /** The filters both tabs share, so switching tabs keeps them. */
@@ -138,7 +136,7 @@ export function historyPage(initialParams, app) {
     const filters = {tab};
     for (const name of TABS[tab].filters) {
       const value = inputs[name].value.trim();
-      filters[name] = (name === 'since' || name === 'until') && value ? new Date(value).toISOString() : value;
+      filters[name] = TIME_FILTERS.has(name) && value ? new Date(value).toISOString() : value;
     }
     return filters;
   }
@@ -171,7 +169,7 @@ export function historyPage(initialParams, app) {
     for (const [name, box] of Object.entries(fields)) box.hidden = !TABS[tab].filters.includes(name);
     for (const name of Object.keys(inputs)) {
       const value = params[name] ?? '';
-      const ms = (name === 'since' || name === 'until') ? toEpochMs(value) : null;
+      const ms = TIME_FILTERS.has(name) ? toEpochMs(value) : null;
       inputs[name].value = typeof ms === 'number' ? toDateTimeLocal(ms) : value;
     }
     tables.executions.wrapper.hidden = tab !== 'executions';
@@ -185,7 +183,7 @@ export function historyPage(initialParams, app) {
     const offset = Number(params.offset) || 0;
     const query = {offset, limit: PAGE_SIZE};
     for (const name of spec.filters) {
-      query[name] = (name === 'since' || name === 'until') ? toEpochMs(params[name]) : params[name];
+      query[name] = TIME_FILTERS.has(name) ? toEpochMs(params[name]) : params[name];
     }
     let answer;
     try {
@@ -206,7 +204,7 @@ export function historyPage(initialParams, app) {
   }
 
   function showRows(table, rows, offset, total, emptyText) {
-    syncRows(table.tbody, rows.length ? rows : [emptyRow(table.columnCount, emptyText)]);
+    fillTable(table, rows, emptyText);
     setText(pageInfo, `Showing ${rows.length ? offset + 1 : 0}–${rows.length ? offset + rows.length : 0} of ${total}`);
     setPagerButton(previousButton, offset === 0, nextButton);
     setPagerButton(nextButton, offset + rows.length >= total, previousButton);

@@ -1,7 +1,7 @@
 // Instances (#/instances): the live processes, what they run, and per-process actions.
 
-import {get, post, apiPath} from './api.js';
-import {h, dataTable, syncRows, emptyRow, timeElement, jobLink} from './dom.js';
+import {get, post, setEnabled, apiPath} from './api.js';
+import {h, dataTable, fillTable, timeElement, jobLink} from './dom.js';
 
 function jobLinks(names) {
   if (!names.length) return '—';
@@ -13,7 +13,7 @@ export function instancesPage(_params, app) {
     ['Id', 'Host', 'IP', 'PID', 'Labels', 'Version', 'HTTP', 'Started', 'Jobs', 'Disabled jobs', 'Actions']);
 
   async function setDisabled(id, disabled) {
-    const answer = await post(`${apiPath('instances', id)}/${disabled ? 'disable' : 'enable'}`);
+    const answer = await setEnabled(apiPath('instances', id), !disabled);
     const changed = answer.jobs.length ? answer.jobs.join(', ') : 'no job changed';
     app.say(`${disabled ? 'Disabled' : 'Enabled'} ${id} (${changed}).`);
   }
@@ -60,8 +60,7 @@ export function instancesPage(_params, app) {
 
   async function refresh() {
     const instances = await get(apiPath('instances'));
-    syncRows(table.tbody, instances.length ? instances.map(instanceRow)
-      : [emptyRow(table.columnCount, 'No live instances.')]);
+    fillTable(table, instances.map(instanceRow), 'No live instances.');
   }
 
   return {title: 'Instances', element, refresh};

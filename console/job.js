@@ -1,7 +1,7 @@
 // Job detail (#/jobs/<name>): status, actions, shards and the config editor.
 
-import {get, post, request, apiPath, parseConfigOrSay} from './api.js';
-import {h, setText, setContent, badge, dataTable, syncRows, emptyRow, timeElement, fireElement} from './dom.js';
+import {get, post, request, setEnabled, apiPath, withQuery, parseConfigOrSay} from './api.js';
+import {h, setText, setContent, badge, badgeClass, dataTable, fillTable, timeElement, fireElement} from './dom.js';
 
 const pretty = (config) => JSON.stringify(config, null, 2);
 
@@ -55,7 +55,7 @@ export function jobPage({name}, app) {
       toggleButton,
       h('button', {type: 'button', class: 'danger', onclick: () => app.act(shutDown)}, 'Shut down'),
       h('button', {type: 'button', class: 'danger', onclick: () => app.act(remove)}, 'Delete'),
-      h('a', {href: `#/history?job=${encodeURIComponent(name)}`, class: 'toolbar-link'}, 'History of this job')),
+      h('a', {href: withQuery('#/history', {job: name}), class: 'toolbar-link'}, 'History of this job')),
     factList,
     h('section', {'aria-labelledby': 'shards-heading'}, h('h2', {id: 'shards-heading'}, 'Shards'), shards.wrapper),
     h('section', {'aria-labelledby': 'config-heading'},
@@ -91,7 +91,7 @@ export function jobPage({name}, app) {
   /** The button offers the opposite of the job's state, as last read or as the API just answered. */
   function showJobState() {
     setText(status, job.status);
-    status.className = badge(job.status).className;
+    status.className = badgeClass(job.status);
     setText(toggleButton, job.disabled ? 'Enable' : 'Disable');
     toggleButton.disabled = false;
   }
@@ -102,7 +102,7 @@ export function jobPage({name}, app) {
   }
 
   async function toggleJob() {
-    const answer = await post(`${jobPath}/${job.disabled ? 'enable' : 'disable'}`);
+    const answer = await setEnabled(jobPath, job.disabled);
     job = {...job, disabled: answer.disabled};
     showJobState();
     app.say(`${answer.disabled ? 'Disabled' : 'Enabled'} ${name}.`);
@@ -127,7 +127,7 @@ export function jobPage({name}, app) {
   }
 
   async function toggleShard(shard) {
-    const answer = await post(`${jobPath}/shards/${shard.item}/${shard.disabled ? 'enable' : 'disable'}`);
+    const answer = await setEnabled(`${jobPath}/shards/${shard.item}`, shard.disabled);
     app.say(`${answer.disabled ? 'Disabled' : 'Enabled'} shard ${answer.item} of ${name}.`);
   }
 
@@ -195,7 +195,7 @@ export function jobPage({name}, app) {
     setContent(facts['Running shards'], job.running_shards ?? 'unknown');
     setContent(facts['Executor'], job.executor);
     setContent(facts['Config version'], job.config_version ?? '—');
-    syncRows(shards.tbody, shardList.length ? shardList.map(shardRow) : [emptyRow(shards.columnCount, 'No shards.')]);
+    fillTable(shards, shardList.map(shardRow), 'No shards.');
     if (!edited && loadedVersion === version && (!loaded || job.config_version !== loadedVersion)) showConfig(job);
   }
 

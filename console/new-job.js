@@ -35,13 +35,13 @@ export function newJobPage(_params, app) {
       h('div', {class: 'toolbar'}, h('button', {type: 'submit', class: 'primary'}, 'Create job'))));
 
   // Nothing here comes from the cluster. Reading the API index once still tells the status line
-  // (and the token form) whether the API answers; polling it would tell nothing more.
-  let answered = false;
+  // (and the token form) whether the API answers; polling it would tell nothing more, so once it
+  // has answered the page goes offline (the shell stops refreshing it; the status keeps that time).
+  const page = {title: 'New job', element, refresh};
   async function refresh() {
-    if (answered) return;
     await get('/api');
-    answered = true;
+    page.offline = true;
   }
 
-  return {title: 'New job', element, refresh};
+  return page;
 }

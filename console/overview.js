@@ -1,7 +1,7 @@
 // Overview (#/): the cluster at a glance.
 
-import {get, apiPath, withQuery, historyOrNull} from './api.js';
-import {h, setText, badge, dataTable, syncRows, emptyRow, timeElement, localDateTime, jobLink} from './dom.js';
+import {get, apiPath, withQuery, historyOrNull, NO_TRACE_STORE} from './api.js';
+import {h, setText, badge, dataTable, fillTable, causeCell, timeElement, localDateTime, jobLink} from './dom.js';
 import {bucketOutcomes, outcomesChart} from './chart.js';
 
 const CHART_MINUTES = 60;
@@ -13,9 +13,6 @@ const MINUTE = 60_000;
 
 /** {page} (null without a trace store) or {error}: one history read failing hides nothing else. */
 const settle = (promise) => promise.then((page) => ({page}), (error) => ({error}));
-
-const NO_TRACE_STORE = 'No trace store that can be read back: set tracing.type to SQLITE or POSTGRESQL ' +
-  'to record task outcomes.';
 
 function summaryCard(label) {
   const value = h('span', {class: 'card-value'}, '–');
@@ -43,8 +40,7 @@ function failureRow(event) {
     h('td', {}, jobLink(event.job_name)),
     h('td', {class: 'num'}, event.sharding_item),
     h('td', {}, timeElement(event.start_time_ms)),
-    // Causes can be long (a script's whole stderr): three lines here, all of it on hover.
-    h('td', {class: 'wrap'}, h('div', {class: 'clamp', title: event.failure_cause}, event.failure_cause || '—')));
+    causeCell(event.failure_cause));
 }
 
 export function overviewPage() {
@@ -113,10 +109,9 @@ export function overviewPage() {
   }
 
   function renderFailures({page, error}) {
-    const none = (text) => [emptyRow(failures.columnCount, text)];
-    if (error) syncRows(failures.tbody, none(`Cannot read the failures: ${error.message}`));
-    else if (!page) syncRows(failures.tbody, none(NO_TRACE_STORE));
-    else syncRows(failures.tbody, page.events.length ? page.events.map(failureRow) : none('No failed executions recorded.'));
+    if (error) fillTable(failures, [], `Cannot read the failures: ${error.message}`);
+    else if (!page) fillTable(failures, [], NO_TRACE_STORE);
+    else fillTable(failures, page.events.map(failureRow), 'No failed executions recorded.');
   }
 
   async function refresh() {
@@ -131,10 +126,8 @@ export function overviewPage() {
     setText(cards.jobs.value, jobList.length);
     setText(cards.instances.value, instanceList.length);
     setText(cards.notOk.value, jobList.filter((job) => job.status !== 'OK').length);
-    syncRows(jobs.tbody, jobList.length ? jobList.map(jobRow)
-      : [emptyRow(jobs.columnCount, 'No jobs yet.')]);
-    syncRows(instances.tbody, instanceList.length ? instanceList.map(instanceRow)
-      : [emptyRow(instances.columnCount, 'No live instances.')]);
+    fillTable(jobs, jobList.map(jobRow), 'No jobs yet.');
+    fillTable(instances, instanceList.map(instanceRow), 'No live instances.');
     renderFailures(recentFailures);
     renderChart(end);
   }

@@ -39,7 +39,7 @@ export SHARDJOB_PLUGIN_DIR=$root/build/plugins SHARDJOB_NAMESPACE=demo-$$
 export SHARDJOB_TRACE_DB=$work/trace.db   # the three write one history, which the console shows
 config=examples/cluster.yaml
 start_instance() {
-  # Each instance serves /metrics and /healthz on a port of its own, picked by the kernel.
+  # Each instance serves /metrics, /healthz, /api and the console on a port the kernel picks.
   SHARDJOB_HTTP=127.0.0.1:0 build/bin/shardjob run -c "$config" > "$work/$1.log" 2>&1 &
   pids+=($!)
   echo "== started instance $1 (pid $!, log $work/$1.log)"

@@ -24,8 +24,7 @@ echo "== build the concurrency tests with ThreadSanitizer (build-tsan/)"
 tsan_targets=(registry_test zookeeper_registry_test coordination_test execution_test schedule_test
   instance_test http_server_test metrics_and_health_test tracing_instance_test alerts_test
   shard_plans_test plugin_rescan_test runtime_plugins_test api_fuzz_test trace_history_test)
-cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSHARDJOB_TSAN=ON -DSHARDJOB_BUILD_BENCH=OFF \
-  -DSHARDJOB_BROWSER_TESTS=OFF
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSHARDJOB_TSAN=ON -DSHARDJOB_BUILD_BENCH=OFF
 cmake --build build-tsan -j "$jobs" --target "${tsan_targets[@]}"
 echo "== run them under ThreadSanitizer"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \

@@ -8,8 +8,8 @@
 
 import path from 'node:path';
 
-import { launchBrowser } from '../../tests/browser/browser.mjs';
-import { Cluster, waitFor } from '../../tests/browser/cluster.mjs';
+import { heading, launchBrowser, waitForRefresh } from '../../tests/browser/browser.mjs';
+import { Cluster } from '../../tests/browser/cluster.mjs';
 
 const build = path.resolve(process.argv[2] ?? 'build');
 const rounds = Number(process.argv[3] ?? 20);
@@ -43,11 +43,9 @@ try {
     const page = await browser.context.newPage();
     const start = performance.now();
     await page.goto(`http://${address}/console/`);
-    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    await heading(page, 'Overview', 30000);
     toHeading.push(performance.now() - start);
-    await page.waitForFunction(
-      () => /Updated/.test(document.getElementById('refresh-status').textContent), null,
-      { polling: 5 });
+    await waitForRefresh(page, 'the first refresh', 30000);
     toRefreshed.push(performance.now() - start);
     await page.close();
   }
@@ -61,8 +59,7 @@ try {
     if (new URL(request.url()).pathname.startsWith('/api/')) ++apiRequests;
   });
   await page.goto(`http://${address}/console/`);
-  await waitFor('the first refresh', async () =>
-    /Updated/.test(await page.locator('#refresh-status').textContent()));
+  await waitForRefresh(page, 'the first refresh');
   const counted = apiRequests;
   await new Promise((resolve) => setTimeout(resolve, 20000));
   console.log(`  an open overview: ${apiRequests - counted} API requests in 20 s`);

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,38 +30,30 @@ import tempfile
 import time
 import urllib.request
 
-ZK_CLASSPATH = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
+# The fault harness's helpers: this bench runs its FAULT_RECORDER job too.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tests", "fault"))
+import harness  # noqa: E402  (the path above first)
+
+ZK_CLASSPATH = harness.ZK_CLASSPATH
 JOB = "ej"
 SHARDS = 4
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return harness.free_ports(1)[0]
 
 
 def four_letter_word(port, word):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            s.sendall(word.encode())
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-            return data.decode(errors="replace")
-    except OSError:
-        return ""
+    return harness.four_letter_word(port, word, timeout=2)
 
 
 def wait_for(what, predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise RuntimeError("timed out after %d s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    """harness.wait_for, raising when `predicate` never held."""
+    value = harness.wait_for(predicate, timeout, interval)
+    if not value:
+        raise RuntimeError("timed out after %d s waiting for %s" % (timeout, what))
+    return value
 
 
 def percentile(values, fraction):
@@ -95,10 +86,12 @@ class Bench:
 
     # ---- processes
 
-    def spawn(self, argv, log):
+    def spawn(self, argv, log, env=None):
+        # Killed with the bench, whatever kills it (the fault harness's parent-death signal).
         with open(log, "ab") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=env,
+                                    preexec_fn=harness._die_with_harness)
         self.processes.append(proc)
         return proc
 
@@ -173,14 +166,10 @@ jobs:
         return config, records
 
     def spawn_instance(self, config, log):
-        port = free_port()
-        env = dict(os.environ, SHARDJOB_HTTP="127.0.0.1:%d" % port)
-        with open(log, "ab") as out:
-            proc = subprocess.Popen([os.path.join(self.build, "bin", "shardjob"), "run", "-c",
-                                     config], stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, env=env)
-        self.processes.append(proc)
-        return proc, "127.0.0.1:%d" % port
+        address = "127.0.0.1:%d" % free_port()
+        proc = self.spawn([os.path.join(self.build, "bin", "shardjob"), "run", "-c", config], log,
+                          env=dict(os.environ, SHARDJOB_HTTP=address))
+        return proc, address
 
     @staticmethod
     def api(address, path):
@@ -273,12 +262,18 @@ jobs:
         pids = [i["proc"].pid for i in instances]
         wait_for("every instance to run a shard", lambda: {
             s["pid"] for s in self.read_starts(records)} >= set(pids), 60, 0.2)
-        time.sleep(3)  # a few fires with all three, to see who holds what
-        now_ms = time.time() * 1000
-        recent = [s for s in self.read_starts(records) if int(s["fire"]) >= now_ms - 2500]
+        # The cells counted begin 8 s before the kill: the job must have fired since then.
+        wait_for("8 s of fires before the kill", lambda: time.time() * 1000 - min(
+            int(start["fire"]) for start in self.read_starts(records)) >= 9000, 30, 0.2)
+        # Who holds what, from the leader's assignment once it covers the 4 shards.
+        first = instances[0]["http"]
+        shards = wait_for("the 4 shards assigned", lambda: (lambda s: s if s and all(
+            shard["owner"] for shard in s) else None)(self.api(first, "/api/jobs/%s/shards" % JOB)),
+                          30)
+        pid_of = {i["id"]: i["pid"] for i in self.api(first, "/api/instances") or []}
         held = {}
-        for start in recent:
-            held.setdefault(start["pid"], set()).add(start["shard"])
+        for shard in shards:
+            held.setdefault(pid_of[shard["owner"]], set()).add(shard["item"])
         victim = max(held, key=lambda pid: len(held[pid]))
         # Into the second as the reference did: between runs, or while they run.
         wait_ms = (offset_ms - time.time() * 1000 % 1000) % 1000
@@ -341,6 +336,9 @@ def main():
                         help="the job's claim_ahead (default 0: claimed at the instant)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
+    recorder = os.path.join(os.path.abspath(args.build), "fault-plugins")
+    if not os.path.isdir(recorder):
+        sys.exit("%s does not exist: build with tests (the FAULT_RECORDER job)" % recorder)
     bench = Bench(args)
     try:
         bench.start_zookeeper()

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "shardjob/shardjob.h"
+#include "support/test_support.h"
 
 namespace {
 
@@ -87,8 +88,8 @@ int main(int argc, char** argv) {
   std::string plugins = argc > 4 ? argv[4] : "min";
   std::string cron = argc > 5 ? argv[5] : (firing ? "* * * * * ?" : "0 0 0 1 1 ?");
 
-  char dir_template[] = "/tmp/shardjob-scale-XXXXXX";
-  fs::path dir = mkdtemp(dir_template);
+  shardjob::testing::TempDir temp;  // removed on every way out
+  const fs::path& dir = temp.path();
   std::string record = (dir / "lateness.txt").string();
   std::string plugin_dirs;
   if (plugins == "full") {
@@ -96,7 +97,8 @@ int main(int argc, char** argv) {
   } else {
     fs::path own = dir / "plugins";
     fs::create_directory(own);
-    for (const char* plugin : {SCALE_PLUGIN_SIMPLE, SCALE_PLUGIN_AVERAGE, SCALE_PLUGIN_LOG_HANDLER}) {
+    for (const char* plugin :
+         {SCALE_PLUGIN_SIMPLE, SCALE_PLUGIN_AVERAGE, SCALE_PLUGIN_LOG_HANDLER}) {
       fs::create_symlink(plugin, own / fs::path(plugin).filename());
     }
     plugin_dirs = own.string();
@@ -124,17 +126,20 @@ int main(int argc, char** argv) {
   auto instance = shardjob::Instance::Start(config);
   auto started = Clock::now();
   std::vector<std::string> names = instance->JobNames();
-  for (std::size_t ready = 0; ready < names.size();) {
-    if (instance->Stats(names[ready]).local_items.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    } else {
-      ++ready;
-    }
+  std::size_t ready = 0;
+  const bool all_ready = shardjob::testing::WaitUntil(
+      [&] {
+        while (ready < names.size() && !instance->Stats(names[ready]).local_items.empty()) ++ready;
+        return ready == names.size();
+      },
+      std::chrono::minutes(2));
+  if (!all_ready) {
+    std::fprintf(stderr, "only %zu of %zu jobs got their shard within 2 minutes\n", ready,
+                 names.size());
+    return 1;
   }
   auto scheduled = Clock::now();
-  auto ms = [](Clock::duration d) {
-    return std::chrono::duration<double, std::milli>(d).count();
-  };
+  auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
   std::this_thread::sleep_for(std::chrono::seconds(2));
 
   long long window_from = EpochMs();
@@ -173,9 +178,10 @@ int main(int argc, char** argv) {
               plugins.c_str(), cron.c_str(), wall);
   std::printf("start-up: Start() %.0f ms, all jobs scheduled %.0f ms; stop %.0f ms\n",
               ms(started - start), ms(scheduled - start), stop_ms);
-  std::printf("memory MiB: VmRSS %.1f (anon %.1f, file %.1f) peak %.1f  PSS %.1f  private %.1f"
-              "  (before Start: RSS %.1f)\n",
-              Mib(rss), Mib(anon), Mib(file), Mib(hwm), Mib(pss), Mib(priv), Mib(rss_before));
+  std::printf(
+      "memory MiB: VmRSS %.1f (anon %.1f, file %.1f) peak %.1f  PSS %.1f  private %.1f"
+      "  (before Start: RSS %.1f)\n",
+      Mib(rss), Mib(anon), Mib(file), Mib(hwm), Mib(pss), Mib(priv), Mib(rss_before));
   std::printf("cpu: %.2f%% of one core (%.2f s in %.1f s)  threads: %ld", 100.0 * cpu / wall, cpu,
               wall, threads);
   if (firing) std::printf(" (max seen %ld)", max_threads);
@@ -195,8 +201,9 @@ int main(int argc, char** argv) {
     std::sort(lateness.begin(), lateness.end());
     auto percentile = [&](double p) {
       if (lateness.empty()) return 0.0;
-      return lateness[std::min(lateness.size() - 1,
-                               static_cast<std::size_t>(p * static_cast<double>(lateness.size())))] /
+      return lateness[std::min(
+                 lateness.size() - 1,
+                 static_cast<std::size_t>(p * static_cast<double>(lateness.size())))] /
              1000.0;
     };
     std::printf("tasks in window: %zu (expected about %lld); missed_fires (watchdog): %llu\n",
@@ -205,7 +212,5 @@ int main(int argc, char** argv) {
     std::printf("lateness ms: p50=%.3f p90=%.3f p99=%.3f p99.9=%.3f max=%.3f\n", percentile(0.50),
                 percentile(0.90), percentile(0.99), percentile(0.999), percentile(1.0));
   }
-  std::error_code ignored;
-  fs::remove_all(dir, ignored);
   return 0;
 }

@@ -337,6 +337,9 @@ void ParseSchedule(const Map& map, JobConfig& job) {
     if (job.fixed_rate && job.claim_ahead * 2 > *job.fixed_rate) {
       ahead->Fail("at most half of fixed_rate");
     }
+    if (job.fixed_delay && job.claim_ahead.count() > 0) {
+      ahead->Fail("not with fixed_delay: its fires count from the last completion, not an instant");
+    }
   }
 }
 

@@ -568,23 +568,25 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   const config::JobConfig& job = run->setup->job;
   const coordination::Claim& claim = task->claim;
   std::shared_ptr<spi::Cancellation> cancellation = task->cancellation;
-  // A task never starts before its fire's instant nor its jittered start, whatever the source:
-  // a fire handed over ahead (claim_ahead) is claimed already, and so may be a failover of one
-  // whose claim was lost before it started. The wait is on the steady clock and at most
-  // claim_ahead + jitter, so a wall clock stepped back meanwhile cannot hold the claim for the
-  // length of the step.
-  schedule::TimePoint not_before = run->fire.start_at;
-  if (std::optional<std::int64_t> instant = InstantOf(run->fire)) {
-    not_before = std::max(not_before, schedule::TimePoint(std::chrono::milliseconds(*instant)));
-  }
-  const auto wait = std::clamp<std::chrono::nanoseconds>(not_before - schedule::Clock::now(),
-                                                         std::chrono::nanoseconds(0),
-                                                         job.claim_ahead + job.jitter);
-  const auto start = std::chrono::steady_clock::now() + wait;
-  for (auto now = std::chrono::steady_clock::now(); now < start;
-       now = std::chrono::steady_clock::now()) {
-    // Rounded up to whole milliseconds, the cancellation's unit: never early.
-    if (cancellation->WaitFor(std::chrono::ceil<std::chrono::milliseconds>(start - now))) break;
+  // With claim_ahead, a task never starts before its fire's instant nor its jittered start,
+  // whatever the source: a fire handed over ahead is claimed already, and so may be a failover
+  // of one whose claim was lost before it started. (Without, fires come at their start or
+  // later.) The wait is on the steady clock and at most claim_ahead + jitter, so a wall clock
+  // stepped back meanwhile cannot hold the claim for the length of the step.
+  if (job.claim_ahead.count() > 0) {
+    schedule::TimePoint not_before = run->fire.start_at;
+    if (std::optional<std::int64_t> instant = InstantOf(run->fire)) {
+      not_before = std::max(not_before, schedule::TimePoint(std::chrono::milliseconds(*instant)));
+    }
+    const auto wait = std::clamp<std::chrono::nanoseconds>(not_before - schedule::Clock::now(),
+                                                           std::chrono::nanoseconds(0),
+                                                           job.claim_ahead + job.jitter);
+    const auto start = std::chrono::steady_clock::now() + wait;
+    for (auto now = std::chrono::steady_clock::now(); now < start;
+         now = std::chrono::steady_clock::now()) {
+      // Rounded up to whole milliseconds, the cancellation's unit: never early.
+      if (cancellation->WaitFor(std::chrono::ceil<std::chrono::milliseconds>(start - now))) break;
+    }
   }
   spi::ShardingContext context;
   context.job_name = job_name_;

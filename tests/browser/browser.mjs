@@ -70,6 +70,25 @@ export function collectPageProblems(page) {
   return problems;
 }
 
+// Waits for the console's <h1> named `name`, exactly.
+export async function heading(page, name, timeout = 10000) {
+  await page.getByRole('heading', { level: 1, name, exact: true }).waitFor({ timeout });
+}
+
+// Waits until the status line tells of a completed refresh ("Updated hh:mm:ss"). The console
+// resets that line to "Loading…" on every route change, so after a navigation this waits for
+// the new page's first read, not the previous page's. `what` names the wait when it times out.
+export async function waitForRefresh(page, what = 'a completed refresh', timeout = 20000) {
+  try {
+    await page.waitForFunction(
+      () => /Updated \d\d:\d\d:\d\d/.test(document.getElementById('refresh-status')?.textContent ?? ''),
+      null, { polling: 5, timeout });
+  } catch (error) {
+    const status = await page.locator('#refresh-status').textContent().catch(() => '?');
+    throw new Error(`timed out waiting for ${what} (status: ${JSON.stringify(status)}): ${error.message}`);
+  }
+}
+
 // True when the page does not scroll sideways at the current viewport width.
 export async function fitsTheWidth(page) {
   return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);

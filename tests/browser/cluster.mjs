@@ -82,10 +82,12 @@ class Child {
   async stop(signal = 'SIGTERM', graceMs = 15000) {
     if (!this.running) return;
     process.kill(this.pid, signal);
+    let grace;
     const stopped = await Promise.race([
       this.exited.then(() => true),
-      new Promise((resolve) => setTimeout(() => resolve(false), graceMs)),
+      new Promise((resolve) => { grace = setTimeout(() => resolve(false), graceMs); }),
     ]);
+    clearTimeout(grace); // else it keeps node alive for the rest of graceMs
     if (!stopped) {
       process.kill(this.pid, 'SIGKILL');
       await this.exited;

@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { collectPageProblems, fitsTheWidth, launchBrowser, LAPTOP, PHONE } from './browser.mjs';
+import { collectPageProblems, fitsTheWidth, heading as headingOf, launchBrowser, LAPTOP, PHONE, waitForRefresh }
+  from './browser.mjs';
 import { Cluster, waitFor } from './cluster.mjs';
 
 const BUILD = path.resolve(process.env.SHARDJOB_BUILD ?? new URL('../../build', import.meta.url).pathname);
@@ -51,7 +52,7 @@ async function tableRows(name) {
 }
 
 async function heading(name) {
-  await page.getByRole('heading', { level: 1, name, exact: true }).waitFor({ timeout: 10000 });
+  await headingOf(page, name);
 }
 
 async function isFocused(locator) {
@@ -102,8 +103,8 @@ test('the overview shows both instances, and / leads to the console', async () =
                 async () => (await tableRows('Instances')).length === 2);
   // Marks this page load: if the console ever reloaded the page, the mark would be gone.
   await page.evaluate(() => { window.loadedOnce = true; });
-  await waitFor('a live refresh', async () =>
-    /Updated \d\d:\d\d:\d\d/.test(await page.locator('#refresh-status').textContent()));
+  // The first refresh: "Updated …" replaces the "Loading…" the page starts with.
+  await waitForRefresh(page, 'the first refresh');
 });
 
 test('a refused config shows the reason; a valid one creates the job', async () => {
@@ -241,8 +242,7 @@ test('every page fits a phone and a laptop', async () => {
                                   ['#/new', 'New job']]) {
       await page.evaluate((hash) => { location.hash = hash; }, route);
       await heading(title);
-      await waitFor(`${title} refreshed`, async () =>
-        /Updated/.test(await page.locator('#refresh-status').textContent()));
+      await waitForRefresh(page, `${title} refreshed`); // this page's read, not the previous one's
       assert.ok(await fitsTheWidth(page), `${title} scrolls sideways at ${width} width`);
       if (width === 'phone') await screenshot(`phone-${title === JOB ? 'job' : title.toLowerCase().replace(' ', '-')}`);
     }

@@ -401,6 +401,8 @@ TEST(ParseConfigTest, ClaimAheadIsBoundedAndStoredOnlyWhenSet) {
                       {"jobs[0].claim_ahead: at most 500ms"});
   ExpectErrorContains("jobs: [{name: a, type: T, fixed_rate: 50ms, claim_ahead: 26ms}]",
                       {"jobs[0].claim_ahead: at most half of fixed_rate"});
+  ExpectErrorContains("jobs: [{name: a, type: T, fixed_delay: 1s, claim_ahead: 20ms}]",
+                      {"jobs[0].claim_ahead: not with fixed_delay"});
 }
 
 TEST(ParseConfigTest, TheConsoleIsServedUnlessTurnedOff) {

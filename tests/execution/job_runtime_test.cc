@@ -166,10 +166,8 @@ class NoteTheStart : public spi::JobExecutor {
   const char* JobInterface() const override { return nullptr; }
   spi::Status Execute(spi::JobObject*, const spi::ShardingContext&) noexcept override {
     started_at = schedule::Clock::now();
-    started = true;
     return spi::Status::Ok();
   }
-  std::atomic<bool> started{false};
   schedule::Clock::time_point started_at;
 };
 

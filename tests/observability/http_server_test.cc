@@ -383,24 +383,5 @@ TEST_F(SlowRequestsTest, AnAnswerNotReadyWithinTheSlowTimeoutIs504AndAQueuedRequ
   EXPECT_EQ(started_, (std::vector<std::string>{"a", "c"}));
 }
 
-TEST_F(SlowRequestsTest, WithoutASlowPredicateEveryHandlerRunsOnTheIoThread) {
-  options_.slow = nullptr;
-  std::thread::id first;
-  std::atomic<int> same{0};
-  std::mutex ids;
-  Server server(
-      "127.0.0.1:0",
-      [&](const Request&) {
-        std::lock_guard<std::mutex> lock(ids);
-        if (first == std::thread::id()) first = std::this_thread::get_id();
-        if (first == std::this_thread::get_id()) ++same;
-        return Response::Text(200, "ok");
-      },
-      options_);
-  EXPECT_EQ(HttpGet(server.address(), "/slow").status, 200);
-  EXPECT_EQ(HttpGet(server.address(), "/healthz").status, 200);
-  EXPECT_EQ(same, 2);
-}
-
 }  // namespace
 }  // namespace shardjob::http
