@@ -17,35 +17,56 @@
 
 namespace {
 
-// One descriptor per path, shared by every job naming it; closed when the last job goes.
+// One descriptor per path, shared by every job naming it; closed when the last job goes. Lines are
+// gathered in memory and written in large pieces: a write() per task would make the probe (the
+// syscall and the file's lock, shared by every worker) a good part of what it measures.
 class SharedFiles {
  public:
-  int Acquire(const std::string& path) {
+  struct File {
+    int fd = -1;
+    int users = 0;
+    std::mutex mutex;
+    std::string pending;
+  };
+
+  File* Acquire(const std::string& path) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = files_.find(path);
-    if (it == files_.end()) {
-      int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (fd < 0) throw std::invalid_argument("cannot open " + path);
-      it = files_.emplace(path, Entry{fd, 0}).first;
+    File& file = files_[path];
+    if (file.fd < 0) {
+      file.fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (file.fd < 0) {
+        files_.erase(path);
+        throw std::invalid_argument("cannot open " + path);
+      }
     }
-    ++it->second.users;
-    return it->second.fd;
+    ++file.users;
+    return &file;
   }
   void Release(const std::string& path) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = files_.find(path);
     if (it == files_.end() || --it->second.users > 0) return;
+    Flush(it->second);
     close(it->second.fd);
     files_.erase(it);
   }
+  static void Append(File& file, const std::string& line) {
+    constexpr std::size_t kFlushAt = 1 << 20;
+    std::lock_guard<std::mutex> lock(file.mutex);
+    file.pending += line;
+    if (file.pending.size() >= kFlushAt) Flush(file);
+  }
 
  private:
-  struct Entry {
-    int fd;
-    int users;
-  };
+  static void Flush(File& file) {
+    if (!file.pending.empty() && write(file.fd, file.pending.data(), file.pending.size()) < 0) {
+      throw std::runtime_error("write failed");
+    }
+    file.pending.clear();
+  }
+
   std::mutex mutex_;
-  std::map<std::string, Entry> files_;
+  std::map<std::string, File> files_;  // node-based: a File stays where it is
 };
 
 SharedFiles& Files() {
@@ -56,29 +77,28 @@ SharedFiles& Files() {
 class ScaleLatenessJob : public shardjob::spi::SimpleJob {
  public:
   explicit ScaleLatenessJob(const shardjob::spi::PluginContext& context) {
-    if (auto file = context.props.Find("record.file")) {
-      path_ = *file;
-      fd_ = Files().Acquire(path_);
+    if (auto path = context.props.Find("record.file")) {
+      path_ = *path;
+      file_ = Files().Acquire(path_);
     }
   }
   ~ScaleLatenessJob() override {
-    if (fd_ >= 0) Files().Release(path_);
+    if (file_ != nullptr) Files().Release(path_);
   }
 
   void Execute(const shardjob::spi::ShardingContext& context) override {
     auto now = std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
-    if (fd_ < 0) return;
+    if (file_ == nullptr) return;
     long long fire_ms = std::stoll(context.fire_id);
-    std::string line = context.fire_id + " " + std::to_string(now - fire_ms * 1000) + "\n";
-    // One write() per line on an O_APPEND descriptor: lines of concurrent tasks never interleave.
-    if (write(fd_, line.data(), line.size()) < 0) throw std::runtime_error("write failed");
+    SharedFiles::Append(*file_,
+                        context.fire_id + " " + std::to_string(now - fire_ms * 1000) + "\n");
   }
 
  private:
   std::string path_;
-  int fd_ = -1;
+  SharedFiles::File* file_ = nullptr;
 };
 
 }  // namespace

@@ -148,6 +148,7 @@ class Instance::Impl {
     }
     pool_ = std::make_unique<execution::WorkerPool>(std::max<std::size_t>(max_threads, 2),
                                                     kIdleThreadTimeout);
+    gate_ = std::make_unique<execution::StartGate>(*pool_);
     events_ = std::make_unique<coordination::EventLoop>();
     execution::TraceDispatcherOptions trace_options;
     trace_options.capacity = config_.tracing.buffer_events;
@@ -818,7 +819,7 @@ class Instance::Impl {
           timers->FireCompleted(name, ended);
         };
     running->runtime = std::make_shared<execution::JobRuntime>(
-        job, std::move(plugins), running->schedule, running->coordinator, *pool_, *events_,
+        job, std::move(plugins), running->schedule, running->coordinator, *pool_, *gate_, *events_,
         *traces_, id_, host_, std::move(on_fire_end), clock_);
     std::shared_ptr<RunningJob> started = running;
     RunningJob* raw = running.get();
@@ -912,6 +913,7 @@ class Instance::Impl {
   std::shared_ptr<void> registry_backing_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<execution::WorkerPool> pool_;
+  std::unique_ptr<execution::StartGate> gate_;  // hands tasks to pool_: gone before it
   std::unique_ptr<operations::ClusterOperations> operations_;
   std::shared_ptr<spi::TraceHistory> history_;
   std::shared_ptr<app::ProcessPresence> presence_;

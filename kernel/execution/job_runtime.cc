@@ -68,6 +68,16 @@ std::optional<std::int64_t> InstantOf(const schedule::Fire& fire) {
   return DecimalOf(fire.fire_id);
 }
 
+// A task never starts before its fire's instant nor its jittered start (fires handed over ahead
+// carry it), whatever the source: a failover of a fire claimed ahead may come early too.
+schedule::TimePoint NotBefore(const schedule::Fire& fire) {
+  schedule::TimePoint not_before = fire.start_at;
+  if (std::optional<std::int64_t> instant = InstantOf(fire)) {
+    not_before = std::max(not_before, schedule::TimePoint(std::chrono::milliseconds(*instant)));
+  }
+  return not_before;
+}
+
 // The sequence of a one-off trigger's fire ("trigger-0000000012" -> 12).
 std::optional<std::int64_t> TriggerSequenceOf(const schedule::Fire& fire) {
   constexpr std::string_view kPrefix = "trigger-";
@@ -101,7 +111,11 @@ struct JobRuntime::Task {
   std::shared_ptr<spi::Cancellation> cancellation = std::make_shared<spi::Cancellation>();
   std::atomic<bool> timed_out{false};
   std::atomic<bool> claim_lost{false};  // cancelled because the claim is lost, or at shutdown
-  bool done = false;                    // under mutex_
+  // Claimed ahead, waiting in the StartGate for its instant; whoever lowers it starts the task.
+  // Its context is built before it waits; set before at_gate is raised, taken by RunTask.
+  std::atomic<bool> at_gate{false};
+  std::optional<spi::ShardingContext> context_ahead;
+  bool done = false;  // under mutex_
   // Raised when the shard is assigned elsewhere while the task runs (for every attempt).
   std::shared_ptr<spi::Cancellation> reassigned = std::make_shared<spi::Cancellation>();
 };
@@ -194,7 +208,7 @@ class JobRuntime::TaskCheckpoint final : public spi::Checkpoint {
 JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
                        std::shared_ptr<const schedule::Schedule> schedule,
                        std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
-                       coordination::EventLoop& timers, TraceDispatcher& traces,
+                       StartGate& gate, coordination::EventLoop& timers, TraceDispatcher& traces,
                        std::string instance_id, Host host, FireEndHandler on_fire_end,
                        std::shared_ptr<schedule::ClockWatch> clock)
     : job_name_(job.name),
@@ -205,6 +219,7 @@ JobRuntime::JobRuntime(config::JobConfig job, JobPlugins plugins,
       host_(std::move(host)),
       on_fire_end_(std::move(on_fire_end)),
       pool_(pool),
+      gate_(gate),
       clock_(std::move(clock)),
       setup_(MakeSetup(std::move(job), std::move(plugins), std::move(schedule))) {}
 
@@ -560,7 +575,48 @@ bool JobRuntime::DeferBehindItems(Run& run) {
   return true;
 }
 
+spi::ShardingContext JobRuntime::ContextOf(const Run& run, int item) const {
+  const config::JobConfig& job = run.setup->job;
+  spi::ShardingContext context;
+  context.job_name = job_name_;
+  context.fire_id = run.fire.fire_id;
+  context.instance_id = instance_id_;
+  const std::string item_text = std::to_string(item);
+  context.task_id.reserve(job_name_.size() + run.fire.fire_id.size() + item_text.size() +
+                          instance_id_.size() + 9);
+  context.task_id.append(job_name_).append("@-@").append(run.fire.fire_id).append("@-@");
+  context.task_id.append(item_text).append("@-@").append(instance_id_);
+  // The claimed shard is a page of an item under grid sharding (item * pages + page).
+  const int pages = std::max(1, job.grid_pages);
+  context.sharding_total_count = job.sharding_total_count;
+  context.sharding_item = item / pages;
+  context.shard = item;
+  context.shard_count = job.ShardCount();
+  context.page = item % pages;
+  context.page_count = pages;
+  auto parameter = job.sharding_item_parameters.find(context.sharding_item);
+  if (parameter != job.sharding_item_parameters.end()) {
+    context.sharding_parameter = parameter->second;
+  }
+  context.job_parameter = job.job_parameter;
+  return context;
+}
+
 void JobRuntime::StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
+  const config::JobConfig& job = run->setup->job;
+  if (job.claim_ahead.count() > 0 && task->attempt == 0) {
+    const schedule::TimePoint not_before = NotBefore(run->fire);
+    if (not_before > schedule::Clock::now()) {
+      // Claimed ahead: waits without a thread, and starts with every task due at its instant.
+      task->context_ahead = ContextOf(*run, task->claim.item);
+      task->at_gate = true;
+      gate_.Add(not_before, job.claim_ahead + job.jitter, run->setup->lane,
+                [self = shared_from_this(), run, task] {
+                  if (task->at_gate.exchange(false)) self->RunTask(run, task);
+                });
+      return;
+    }
+  }
   run->setup->lane->Submit([self = shared_from_this(), run, task] { self->RunTask(run, task); });
 }
 
@@ -568,19 +624,14 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   const config::JobConfig& job = run->setup->job;
   const coordination::Claim& claim = task->claim;
   std::shared_ptr<spi::Cancellation> cancellation = task->cancellation;
-  // With claim_ahead, a task never starts before its fire's instant nor its jittered start,
-  // whatever the source: a fire handed over ahead is claimed already, and so may be a failover
-  // of one whose claim was lost before it started. (Without, fires come at their start or
-  // later.) The wait is on the steady clock and at most claim_ahead + jitter, so a wall clock
-  // stepped back meanwhile cannot hold the claim for the length of the step.
+  // With claim_ahead, a task claimed ahead waited in the StartGate; a failover's task of a fire
+  // claimed ahead elsewhere may come early too, and waits here, on the steady clock and at most
+  // claim_ahead + jitter, so a wall clock stepped back meanwhile cannot hold the claim for the
+  // length of the step. A cancelled task does not wait.
   if (job.claim_ahead.count() > 0) {
-    schedule::TimePoint not_before = run->fire.start_at;
-    if (std::optional<std::int64_t> instant = InstantOf(run->fire)) {
-      not_before = std::max(not_before, schedule::TimePoint(std::chrono::milliseconds(*instant)));
-    }
-    const auto wait = std::clamp<std::chrono::nanoseconds>(not_before - schedule::Clock::now(),
-                                                           std::chrono::nanoseconds(0),
-                                                           job.claim_ahead + job.jitter);
+    const auto wait = std::clamp<std::chrono::nanoseconds>(
+        NotBefore(run->fire) - schedule::Clock::now(), std::chrono::nanoseconds(0),
+        job.claim_ahead + job.jitter);
     const auto start = std::chrono::steady_clock::now() + wait;
     for (auto now = std::chrono::steady_clock::now(); now < start;
          now = std::chrono::steady_clock::now()) {
@@ -588,24 +639,10 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
       if (cancellation->WaitFor(std::chrono::ceil<std::chrono::milliseconds>(start - now))) break;
     }
   }
-  spi::ShardingContext context;
-  context.job_name = job_name_;
-  context.fire_id = run->fire.fire_id;
-  context.instance_id = instance_id_;
-  context.task_id = job_name_ + "@-@" + run->fire.fire_id + "@-@" + std::to_string(claim.item) +
-                    "@-@" + instance_id_;
-  // The claimed shard is a page of an item under grid sharding (item * pages + page).
-  const int pages = std::max(1, job.grid_pages);
-  context.sharding_total_count = job.sharding_total_count;
-  context.sharding_item = claim.item / pages;
-  context.shard = claim.item;
-  context.shard_count = job.ShardCount();
-  context.page = claim.item % pages;
-  context.page_count = pages;
-  auto parameter = job.sharding_item_parameters.find(context.sharding_item);
-  if (parameter != job.sharding_item_parameters.end()) {
-    context.sharding_parameter = parameter->second;
-  }
+  // A task claimed ahead had its context built then, off the path from its instant to Execute().
+  spi::ShardingContext context =
+      task->context_ahead ? std::move(*task->context_ahead) : ContextOf(*run, claim.item);
+  task->context_ahead.reset();
   std::string source_error;  // the shard source could not say what this item covers
   if (const auto& source = run->setup->plugins.shard_source) {
     std::vector<spi::ShardSpec> shards;
@@ -621,31 +658,34 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
       context.shard_label = spec.label;
       context.shard_params = spec.params;
       // The source may say this item needs fewer pages this fire: the others have nothing to do.
-      if (spec.pages > 0) context.page_count = std::min(spec.pages, pages);
+      if (spec.pages > 0) context.page_count = std::min(spec.pages, context.page_count);
     }
   }
   TaskCheckpoint checkpoint(*this, run->fire.fire_id, task);
   context.checkpoint = &checkpoint;
-  context.job_parameter = job.job_parameter;
   context.fencing_token = claim.fencing_token;
   context.cancellation = cancellation.get();
   context.reassigned = task->reassigned.get();
   spi::TaskProgress progress;
   context.progress = &progress;
 
+  // Built only for a tracer: in a burst of thousands of tasks, its strings cost the later ones.
+  const bool traced = traces_.enabled();
   spi::ExecutionEvent event;
-  event.id = RandomId();
-  event.hostname = host_.name;
-  event.ip = host_.ip;
-  event.task_id = context.task_id;
-  event.job_name = job_name_;
-  event.source = run->source;
-  event.sharding_item = claim.item;
-  event.start_time_ms = EpochMs(schedule::NowMs());
-  event.fire_id = run->fire.fire_id;
-  event.instance_id = instance_id_;
-  event.fencing_token = claim.fencing_token;
-  traces_.Post(event);
+  if (traced) {
+    event.id = RandomId();
+    event.hostname = host_.name;
+    event.ip = host_.ip;
+    event.task_id = context.task_id;
+    event.job_name = job_name_;
+    event.source = run->source;
+    event.sharding_item = claim.item;
+    event.start_time_ms = EpochMs(schedule::NowMs());
+    event.fire_id = run->fire.fire_id;
+    event.instance_id = instance_id_;
+    event.fencing_token = claim.fencing_token;
+    traces_.Post(event);
+  }
 
   if (job.timeout.count() > 0) {
     std::weak_ptr<Task> weak = task;
@@ -659,6 +699,7 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
 
   spi::Status status;
   std::optional<std::chrono::steady_clock::duration> ran_for;  // when the executor ran
+  std::optional<std::chrono::system_clock::duration> lateness;
   const bool abandoned = run->abandoned;
   if (abandoned) {
     status = spi::Status::Failed("not run: an earlier error of this fire was escalated");
@@ -688,9 +729,7 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
     // Lateness against the wall clock the schedule names; the run time on the monotonic one,
     // which a clock step cannot bend.
     if (run->source == spi::ExecutionSource::kNormalTrigger && task->attempt == 0) {
-      lateness_.Observe(
-          std::chrono::duration<double>(std::chrono::system_clock::now() - run->fire.scheduled)
-              .count());
+      lateness = std::chrono::system_clock::now() - run->fire.scheduled;
     }
     const auto started = std::chrono::steady_clock::now();
     status = run->setup->plugins.executor->Execute(run->setup->plugins.job_object.get(), context);
@@ -700,30 +739,50 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
     status = spi::Status::Failed("timed out after " + std::to_string(job.timeout.count()) +
                                  " ms (" + Describe(status) + ")");
   }
-  if (ran_for) {
+  TaskEnd end{std::move(status), lateness,          ran_for, progress.items_processed(), traced,
+              std::move(event),  std::move(context)};
+  if (pool_.StartsWaiting()) {
+    // Tasks of a burst wait to start: this one's bookkeeping and commit wait behind them.
+    pool_.Submit([self = shared_from_this(), run = std::move(run), task = std::move(task),
+                  end = std::move(end)]() mutable {
+      self->EndTask(std::move(run), std::move(task), std::move(end));
+    });
+    return;
+  }
+  EndTask(std::move(run), std::move(task), std::move(end));
+}
+
+void JobRuntime::EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, TaskEnd end) {
+  const config::JobConfig& job = run->setup->job;
+  spi::Status& status = end.status;
+  if (end.lateness) lateness_.Observe(std::chrono::duration<double>(*end.lateness).count());
+  if (end.ran_for) {
     // After the timeout's verdict, so the histogram's outcome is the task's.
     (status.ok() ? succeeded_duration_ : failed_duration_)
-        .Observe(std::chrono::duration<double>(*ran_for).count());
+        .Observe(std::chrono::duration<double>(*end.ran_for).count());
   }
-  event.complete_time_ms = EpochMs(schedule::NowMs());
-  event.items_processed = progress.items_processed();
-  if (event.items_processed > 0) {
+  if (end.items_processed > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
-    counters_.items_processed += event.items_processed;
+    counters_.items_processed += end.items_processed;
   }
-  event.success = status.ok();
-  if (!status.ok()) event.failure_cause = Describe(status);
-  traces_.Post(event);
+  if (end.traced) {
+    spi::ExecutionEvent& event = end.event;
+    event.complete_time_ms = EpochMs(schedule::NowMs());
+    event.items_processed = end.items_processed;
+    event.success = status.ok();
+    if (!status.ok()) event.failure_cause = Describe(status);
+    traces_.Post(std::move(event));
+  }
 
   const bool retry =
-      !status.ok() && !abandoned && !task->claim_lost && task->attempt < job.max_retries;
+      !status.ok() && !run->abandoned && !task->claim_lost && task->attempt < job.max_retries;
   if (retry) {
     task->attempt++;
     auto backoff = job.retry_backoff;
     for (int i = 1; i < task->attempt && backoff < job.retry_backoff_max; ++i) backoff *= 2;
     backoff = std::min(backoff, job.retry_backoff_max);
     spdlog::warn("job={} fire={} shard={} instance={} failed: {}; retry {} of {} in {} ms",
-                 job_name_, context.fire_id, claim.item, instance_id_, Describe(status),
+                 job_name_, run->fire.fire_id, task->claim.item, instance_id_, Describe(status),
                  task->attempt.load(), job.max_retries, backoff.count());
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -1467,6 +1526,11 @@ void JobRuntime::CancelAllLocked() {
       if (task->done) continue;
       task->claim_lost = true;
       task->cancellation->Cancel();
+      // A task waiting for its instant starts now, to see the flag and give its claim up.
+      if (task->at_gate.exchange(false)) {
+        run->setup->lane->Submit(
+            [self = shared_from_this(), run = run, task = task] { self->RunTask(run, task); });
+      }
     }
   }
 }

@@ -34,6 +34,7 @@
 #include "config/config.h"
 #include "coordination/event_loop.h"
 #include "coordination/job_coordinator.h"
+#include "execution/start_gate.h"
 #include "execution/trace_dispatcher.h"
 #include "execution/worker_pool.h"
 #include "metrics/histogram.h"
@@ -110,14 +111,15 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   // Called when a run has ended on this instance, with the time it ended.
   using FireEndHandler = std::function<void(schedule::TimePoint)>;
 
-  // `timers` runs timeouts, retry backoffs and the watchdog; `schedule` may be null (a job that
+  // `gate` holds the tasks of fires claimed ahead until their instant; `timers` runs timeouts,
+  // retry backoffs and the watchdog; `schedule` may be null (a job that
   // only runs when triggered); `clock`, when set, refuses scheduled fires while the wall clock
   // stands stepped.
   JobRuntime(config::JobConfig job, JobPlugins plugins,
              std::shared_ptr<const schedule::Schedule> schedule,
              std::shared_ptr<coordination::JobCoordinator> coordinator, WorkerPool& pool,
-             coordination::EventLoop& timers, TraceDispatcher& traces, std::string instance_id,
-             Host host, FireEndHandler on_fire_end,
+             StartGate& gate, coordination::EventLoop& timers, TraceDispatcher& traces,
+             std::string instance_id, Host host, FireEndHandler on_fire_end,
              std::shared_ptr<schedule::ClockWatch> clock = nullptr);
   JobRuntime(const JobRuntime&) = delete;
   JobRuntime& operator=(const JobRuntime&) = delete;
@@ -168,6 +170,18 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   struct Waiting {
     schedule::Fire fire;
     spi::ExecutionSource source;
+  };
+  // How a task's attempt ended, for what follows it (EndTask). In a burst of tasks that follows
+  // the next tasks' starts, so all of it is carried: even the context, whose strings are freed
+  // then.
+  struct TaskEnd {
+    spi::Status status;
+    std::optional<std::chrono::system_clock::duration> lateness;  // a scheduled first attempt's
+    std::optional<std::chrono::steady_clock::duration> ran_for;   // when the executor ran
+    std::uint64_t items_processed = 0;
+    bool traced = false;
+    spi::ExecutionEvent event;  // its start, when traced
+    spi::ShardingContext context;
   };
   // What a lock-holding step decided to start once the lock is released.
   using Starts = std::vector<std::shared_ptr<Run>>;
@@ -229,8 +243,12 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   void RunFire(std::shared_ptr<Run> run);
   // The listeners' BeforeFire and the RUNNING status event, once the run has claimed shards.
   void BeforeFire(Run& run, const std::vector<int>& claimed);
+  // The parts of a task's context that hold for every attempt: names, item, page, parameters.
+  spi::ShardingContext ContextOf(const Run& run, int item) const;
   void StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
   void RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
+  // After an attempt: histograms, the trace, a retry or FinishTask.
+  void EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, TaskEnd end);
   void FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, spi::Status status);
   void FinishRun(std::shared_ptr<Run> run);
   // Commits finished tasks of earlier fires handed to `run` with its items.
@@ -264,6 +282,7 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   const Host host_;
   const FireEndHandler on_fire_end_;
   WorkerPool& pool_;
+  StartGate& gate_;
   const std::shared_ptr<schedule::ClockWatch> clock_;
 
   mutable std::mutex mutex_;  // everything below

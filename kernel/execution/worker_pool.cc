@@ -1,35 +1,67 @@
 #include "execution/worker_pool.h"
 
+#include <algorithm>
 #include <system_error>
 #include <utility>
 
 namespace shardjob::execution {
 
 WorkerPool::WorkerPool(std::size_t max_threads, std::chrono::milliseconds idle_timeout)
-    : max_threads_(max_threads == 0 ? 1 : max_threads), idle_timeout_(idle_timeout) {}
+    : max_threads_(max_threads == 0 ? 1 : max_threads),
+      eager_threads_(std::max(2u, std::thread::hardware_concurrency())),
+      idle_timeout_(idle_timeout),
+      watcher_([this] { WatchForStalls(); }) {}
 
 WorkerPool::~WorkerPool() {
   std::unique_lock<std::mutex> lock(mutex_);
   stopping_ = true;
   queued_.notify_all();
+  watch_.notify_all();
+  lock.unlock();
+  watcher_.join();
+  lock.lock();
+  // What is queued still runs: if the watch could not start a thread for it, start one here.
+  if (threads_ == 0 && QueuedLocked() > 0) StartThreadLocked();
   exited_.wait(lock, [this] { return threads_ == 0; });
 }
 
-void WorkerPool::Submit(std::function<void()> task) {
+void WorkerPool::Submit(std::function<void()> task, Priority priority) {
   std::lock_guard<std::mutex> lock(mutex_);
-  tasks_.push_back(std::move(task));
-  if (idle_ >= tasks_.size() || threads_ >= max_threads_) {
-    queued_.notify_one();
-    return;
+  (priority == Priority::kStart ? starts_ : others_).push_back(std::move(task));
+  starts_waiting_.store(!starts_.empty(), std::memory_order_relaxed);
+  WakeForLocked(1);
+}
+
+void WorkerPool::SubmitAll(std::vector<std::function<void()>> tasks, Priority priority) {
+  if (tasks.empty()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& queue = priority == Priority::kStart ? starts_ : others_;
+  for (auto& task : tasks) queue.push_back(std::move(task));
+  starts_waiting_.store(!starts_.empty(), std::memory_order_relaxed);
+  WakeForLocked(tasks.size());
+}
+
+void WorkerPool::WakeForLocked(std::size_t added) {
+  // Idle threads have not all woken yet for earlier tasks: wake as many as the new ones need.
+  for (std::size_t woken = 0; woken < std::min(added, idle_); ++woken) queued_.notify_one();
+  const std::size_t eager = std::min(eager_threads_, max_threads_);
+  for (std::size_t started = 0; idle_ + started < QueuedLocked() && threads_ < eager; ++started) {
+    if (!StartThreadLocked()) break;
   }
+  if (idle_ < QueuedLocked() && !watching_) watch_.notify_one();
+}
+
+bool WorkerPool::StartThreadLocked() {
   ++threads_;
   try {
     // Detached, but never outlives the pool: the destructor waits until threads_ is zero.
     std::thread([this] { Work(); }).detach();
+    return true;
   } catch (const std::system_error&) {
-    // No thread to be had (resource limits): the task stays queued for the threads there are.
+    // No thread to be had (resource limits): the task stays queued for the threads there are,
+    // and the stall watch tries again.
     --threads_;
-    if (threads_ == 0) throw;  // nobody would ever run it
+    return false;
   }
 }
 
@@ -45,40 +77,79 @@ void WorkerPool::AddCapacity(std::size_t threads) {
 
 void WorkerPool::Work() {
   std::unique_lock<std::mutex> lock(mutex_);
+  auto busy = busy_.emplace(busy_.end());
   while (true) {
-    if (tasks_.empty()) {
+    if (starts_.empty() && others_.empty()) {
       if (stopping_) break;
       ++idle_;
-      bool woke =
-          queued_.wait_for(lock, idle_timeout_, [this] { return stopping_ || !tasks_.empty(); });
+      bool woke = queued_.wait_for(lock, idle_timeout_, [this] {
+        return stopping_ || !starts_.empty() || !others_.empty();
+      });
       --idle_;
       if (!woke) break;  // idle too long
       continue;
     }
-    std::function<void()> task = std::move(tasks_.front());
-    tasks_.pop_front();
+    auto& queue = starts_.empty() ? others_ : starts_;
+    std::function<void()> task = std::move(queue.front());
+    queue.pop_front();
+    starts_waiting_.store(!starts_.empty(), std::memory_order_relaxed);
+    ++taken_;
+    *busy = Busy{std::chrono::steady_clock::now(), false};
     lock.unlock();
     task();
     task = nullptr;  // destroy captures outside the lock
     lock.lock();
+    *busy = Busy{};
   }
+  busy_.erase(busy);
   --threads_;
   // Notify while holding the lock: once threads_ hits zero the destructor may free the pool.
   exited_.notify_all();
 }
 
+void WorkerPool::WatchForStalls() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    if (idle_ >= QueuedLocked()) {
+      watch_.wait(lock);
+      continue;
+    }
+    const std::uint64_t taken = taken_;
+    watching_ = true;
+    watch_.wait_for(lock, kStallTime, [this] { return stopping_; });
+    watching_ = false;
+    if (stopping_) break;
+    if (taken_ != taken) continue;  // the queue moves
+    const auto held_since = std::chrono::steady_clock::now() - kStallTime;
+    for (Busy& thread : busy_) {
+      if (idle_ >= QueuedLocked() || threads_ >= max_threads_) break;
+      if (thread.replaced || thread.since > held_since) continue;
+      if (!StartThreadLocked()) break;
+      thread.replaced = true;
+    }
+    // Nobody could be started so far (resource limits): nothing would ever run the queue.
+    if (threads_ == 0) StartThreadLocked();
+  }
+}
+
 void TaskLane::Submit(std::function<void()> task) {
+  if (auto admitted = Admit(std::move(task))) {
+    pool_.Submit(std::move(admitted), WorkerPool::Priority::kStart);
+  }
+}
+
+std::function<void()> TaskLane::Admit(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (running_ >= limit_) {
       waiting_.push_back(std::move(task));
-      return;
+      return nullptr;
     }
     ++running_;
   }
-  pool_.Submit([self = shared_from_this(), task = std::move(task)]() mutable {
+  return [self = shared_from_this(), task = std::move(task)]() mutable {
     self->RunAndContinue(std::move(task));
-  });
+  };
 }
 
 void TaskLane::RunAndContinue(std::function<void()> task) {

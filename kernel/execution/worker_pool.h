@@ -1,15 +1,26 @@
 #pragma once
 
-// The threads that run tasks, shared by every job of the process. Threads are started when work
-// waits and no thread is idle, up to a cap, and leave after being idle for a while, so the thread
-// count follows the work running at once, not the number of jobs (ElasticJob's thread per job is
-// how its users reach 20k threads for 7k jobs).
+// The threads that run tasks, shared by every job of the process. The thread count follows the
+// work running at once, not the number of jobs (ElasticJob's thread per job is how its users
+// reach 20k threads for 7k jobs):
+// - up to one thread per hardware thread is started as soon as work waits and none is idle;
+// - past that, threads are started only when no thread has taken a task for kStallTime while
+//   work waits: then one for each thread held by its task for that long (a job body that
+//   sleeps, waits on a request, computes), each such thread replaced once, up to the cap.
+//   Threads that go from short task to short task get no company: on a busy machine more
+//   threads would only divide the same cores;
+// - a thread idle for `idle_timeout` leaves.
+// So a burst of 10,000 short tasks is run by about as many threads as there are cores, not by
+// one thread per task, and long tasks hold the ones behind them up for kStallTime at most.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -19,34 +30,67 @@ namespace shardjob::execution {
 
 class WorkerPool {
  public:
+  // Which queue a task joins. Threads take kStart tasks (a shard's task starting) before kNormal
+  // ones (claims, commits, the rest): when a burst of fires is due at one instant, every task of
+  // the burst starts before the burst's registry work takes the threads.
+  enum class Priority { kNormal, kStart };
+
+  static constexpr std::chrono::milliseconds kStallTime{10};
+
   WorkerPool(std::size_t max_threads, std::chrono::milliseconds idle_timeout);
   ~WorkerPool();  // runs what is queued, then joins every thread
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Never blocks. Tasks must not throw.
-  void Submit(std::function<void()> task);
+  void Submit(std::function<void()> task, Priority priority = Priority::kNormal);
+  // Queues every task under one lock (a burst costs one hand-over, not one per task).
+  void SubmitAll(std::vector<std::function<void()>> tasks, Priority priority);
+  // True while kStart tasks wait for a thread (a hint: read without the lock).
+  bool StartsWaiting() const { return starts_waiting_.load(std::memory_order_relaxed); }
   std::size_t ThreadCount() const;
   // Raises the cap: a job started at run time brings its own threads.
   void AddCapacity(std::size_t threads);
 
  private:
+  // REQUIRES: mutex_ held. `added` tasks were queued: wakes idle threads for them and starts
+  // threads while fewer than eager_threads_ run; the stall watch does the rest.
+  void WakeForLocked(std::size_t added);
+  // REQUIRES: mutex_ held. False when no thread could be started.
+  bool StartThreadLocked();
+  std::size_t QueuedLocked() const { return starts_.size() + others_.size(); }
   void Work();
+  void WatchForStalls();
 
   std::size_t max_threads_;  // guarded by mutex_
+  const std::size_t eager_threads_;
   const std::chrono::milliseconds idle_timeout_;
   mutable std::mutex mutex_;
   std::condition_variable queued_;
   std::condition_variable exited_;
-  std::deque<std::function<void()>> tasks_;
+  std::condition_variable watch_;
+  std::deque<std::function<void()>> starts_;  // Priority::kStart
+  std::deque<std::function<void()>> others_;  // Priority::kNormal
+  std::atomic<bool> starts_waiting_{false};   // !starts_.empty(), for StartsWaiting()
+  // Per running thread: since when its current task runs, and whether a thread was started
+  // in its place. Each thread owns its entry.
+  struct Busy {
+    std::chrono::steady_clock::time_point since = std::chrono::steady_clock::time_point::max();
+    bool replaced = false;
+  };
+  std::list<Busy> busy_;
+  std::uint64_t taken_ = 0;  // tasks taken from the queues, ever
   std::size_t threads_ = 0;
   std::size_t idle_ = 0;
+  bool watching_ = false;  // the watch is timing a wait: no need to wake it
   bool stopping_ = false;
+  std::thread watcher_;  // last: started once the rest is built
 };
 
 // Limits how many of one job's tasks run at once (the job's executor_thread_pool), queueing the
-// rest in order, on top of the shared pool. Held by shared_ptr: the pool's threads keep the lane
-// alive while they run its tasks, whoever else lets go of it.
+// rest in order, on top of the shared pool. Its tasks start shards: Priority::kStart. Held by
+// shared_ptr: the pool's threads keep the lane alive while they run its tasks, whoever else lets
+// go of it.
 class TaskLane : public std::enable_shared_from_this<TaskLane> {
  public:
   TaskLane(WorkerPool& pool, std::size_t limit) : pool_(pool), limit_(limit == 0 ? 1 : limit) {}
@@ -54,6 +98,9 @@ class TaskLane : public std::enable_shared_from_this<TaskLane> {
   TaskLane& operator=(const TaskLane&) = delete;
 
   void Submit(std::function<void()> task);
+  // For a caller handing many tasks to the pool at once: the pool task that runs `task` when the
+  // lane has room now, or nothing (the lane queued it, and runs it when a slot frees).
+  std::function<void()> Admit(std::function<void()> task);
 
  private:
   void RunAndContinue(std::function<void()> task);

@@ -62,8 +62,8 @@ class JobRuntimeTest : public ::testing::Test {
     coordinator_ = std::make_shared<coordination::JobCoordinator>(*session_, loop_, "/test", job,
                                                                   strategy_, "me");
     coordinator_->Start();
-    return std::make_shared<JobRuntime>(job, JobPlugins{}, schedule, coordinator_, pool_, loop_,
-                                        traces_, "me", Host{"host", "127.0.0.1"}, nullptr,
+    return std::make_shared<JobRuntime>(job, JobPlugins{}, schedule, coordinator_, pool_, gate_,
+                                        loop_, traces_, "me", Host{"host", "127.0.0.1"}, nullptr,
                                         std::move(clock));
   }
 
@@ -74,8 +74,8 @@ class JobRuntimeTest : public ::testing::Test {
     coordinator_->Start();
     EXPECT_TRUE(WaitUntil([&] { return coordinator_->LocalItems().size() == 1; }));
     return std::make_shared<JobRuntime>(job, std::move(plugins), nullptr, coordinator_, pool_,
-                                        loop_, traces_, "me", Host{"host", "127.0.0.1"}, nullptr,
-                                        nullptr);
+                                        gate_, loop_, traces_, "me", Host{"host", "127.0.0.1"},
+                                        nullptr, nullptr);
   }
 
   // Destroyed in reverse: the loop outlives the store whose watches post to it.
@@ -84,6 +84,7 @@ class JobRuntimeTest : public ::testing::Test {
   std::unique_ptr<registry::Registry> session_ = store_.OpenSession();
   std::shared_ptr<spi::ShardingStrategy> strategy_ = std::make_shared<AllToOne>();
   WorkerPool pool_{2, milliseconds(1000)};
+  StartGate gate_{pool_};
   TraceDispatcher traces_{nullptr};
   std::shared_ptr<coordination::JobCoordinator> coordinator_;
 };
@@ -193,6 +194,30 @@ TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
   EXPECT_LT(schedule::NowMs(), start) << "not claimed ahead";
   ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_succeeded == 1; }));
   EXPECT_GE(executor->started_at, start);
+  runtime->StopAccepting();
+  coordinator_->Stop();
+}
+
+// A task claimed ahead waits for its instant in the StartGate; when the session's claims are
+// lost meanwhile, it must give its claim up at once, not at its instant.
+TEST_F(JobRuntimeTest, ATaskClaimedAheadWhoseClaimIsLostGivesItUpBeforeItsInstant) {
+  config::JobConfig job;
+  job.name = "job";
+  job.executor_threads = 1;
+  job.claim_ahead = milliseconds(5000);  // the runtime is given it directly: no config bounds
+  auto executor = std::make_shared<NoteTheStart>();
+  JobPlugins plugins;
+  plugins.executor = executor;
+  auto runtime = StartWithItsShard(job, plugins);
+  const schedule::TimePoint start = schedule::NowMs() + milliseconds(3000);
+  runtime->OnFire(schedule::Fire{"job", start, "ahead-2", start},
+                  spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
+  ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().fires == 1; }));
+  runtime->OnClaimsLost();
+  ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_released == 1; }));
+  EXPECT_LT(schedule::NowMs(), start) << "held until its instant";
+  EXPECT_EQ(runtime->Counters().tasks_succeeded, 0u);
+  EXPECT_EQ(executor->started_at, schedule::Clock::time_point{}) << "the job ran";
   runtime->StopAccepting();
   coordinator_->Stop();
 }
@@ -363,8 +388,8 @@ TEST_F(JobRuntimeTest, AFireWhoseClaimWasLostRunsBeforeTheNextFireSupersedesIt) 
   coordinator_->Start();
   ASSERT_TRUE(WaitUntil([&] { return coordinator_->LocalItems().size() == 1; }));
   auto runtime =
-      std::make_shared<JobRuntime>(job, plugins, schedule, coordinator_, pool_, loop_, traces_,
-                                   "me", Host{"host", "127.0.0.1"}, nullptr, nullptr);
+      std::make_shared<JobRuntime>(job, plugins, schedule, coordinator_, pool_, gate_, loop_,
+                                   traces_, "me", Host{"host", "127.0.0.1"}, nullptr, nullptr);
   auto fire_at = [&](schedule::TimePoint instant) {
     while (schedule::NowMs() < instant) std::this_thread::sleep_for(milliseconds(2));
     runtime->OnFire(

@@ -142,7 +142,7 @@ class ShardingModesTest : public ::testing::Test {
     instance->coordinator->Start();
     instance->runtime =
         std::make_shared<JobRuntime>(job, std::move(plugins), nullptr, instance->coordinator, pool_,
-                                     loop_, traces_, id, Host{"host", "127.0.0.1"}, nullptr);
+                                     gate_, loop_, traces_, id, Host{"host", "127.0.0.1"}, nullptr);
     instances_.push_back(std::move(instance));
     return *instances_.back();
   }
@@ -191,6 +191,7 @@ class ShardingModesTest : public ::testing::Test {
   registry::EmbeddedStore store_;
   std::shared_ptr<spi::ShardingStrategy> strategy_ = std::make_shared<SplitEvenly>();
   WorkerPool pool_{4, milliseconds(1000)};
+  StartGate gate_{pool_};
   TraceDispatcher traces_{nullptr};
   std::vector<std::unique_ptr<Instance>> instances_;
 };

@@ -1,7 +1,9 @@
 #include "execution/worker_pool.h"
 
 #include <atomic>
+#include <functional>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -68,6 +70,61 @@ TEST(WorkerPoolTest, IdleThreadsLeave) {
   for (int i = 0; i < 4; ++i) pool.Submit([&] { ++done; });
   ASSERT_TRUE(WaitUntil([&] { return done == 4; }));
   EXPECT_TRUE(WaitUntil([&] { return pool.ThreadCount() == 0; }));
+}
+
+TEST(WorkerPoolTest, StartTasksGoBeforeTheOthers) {
+  WorkerPool pool(1, std::chrono::seconds(60));
+  Gate gate;
+  std::mutex mutex;
+  std::vector<std::string> order;
+  auto note = [&](std::string what) {
+    return [&, what] {
+      std::lock_guard<std::mutex> lock(mutex);
+      order.push_back(what);
+    };
+  };
+  pool.Submit([&] { gate.Enter(); });  // holds the one thread while the rest queue
+  ASSERT_TRUE(WaitUntil([&] { return gate.inside() == 1; }));
+  pool.Submit(note("commit 1"));
+  pool.Submit(note("start 1"), WorkerPool::Priority::kStart);
+  pool.Submit(note("commit 2"));
+  pool.SubmitAll({note("start 2"), note("start 3")}, WorkerPool::Priority::kStart);
+  EXPECT_TRUE(pool.StartsWaiting());
+  gate.Release();
+  ASSERT_TRUE(WaitUntil([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return order.size() == 5;
+  }));
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"start 1", "start 2", "start 3", "commit 1", "commit 2"}));
+  EXPECT_FALSE(pool.StartsWaiting());
+}
+
+// A burst of short tasks is run by about as many threads as there are cores: a thread per task
+// (what the pool did before) would start 5,000 here.
+TEST(WorkerPoolTest, ABurstOfShortTasksStartsNoThreadPerTask) {
+  WorkerPool pool(10'000, std::chrono::seconds(60));
+  std::atomic<int> done{0};
+  std::vector<std::function<void()>> tasks(5'000, [&] { ++done; });
+  pool.SubmitAll(std::move(tasks), WorkerPool::Priority::kStart);
+  ASSERT_TRUE(WaitUntil([&] { return done == 5'000; }));
+  // Loose on purpose: under a sanitizer a short task can be held up long enough to be taken
+  // for a long one now and then.
+  EXPECT_LT(pool.ThreadCount(), 100u);
+}
+
+// Tasks that hold their threads (sleeping, waiting on a request) get threads beside them, up to
+// the cap, so that the ones behind them are not held up.
+TEST(WorkerPoolTest, TasksHeldLongGetThreadsBesideThemUpToTheCap) {
+  Gate gate;
+  {
+    WorkerPool pool(12, std::chrono::seconds(60));
+    for (int i = 0; i < 20; ++i) pool.Submit([&] { gate.Enter(); });
+    ASSERT_TRUE(WaitUntil([&] { return gate.inside() == 12; }));
+    EXPECT_EQ(pool.ThreadCount(), 12u);
+    gate.Release();
+  }
+  EXPECT_EQ(gate.most_inside(), 12);
 }
 
 TEST(TaskLaneTest, LimitsConcurrencyAndKeepsOrderWithOneSlot) {
