@@ -9,24 +9,24 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "shardjob/spi/plugin.h"
 
 namespace {
 
-// One descriptor per path, shared by every job naming it; closed when the last job goes. Lines are
-// gathered in memory and written in large pieces: a write() per task would make the probe (the
-// syscall and the file's lock, shared by every worker) a good part of what it measures.
+// One descriptor per path, shared by every job naming it; closed when the last job goes. Each
+// thread gathers its lines in a buffer of its own, written out when the file is closed: a write()
+// per task, or one lock for every worker, would make the probe a good part of what it measures.
 class SharedFiles {
  public:
   struct File {
     int fd = -1;
     int users = 0;
-    std::mutex mutex;
-    std::string pending;
   };
 
   File* Acquire(const std::string& path) {
@@ -46,27 +46,39 @@ class SharedFiles {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = files_.find(path);
     if (it == files_.end() || --it->second.users > 0) return;
-    Flush(it->second);
+    for (auto& buffer : buffers_) {
+      std::lock_guard<std::mutex> buffer_lock(buffer->mutex);
+      auto lines = buffer->lines.find(&it->second);
+      if (lines == buffer->lines.end()) continue;
+      if (write(it->second.fd, lines->second.data(), lines->second.size()) < 0) {
+        throw std::runtime_error("write failed");
+      }
+      buffer->lines.erase(lines);
+    }
     close(it->second.fd);
     files_.erase(it);
   }
-  static void Append(File& file, const std::string& line) {
-    constexpr std::size_t kFlushAt = 1 << 20;
-    std::lock_guard<std::mutex> lock(file.mutex);
-    file.pending += line;
-    if (file.pending.size() >= kFlushAt) Flush(file);
+  void Append(File& file, const std::string& line) {
+    thread_local std::shared_ptr<Buffer> own = Register();
+    std::lock_guard<std::mutex> lock(own->mutex);  // taken by Release only: never contended
+    own->lines[&file] += line;
   }
 
  private:
-  static void Flush(File& file) {
-    if (!file.pending.empty() && write(file.fd, file.pending.data(), file.pending.size()) < 0) {
-      throw std::runtime_error("write failed");
-    }
-    file.pending.clear();
+  struct Buffer {
+    std::mutex mutex;
+    std::map<File*, std::string> lines;
+  };
+  std::shared_ptr<Buffer> Register() {
+    auto buffer = std::make_shared<Buffer>();
+    std::lock_guard<std::mutex> lock(mutex_);
+    buffers_.push_back(buffer);
+    return buffer;
   }
 
   std::mutex mutex_;
   std::map<std::string, File> files_;  // node-based: a File stays where it is
+  std::vector<std::shared_ptr<Buffer>> buffers_;
 };
 
 SharedFiles& Files() {
@@ -92,8 +104,7 @@ class ScaleLatenessJob : public shardjob::spi::SimpleJob {
                    .count();
     if (file_ == nullptr) return;
     long long fire_ms = std::stoll(context.fire_id);
-    SharedFiles::Append(*file_,
-                        context.fire_id + " " + std::to_string(now - fire_ms * 1000) + "\n");
+    Files().Append(*file_, context.fire_id + " " + std::to_string(now - fire_ms * 1000) + "\n");
   }
 
  private:

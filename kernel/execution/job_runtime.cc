@@ -102,18 +102,19 @@ constexpr auto kCatchUpSpacing = std::chrono::milliseconds(500);
 
 // One shard of a run.
 struct JobRuntime::Task {
+  // Claimed ahead, waiting in the StartGate for its instant; whoever lowers it starts the task.
+  // Its context is built before it waits; set before at_gate is raised, taken by RunTask. (First,
+  // on the line the start reads anyway.)
+  std::atomic<bool> at_gate{false};
+  std::atomic<int> attempt{0};
+  // Replaced for each attempt; the flag of the attempt that runs is the one raised.
+  std::shared_ptr<spi::Cancellation> cancellation = std::make_shared<spi::Cancellation>();
   // The claim's version and checkpoint move on with each checkpoint saved: read and written
   // under claim_mutex once the task has started.
   std::mutex claim_mutex;
   coordination::Claim claim;
-  std::atomic<int> attempt{0};
-  // Replaced for each attempt; the flag of the attempt that runs is the one raised.
-  std::shared_ptr<spi::Cancellation> cancellation = std::make_shared<spi::Cancellation>();
   std::atomic<bool> timed_out{false};
   std::atomic<bool> claim_lost{false};  // cancelled because the claim is lost, or at shutdown
-  // Claimed ahead, waiting in the StartGate for its instant; whoever lowers it starts the task.
-  // Its context is built before it waits; set before at_gate is raised, taken by RunTask.
-  std::atomic<bool> at_gate{false};
   std::optional<spi::ShardingContext> context_ahead;
   bool done = false;  // under mutex_
   // Raised when the shard is assigned elsewhere while the task runs (for every attempt).
@@ -611,8 +612,9 @@ void JobRuntime::StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task)
       task->context_ahead = ContextOf(*run, task->claim.item);
       task->at_gate = true;
       gate_.Add(not_before, job.claim_ahead + job.jitter, run->setup->lane,
-                [self = shared_from_this(), run, task] {
-                  if (task->at_gate.exchange(false)) self->RunTask(run, task);
+                [self = shared_from_this(), run, task]() mutable {
+                  // Called once: whether to run it or not, the pointers are not needed again.
+                  if (task->at_gate.exchange(false)) self->RunTask(std::move(run), std::move(task));
                 });
       return;
     }
@@ -624,11 +626,19 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   const config::JobConfig& job = run->setup->job;
   const coordination::Claim& claim = task->claim;
   std::shared_ptr<spi::Cancellation> cancellation = task->cancellation;
-  // With claim_ahead, a task claimed ahead waited in the StartGate; a failover's task of a fire
-  // claimed ahead elsewhere may come early too, and waits here, on the steady clock and at most
-  // claim_ahead + jitter, so a wall clock stepped back meanwhile cannot hold the claim for the
-  // length of the step. A cancelled task does not wait.
-  if (job.claim_ahead.count() > 0) {
+  // A task claimed ahead waited for its instant in the StartGate (or was let go because its
+  // claim was lost), and its context was built before it waited, off the path to Execute().
+  const bool through_gate = task->context_ahead.has_value();
+  spi::ShardingContext context =
+      through_gate ? std::move(*task->context_ahead) : ContextOf(*run, claim.item);
+  task->context_ahead.reset();
+  // A failover's task of a fire claimed ahead elsewhere may come early, and so may one its lane
+  // held from the gate's admission, just before the instant, until a slot freed: they wait
+  // here, on the steady clock and at most claim_ahead + jitter, so a wall clock stepped back
+  // meanwhile cannot hold the claim for the length of the step. A cancelled task does not wait.
+  const bool may_be_early =
+      through_gate ? schedule::Clock::now() < NotBefore(run->fire) : job.claim_ahead.count() > 0;
+  if (may_be_early) {
     const auto wait = std::clamp<std::chrono::nanoseconds>(
         NotBefore(run->fire) - schedule::Clock::now(), std::chrono::nanoseconds(0),
         job.claim_ahead + job.jitter);
@@ -639,10 +649,6 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
       if (cancellation->WaitFor(std::chrono::ceil<std::chrono::milliseconds>(start - now))) break;
     }
   }
-  // A task claimed ahead had its context built then, off the path from its instant to Execute().
-  spi::ShardingContext context =
-      task->context_ahead ? std::move(*task->context_ahead) : ContextOf(*run, claim.item);
-  task->context_ahead.reset();
   std::string source_error;  // the shard source could not say what this item covers
   if (const auto& source = run->setup->plugins.shard_source) {
     std::vector<spi::ShardSpec> shards;
@@ -716,12 +722,14 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
     ++counters_.pages_not_needed;
   } else {
     std::optional<std::string> resumed = checkpoint.Load();
-    spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={}{} started{}{}",
-                 job_name_, context.fire_id, claim.item, context.shard_count, instance_id_,
-                 claim.fencing_token, context.sharding_parameter.value_or(""),
-                 context.shard_label.empty() ? "" : " label=" + context.shard_label,
-                 task->attempt > 0 ? " (retry " + std::to_string(task->attempt.load()) + ")" : "",
-                 resumed ? " from checkpoint " + *resumed : "");
+    if (spdlog::should_log(spdlog::level::info)) {  // its arguments cost even when not logged
+      spdlog::info("job={} fire={} shard={}/{} instance={} token={} parameter={}{} started{}{}",
+                   job_name_, context.fire_id, claim.item, context.shard_count, instance_id_,
+                   claim.fencing_token, context.sharding_parameter.value_or(""),
+                   context.shard_label.empty() ? "" : " label=" + context.shard_label,
+                   task->attempt > 0 ? " (retry " + std::to_string(task->attempt.load()) + ")" : "",
+                   resumed ? " from checkpoint " + *resumed : "");
+    }
     if (resumed) {
       std::lock_guard<std::mutex> lock(mutex_);
       ++counters_.tasks_resumed;
@@ -739,20 +747,24 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
     status = spi::Status::Failed("timed out after " + std::to_string(job.timeout.count()) +
                                  " ms (" + Describe(status) + ")");
   }
-  TaskEnd end{std::move(status), lateness,          ran_for, progress.items_processed(), traced,
-              std::move(event),  std::move(context)};
+  auto end = std::make_shared<TaskEnd>();  // one block, handed on by pointer
+  end->status = std::move(status);
+  end->lateness = lateness;
+  end->ran_for = ran_for;
+  end->items_processed = progress.items_processed();
+  if (traced) end->event = std::make_unique<spi::ExecutionEvent>(std::move(event));
+  end->context = std::move(context);
   if (pool_.StartsWaiting()) {
     // Tasks of a burst wait to start: this one's bookkeeping and commit wait behind them.
-    pool_.Submit([self = shared_from_this(), run = std::move(run), task = std::move(task),
-                  end = std::move(end)]() mutable {
-      self->EndTask(std::move(run), std::move(task), std::move(end));
-    });
+    pool_.Submit(
+        [self = shared_from_this(), run = std::move(run), task = std::move(task),
+         end = std::move(end)]() mutable { self->EndTask(std::move(run), std::move(task), *end); });
     return;
   }
-  EndTask(std::move(run), std::move(task), std::move(end));
+  EndTask(std::move(run), std::move(task), *end);
 }
 
-void JobRuntime::EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, TaskEnd end) {
+void JobRuntime::EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, TaskEnd& end) {
   const config::JobConfig& job = run->setup->job;
   spi::Status& status = end.status;
   if (end.lateness) lateness_.Observe(std::chrono::duration<double>(*end.lateness).count());
@@ -765,8 +777,8 @@ void JobRuntime::EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, T
     std::lock_guard<std::mutex> lock(mutex_);
     counters_.items_processed += end.items_processed;
   }
-  if (end.traced) {
-    spi::ExecutionEvent& event = end.event;
+  if (end.event) {
+    spi::ExecutionEvent& event = *end.event;
     event.complete_time_ms = EpochMs(schedule::NowMs());
     event.items_processed = end.items_processed;
     event.success = status.ok();

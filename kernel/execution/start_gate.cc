@@ -27,9 +27,16 @@ void StartGate::Add(schedule::TimePoint instant, std::chrono::nanoseconds longes
       batch->second.due =
           std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::microseconds>(wait);
       by_due_.emplace(batch->second.due, instant);
-      wake = batch->second.due < sleeping_until_;
+      wake = batch->second.due - kAdmitLead < sleeping_until_;
     }
-    batch->second.tasks.emplace_back(std::move(lane), std::move(task));
+    if (batch->second.admitted_all) {
+      // Late for the batch's admission: admitted on its own, handed over with the batch.
+      if (auto runnable = lane->Admit(std::move(task))) {
+        batch->second.admitted.push_back(std::move(runnable));
+      }
+    } else {
+      batch->second.tasks.emplace_back(std::move(lane), std::move(task));
+    }
   }
   if (wake) changed_.notify_one();
 }
@@ -37,48 +44,49 @@ void StartGate::Add(schedule::TimePoint instant, std::chrono::nanoseconds longes
 void StartGate::Run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    std::vector<Batch> due;
+    std::vector<std::function<void()>> due;
     const auto now = std::chrono::steady_clock::now();
     while (!by_due_.empty() && (stopping_ || by_due_.begin()->first <= now)) {
       auto batch = batches_.find(by_due_.begin()->second);
-      due.push_back(std::move(batch->second));
+      AdmitAll(batch->second);
+      if (due.empty()) {
+        due = std::move(batch->second.admitted);
+      } else {
+        for (auto& task : batch->second.admitted) due.push_back(std::move(task));
+      }
       batches_.erase(batch);
       by_due_.erase(by_due_.begin());
     }
     if (!due.empty()) {
       lock.unlock();
-      HandOver(pool_, std::move(due));
+      pool_.SubmitAll(std::move(due), WorkerPool::Priority::kStart);
       lock.lock();
       continue;
     }
     if (stopping_) return;
-    sleeping_until_ =
-        by_due_.empty() ? std::chrono::steady_clock::time_point::max() : by_due_.begin()->first;
     if (by_due_.empty()) {
+      sleeping_until_ = std::chrono::steady_clock::time_point::max();
       changed_.wait(lock);
     } else {
+      Batch& next = batches_.find(by_due_.begin()->second)->second;
+      if (!next.admitted_all && now >= by_due_.begin()->first - kAdmitLead) {
+        AdmitAll(next);
+        continue;
+      }
+      sleeping_until_ = next.admitted_all ? next.due : next.due - kAdmitLead;
       changed_.wait_until(lock, sleeping_until_);
     }
     sleeping_until_ = std::chrono::steady_clock::time_point::min();  // awake: looks anyway
   }
 }
 
-void StartGate::HandOver(WorkerPool& pool, std::vector<Batch> batches) {
-  // In pieces: the threads start on the first tasks while the rest are admitted.
-  constexpr std::size_t kPiece = 64;
-  std::vector<std::function<void()>> admitted;
-  admitted.reserve(kPiece);
-  for (auto& batch : batches) {
-    for (auto& [lane, task] : batch.tasks) {
-      if (auto runnable = lane->Admit(std::move(task))) admitted.push_back(std::move(runnable));
-      if (admitted.size() == kPiece) {
-        pool.SubmitAll(std::move(admitted), WorkerPool::Priority::kStart);
-        admitted.clear();
-        admitted.reserve(kPiece);
-      }
-    }
+void StartGate::AdmitAll(Batch& batch) {
+  batch.admitted.reserve(batch.admitted.size() + batch.tasks.size());
+  for (auto& [lane, task] : batch.tasks) {
+    if (auto runnable = lane->Admit(std::move(task))) batch.admitted.push_back(std::move(runnable));
   }
-  pool.SubmitAll(std::move(admitted), WorkerPool::Priority::kStart);
+  batch.tasks.clear();
+  batch.admitted_all = true;
 }
 
 }  // namespace shardjob::execution

@@ -34,13 +34,21 @@ class StartGate {
            std::shared_ptr<TaskLane> lane, std::function<void()> task);
 
  private:
+  // A batch's tasks are admitted to their lanes this long before its instant, so that at the
+  // instant the thread only queues them, and the workers have both cores for the burst. A task
+  // a full lane holds may then start before the instant: RunTask waits out the rest.
+  static constexpr std::chrono::milliseconds kAdmitLead{2};
+
   struct Batch {
     std::chrono::steady_clock::time_point due;
     std::vector<std::pair<std::shared_ptr<TaskLane>, std::function<void()>>> tasks;
+    std::vector<std::function<void()>> admitted;  // what the lanes let through, for the pool
+    bool admitted_all = false;                    // tasks added from then on are admitted at once
   };
 
   void Run();
-  static void HandOver(WorkerPool& pool, std::vector<Batch> batches);
+  // REQUIRES: mutex_ held.
+  static void AdmitAll(Batch& batch);
 
   WorkerPool& pool_;
   std::mutex mutex_;

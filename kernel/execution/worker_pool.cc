@@ -28,7 +28,7 @@ WorkerPool::~WorkerPool() {
 void WorkerPool::Submit(std::function<void()> task, Priority priority) {
   std::lock_guard<std::mutex> lock(mutex_);
   (priority == Priority::kStart ? starts_ : others_).push_back(std::move(task));
-  starts_waiting_.store(!starts_.empty(), std::memory_order_relaxed);
+  NoteStartsLocked();
   WakeForLocked(1);
 }
 
@@ -37,18 +37,22 @@ void WorkerPool::SubmitAll(std::vector<std::function<void()>> tasks, Priority pr
   std::lock_guard<std::mutex> lock(mutex_);
   auto& queue = priority == Priority::kStart ? starts_ : others_;
   for (auto& task : tasks) queue.push_back(std::move(task));
-  starts_waiting_.store(!starts_.empty(), std::memory_order_relaxed);
+  NoteStartsLocked();
   WakeForLocked(tasks.size());
 }
 
 void WorkerPool::WakeForLocked(std::size_t added) {
-  // Idle threads have not all woken yet for earlier tasks: wake as many as the new ones need.
-  for (std::size_t woken = 0; woken < std::min(added, idle_); ++woken) queued_.notify_one();
+  // Up to eager_threads_ run at once for the queue: more would only divide the same cores among
+  // short tasks (and switch between them). Idle threads are woken first, then new ones started.
+  // Threads beyond that are the stall watch's to wake or start, for threads held by long tasks.
   const std::size_t eager = std::min(eager_threads_, max_threads_);
-  for (std::size_t started = 0; idle_ + started < QueuedLocked() && threads_ < eager; ++started) {
-    if (!StartThreadLocked()) break;
+  std::size_t running = threads_ - idle_;
+  for (std::size_t woken = 0; woken < std::min(added, idle_) && running < eager; ++woken) {
+    queued_.notify_one();
+    ++running;
   }
-  if (idle_ < QueuedLocked() && !watching_) watch_.notify_one();
+  while (running < eager && threads_ < eager && StartThreadLocked()) ++running;
+  if (!watching_) watch_.notify_one();
 }
 
 bool WorkerPool::StartThreadLocked() {
@@ -92,7 +96,7 @@ void WorkerPool::Work() {
     auto& queue = starts_.empty() ? others_ : starts_;
     std::function<void()> task = std::move(queue.front());
     queue.pop_front();
-    starts_waiting_.store(!starts_.empty(), std::memory_order_relaxed);
+    NoteStartsLocked();
     ++taken_;
     *busy = Busy{std::chrono::steady_clock::now(), false};
     lock.unlock();
@@ -110,7 +114,7 @@ void WorkerPool::Work() {
 void WorkerPool::WatchForStalls() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
-    if (idle_ >= QueuedLocked()) {
+    if (QueuedLocked() == 0) {
       watch_.wait(lock);
       continue;
     }
@@ -119,12 +123,19 @@ void WorkerPool::WatchForStalls() {
     watch_.wait_for(lock, kStallTime, [this] { return stopping_; });
     watching_ = false;
     if (stopping_) break;
-    if (taken_ != taken) continue;  // the queue moves
+    if (taken_ != taken || QueuedLocked() == 0) continue;  // the queue moves
+    // No thread took a task for kStallTime: one more for each thread held that long.
     const auto held_since = std::chrono::steady_clock::now() - kStallTime;
+    std::size_t woken = 0;
     for (Busy& thread : busy_) {
-      if (idle_ >= QueuedLocked() || threads_ >= max_threads_) break;
+      if (woken >= QueuedLocked()) break;
       if (thread.replaced || thread.since > held_since) continue;
-      if (!StartThreadLocked()) break;
+      if (woken < idle_) {
+        queued_.notify_one();
+      } else if (threads_ >= max_threads_ || !StartThreadLocked()) {
+        break;
+      }
+      ++woken;
       thread.replaced = true;
     }
     // Nobody could be started so far (resource limits): nothing would ever run the queue.

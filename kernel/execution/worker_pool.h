@@ -3,15 +3,16 @@
 // The threads that run tasks, shared by every job of the process. The thread count follows the
 // work running at once, not the number of jobs (ElasticJob's thread per job is how its users
 // reach 20k threads for 7k jobs):
-// - up to one thread per hardware thread is started as soon as work waits and none is idle;
-// - past that, threads are started only when no thread has taken a task for kStallTime while
-//   work waits: then one for each thread held by its task for that long (a job body that
-//   sleeps, waits on a request, computes), each such thread replaced once, up to the cap.
+// - while work waits, up to one thread per hardware thread runs it (idle threads are woken
+//   first, new ones started);
+// - beyond that, when no thread has taken a task for kStallTime while work waits, one more
+//   thread is woken or started for each thread held by its task that long (a job body that
+//   sleeps, waits on a request, computes), each held thread replaced once, up to the cap.
 //   Threads that go from short task to short task get no company: on a busy machine more
 //   threads would only divide the same cores;
 // - a thread idle for `idle_timeout` leaves.
 // So a burst of 10,000 short tasks is run by about as many threads as there are cores, not by
-// one thread per task, and long tasks hold the ones behind them up for kStallTime at most.
+// one thread per task, and long tasks hold the ones behind them up for about kStallTime.
 
 #include <atomic>
 #include <chrono>
@@ -71,7 +72,9 @@ class WorkerPool {
   std::condition_variable watch_;
   std::deque<std::function<void()>> starts_;  // Priority::kStart
   std::deque<std::function<void()>> others_;  // Priority::kNormal
-  std::atomic<bool> starts_waiting_{false};   // !starts_.empty(), for StartsWaiting()
+  // !starts_.empty(), for StartsWaiting(): read by every task of a burst, so on a line of its
+  // own and written only when it changes.
+  alignas(64) std::atomic<bool> starts_waiting_{false};
   // Per running thread: since when its current task runs, and whether a thread was started
   // in its place. Each thread owns its entry.
   struct Busy {
@@ -80,6 +83,12 @@ class WorkerPool {
   };
   std::list<Busy> busy_;
   std::uint64_t taken_ = 0;  // tasks taken from the queues, ever
+  // REQUIRES: mutex_ held.
+  void NoteStartsLocked() {
+    if (starts_waiting_.load(std::memory_order_relaxed) == starts_.empty()) {
+      starts_waiting_.store(!starts_.empty(), std::memory_order_relaxed);
+    }
+  }
   std::size_t threads_ = 0;
   std::size_t idle_ = 0;
   bool watching_ = false;  // the watch is timing a wait: no need to wake it

@@ -78,6 +78,9 @@ class JobRuntimeTest : public ::testing::Test {
                                         nullptr, nullptr);
   }
 
+  std::shared_ptr<JobRuntime> StartClaimingAhead(milliseconds ahead,
+                                                 std::shared_ptr<spi::JobExecutor> executor);
+
   // Destroyed in reverse: the loop outlives the store whose watches post to it.
   coordination::EventLoop loop_;
   registry::EmbeddedStore store_;
@@ -172,17 +175,23 @@ class NoteTheStart : public spi::JobExecutor {
   schedule::Clock::time_point started_at;
 };
 
-// claim_ahead: a fire handed over before its start is claimed at once (its lease is in the
-// registry while the start is still to come) and its task starts at the start, never before.
-TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
+// A one-shard job with `ahead` of claim_ahead running on `executor`, once it holds its shard.
+std::shared_ptr<JobRuntime> JobRuntimeTest::StartClaimingAhead(
+    milliseconds ahead, std::shared_ptr<spi::JobExecutor> executor) {
   config::JobConfig job;
   job.name = "job";
   job.executor_threads = 1;
-  job.claim_ahead = milliseconds(500);
-  auto executor = std::make_shared<NoteTheStart>();
+  job.claim_ahead = ahead;
   JobPlugins plugins;
-  plugins.executor = executor;
-  auto runtime = StartWithItsShard(job, plugins);
+  plugins.executor = std::move(executor);
+  return StartWithItsShard(job, plugins);
+}
+
+// claim_ahead: a fire handed over before its start is claimed at once (its lease is in the
+// registry while the start is still to come) and its task starts at the start, never before.
+TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
+  auto executor = std::make_shared<NoteTheStart>();
+  auto runtime = StartClaimingAhead(milliseconds(500), executor);
   const schedule::TimePoint start = schedule::NowMs() + milliseconds(400);
   runtime->OnFire(schedule::Fire{"job", start, "ahead-1", start},
                   spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
@@ -201,14 +210,9 @@ TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
 // A task claimed ahead waits for its instant in the StartGate; when the session's claims are
 // lost meanwhile, it must give its claim up at once, not at its instant.
 TEST_F(JobRuntimeTest, ATaskClaimedAheadWhoseClaimIsLostGivesItUpBeforeItsInstant) {
-  config::JobConfig job;
-  job.name = "job";
-  job.executor_threads = 1;
-  job.claim_ahead = milliseconds(5000);  // the runtime is given it directly: no config bounds
   auto executor = std::make_shared<NoteTheStart>();
-  JobPlugins plugins;
-  plugins.executor = executor;
-  auto runtime = StartWithItsShard(job, plugins);
+  // The runtime is given it directly: no config bounds.
+  auto runtime = StartClaimingAhead(milliseconds(5000), executor);
   const schedule::TimePoint start = schedule::NowMs() + milliseconds(3000);
   runtime->OnFire(schedule::Fire{"job", start, "ahead-2", start},
                   spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
