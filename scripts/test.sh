@@ -29,4 +29,4 @@ cmake --build build-tsan -j "$jobs" --target "${tsan_targets[@]}"
 echo "== run them under ThreadSanitizer"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 300 \
-    -R "^(RegistryTest|Registries/|ZookeeperRegistryTest|CoordinationTest|WorkerPoolTest|TaskLaneTest|TraceDispatcherTest|TimerQueueTest|InstanceTest|JobRuntimeTest|ClockWatchTest|RouterTest|HttpServerTest|SlowRequestsTest|MetricsTest|PostgresqlTracingTest|TracingInstanceTest|AlertSenderTest|ShardingModesTest|RescanTest|RescanRaceTest|RuntimePluginsTest|ApiFuzzTest|Backends/TraceHistoryTest.QueriesFromManyThreads)"
+    -R "^(RegistryTest|Registries/|ZookeeperRegistryTest|CoordinationTest|WorkerPoolTest|TaskLaneTest|StartGateTest|TraceDispatcherTest|TimerQueueTest|InstanceTest|JobRuntimeTest|ClockWatchTest|RouterTest|HttpServerTest|SlowRequestsTest|MetricsTest|PostgresqlTracingTest|TracingInstanceTest|AlertSenderTest|ShardingModesTest|RescanTest|RescanRaceTest|RuntimePluginsTest|ApiFuzzTest|Backends/TraceHistoryTest.QueriesFromManyThreads)"

@@ -108,6 +108,8 @@ class Instance::Impl {
   ~Impl() {
     *clock_ticking_ = false;
     Stop();
+    // What still waits for its instant goes to the pool while it is there (it drains next).
+    if (gate_) gate_->Stop();
     {
       std::lock_guard<std::mutex> lock(shutdown_mutex_);
       if (self_stop_.joinable()) self_stop_.join();
@@ -148,7 +150,7 @@ class Instance::Impl {
     }
     pool_ = std::make_unique<execution::WorkerPool>(std::max<std::size_t>(max_threads, 2),
                                                     kIdleThreadTimeout);
-    gate_ = std::make_unique<execution::StartGate>(*pool_);
+    gate_ = std::make_unique<execution::StartGate>();
     events_ = std::make_unique<coordination::EventLoop>();
     execution::TraceDispatcherOptions trace_options;
     trace_options.capacity = config_.tracing.buffer_events;
@@ -912,8 +914,9 @@ class Instance::Impl {
   std::shared_ptr<std::atomic<bool>> clock_ticking_ = std::make_shared<std::atomic<bool>>(true);
   std::shared_ptr<void> registry_backing_;
   std::unique_ptr<registry::Registry> registry_;
+  // Outlives pool_, whose tasks may still Add to it while the pool drains; stopped before.
+  std::unique_ptr<execution::StartGate> gate_;
   std::unique_ptr<execution::WorkerPool> pool_;
-  std::unique_ptr<execution::StartGate> gate_;  // hands tasks to pool_: gone before it
   std::unique_ptr<operations::ClusterOperations> operations_;
   std::shared_ptr<spi::TraceHistory> history_;
   std::shared_ptr<app::ProcessPresence> presence_;

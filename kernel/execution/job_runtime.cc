@@ -616,7 +616,9 @@ void JobRuntime::StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task)
                   // Called once: whether to run it or not, the pointers are not needed again.
                   if (task->at_gate.exchange(false)) self->RunTask(std::move(run), std::move(task));
                 });
-      return;
+      // Its claim lost meanwhile (CancelAllLocked raises claim_lost, then lowers at_gate): one
+      // of the two sees the other, and the task starts now to give the claim up.
+      if (!task->claim_lost || !task->at_gate.exchange(false)) return;
     }
   }
   run->setup->lane->Submit([self = shared_from_this(), run, task] { self->RunTask(run, task); });
@@ -743,16 +745,25 @@ void JobRuntime::RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
     status = run->setup->plugins.executor->Execute(run->setup->plugins.job_object.get(), context);
     ran_for = std::chrono::steady_clock::now() - started;
   }
-  if (task->timed_out && !task->claim_lost) {
+  // Read once: the timeout's timer may still fire until EndTask ends the attempt.
+  const bool timed_out = task->timed_out;
+  if (timed_out && !task->claim_lost) {
     status = spi::Status::Failed("timed out after " + std::to_string(job.timeout.count()) +
                                  " ms (" + Describe(status) + ")");
   }
   auto end = std::make_shared<TaskEnd>();  // one block, handed on by pointer
   end->status = std::move(status);
+  end->timed_out = timed_out;
+  end->abandoned = abandoned;
   end->lateness = lateness;
   end->ran_for = ran_for;
   end->items_processed = progress.items_processed();
   if (traced) end->event = std::make_unique<spi::ExecutionEvent>(std::move(event));
+  // It points into this frame and the attempt's flags: kept only for its strings to be freed.
+  context.checkpoint = nullptr;
+  context.progress = nullptr;
+  context.cancellation = nullptr;
+  context.reassigned = nullptr;
   end->context = std::move(context);
   if (pool_.StartsWaiting()) {
     // Tasks of a burst wait to start: this one's bookkeeping and commit wait behind them.
@@ -787,7 +798,7 @@ void JobRuntime::EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, T
   }
 
   const bool retry =
-      !status.ok() && !run->abandoned && !task->claim_lost && task->attempt < job.max_retries;
+      !status.ok() && !end.abandoned && !task->claim_lost && task->attempt < job.max_retries;
   if (retry) {
     task->attempt++;
     auto backoff = job.retry_backoff;
@@ -799,7 +810,7 @@ void JobRuntime::EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, T
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++counters_.task_retries;
-      if (task->timed_out) ++counters_.tasks_timed_out;
+      if (end.timed_out) ++counters_.tasks_timed_out;
       task->timed_out = false;
       task->cancellation = std::make_shared<spi::Cancellation>();
     }
@@ -809,11 +820,11 @@ void JobRuntime::EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, T
     });
     return;
   }
-  FinishTask(std::move(run), std::move(task), std::move(status));
+  FinishTask(std::move(run), std::move(task), std::move(status), end.timed_out);
 }
 
 void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task,
-                            spi::Status status) {
+                            spi::Status status, bool timed_out) {
   coordination::Claim claim;
   {
     std::lock_guard<std::mutex> lock(task->claim_mutex);
@@ -863,7 +874,7 @@ void JobRuntime::FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task
         ++run->succeeded;
       } else {
         ++counters_.tasks_failed;
-        if (task->timed_out) ++counters_.tasks_timed_out;
+        if (timed_out) ++counters_.tasks_timed_out;
         run->failed.push_back(item);
       }
     }

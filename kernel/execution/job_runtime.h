@@ -179,6 +179,8 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   // then.
   struct TaskEnd {
     spi::Status status;
+    bool timed_out = false;  // as found when it ended: the timer may fire later
+    bool abandoned = false;  // as found when it began: no retry then
     std::optional<std::chrono::system_clock::duration> lateness;  // a scheduled first attempt's
     std::optional<std::chrono::steady_clock::duration> ran_for;   // when the executor ran
     std::uint64_t items_processed = 0;
@@ -251,7 +253,9 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   void RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
   // After an attempt: histograms, the trace, a retry or FinishTask.
   void EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, TaskEnd& end);
-  void FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, spi::Status status);
+  // `timed_out`: its attempt was found timed out when it ended.
+  void FinishTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, spi::Status status,
+                  bool timed_out);
   void FinishRun(std::shared_ptr<Run> run);
   // Commits finished tasks of earlier fires handed to `run` with its items.
   void CommitHandedOver(Run& run);

@@ -4,15 +4,20 @@
 
 namespace shardjob::execution {
 
-StartGate::StartGate(WorkerPool& pool) : pool_(pool), thread_([this] { Run(); }) {}
+StartGate::StartGate() : thread_([this] { Run(); }) {}
 
-StartGate::~StartGate() {
+StartGate::~StartGate() { Stop(); }
+
+void StartGate::Stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
     stopping_ = true;
   }
   changed_.notify_one();
   thread_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopped_ = true;
 }
 
 void StartGate::Add(schedule::TimePoint instant, std::chrono::nanoseconds longest,
@@ -20,31 +25,33 @@ void StartGate::Add(schedule::TimePoint instant, std::chrono::nanoseconds longes
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto [batch, made] = batches_.try_emplace(instant);
-    if (made) {
-      auto wait = std::clamp<std::chrono::nanoseconds>(instant - schedule::Clock::now(),
-                                                       std::chrono::nanoseconds(0), longest);
-      batch->second.due =
-          std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::microseconds>(wait);
-      by_due_.emplace(batch->second.due, instant);
-      wake = batch->second.due - kAdmitLead < sleeping_until_;
-    }
-    if (batch->second.admitted_all) {
-      // Late for the batch's admission: admitted on its own, handed over with the batch.
-      if (auto runnable = lane->Admit(std::move(task))) {
-        batch->second.admitted.push_back(std::move(runnable));
+    if (!stopped_) {
+      auto [batch, made] = batches_.try_emplace(BatchKey{instant, longest});
+      if (made) {
+        auto wait = std::clamp<std::chrono::nanoseconds>(instant - schedule::Clock::now(),
+                                                         std::chrono::nanoseconds(0), longest);
+        batch->second.due =
+            std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::microseconds>(wait);
+        by_due_.emplace(batch->second.due, batch->first);
+        wake = batch->second.due - kAdmitLead < sleeping_until_;
       }
-    } else {
-      batch->second.tasks.emplace_back(std::move(lane), std::move(task));
+      if (batch->second.admitted_all) {
+        // Late for the batch's admission: admitted on its own, handed over with the batch.
+        Admit(batch->second, lane, std::move(task));
+      } else {
+        batch->second.tasks.emplace_back(std::move(lane), std::move(task));
+      }
+      if (wake) changed_.notify_one();
+      return;
     }
   }
-  if (wake) changed_.notify_one();
+  lane->Submit(std::move(task));  // the gate is stopped: nothing would hand it over
 }
 
 void StartGate::Run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    std::vector<std::function<void()>> due;
+    std::vector<std::pair<WorkerPool*, std::function<void()>>> due;
     const auto now = std::chrono::steady_clock::now();
     while (!by_due_.empty() && (stopping_ || by_due_.begin()->first <= now)) {
       auto batch = batches_.find(by_due_.begin()->second);
@@ -59,7 +66,7 @@ void StartGate::Run() {
     }
     if (!due.empty()) {
       lock.unlock();
-      pool_.SubmitAll(std::move(due), WorkerPool::Priority::kStart);
+      HandOver(std::move(due));
       lock.lock();
       continue;
     }
@@ -82,11 +89,25 @@ void StartGate::Run() {
 
 void StartGate::AdmitAll(Batch& batch) {
   batch.admitted.reserve(batch.admitted.size() + batch.tasks.size());
-  for (auto& [lane, task] : batch.tasks) {
-    if (auto runnable = lane->Admit(std::move(task))) batch.admitted.push_back(std::move(runnable));
-  }
+  for (auto& [lane, task] : batch.tasks) Admit(batch, lane, std::move(task));
   batch.tasks.clear();
   batch.admitted_all = true;
+}
+
+void StartGate::Admit(Batch& batch, const std::shared_ptr<TaskLane>& lane,
+                      std::function<void()> task) {
+  if (auto runnable = lane->Admit(std::move(task))) {
+    batch.admitted.emplace_back(&lane->pool(), std::move(runnable));
+  }
+}
+
+void StartGate::HandOver(std::vector<std::pair<WorkerPool*, std::function<void()>>> tasks) {
+  // Every lane of a process has the same pool: one SubmitAll, unless tests mix pools.
+  std::map<WorkerPool*, std::vector<std::function<void()>>> by_pool;
+  for (auto& [pool, task] : tasks) by_pool[pool].push_back(std::move(task));
+  for (auto& [pool, pool_tasks] : by_pool) {
+    pool->SubmitAll(std::move(pool_tasks), WorkerPool::Priority::kStart);
+  }
 }
 
 }  // namespace shardjob::execution

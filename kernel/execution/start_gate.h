@@ -22,16 +22,20 @@ namespace shardjob::execution {
 
 class StartGate {
  public:
-  explicit StartGate(WorkerPool& pool);
-  ~StartGate();  // hands what still waits to the pool at once, then joins
+  StartGate();
+  ~StartGate();  // Stop()s
   StartGate(const StartGate&) = delete;
   StartGate& operator=(const StartGate&) = delete;
 
-  // Runs `task` through `lane` when the wall clock reads `instant`, or after `longest`, whichever
-  // is first. The wait is timed on the steady clock from now (rounded up to the microsecond,
-  // never early), so a wall clock stepped back meanwhile cannot hold the task for the step.
+  // Runs `task` through `lane` (and the lane's pool) when the wall clock reads `instant`, or
+  // after `longest`, whichever is first. The wait is timed on the steady clock from now (rounded
+  // up to the microsecond, never early), so a wall clock stepped back meanwhile cannot hold the
+  // task for the step. After Stop(), at once.
   void Add(schedule::TimePoint instant, std::chrono::nanoseconds longest,
            std::shared_ptr<TaskLane> lane, std::function<void()> task);
+  // Hands what waits to the lanes at once and joins the thread. Call it while the pools are
+  // there; tasks they run may still Add (the gate must outlive them).
+  void Stop();
 
  private:
   // A batch's tasks are admitted to their lanes this long before its instant, so that at the
@@ -39,28 +43,34 @@ class StartGate {
   // a full lane holds may then start before the instant: RunTask waits out the rest.
   static constexpr std::chrono::milliseconds kAdmitLead{2};
 
+  // Tasks of one instant and bound: the bound counts from the batch's making, so jobs with
+  // another one wait in a batch of their own.
+  using BatchKey = std::pair<schedule::TimePoint, std::chrono::nanoseconds>;
   struct Batch {
     std::chrono::steady_clock::time_point due;
     std::vector<std::pair<std::shared_ptr<TaskLane>, std::function<void()>>> tasks;
-    std::vector<std::function<void()>> admitted;  // what the lanes let through, for the pool
-    bool admitted_all = false;                    // tasks added from then on are admitted at once
+    // What the lanes let through, for their pools.
+    std::vector<std::pair<WorkerPool*, std::function<void()>>> admitted;
+    bool admitted_all = false;  // tasks added from then on are admitted at once
   };
 
   void Run();
   // REQUIRES: mutex_ held.
   static void AdmitAll(Batch& batch);
+  static void Admit(Batch& batch, const std::shared_ptr<TaskLane>& lane,
+                    std::function<void()> task);
+  static void HandOver(std::vector<std::pair<WorkerPool*, std::function<void()>>> tasks);
 
-  WorkerPool& pool_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  // By the wall-clock instant the tasks wait for; a batch's `due` is worked out when it is made.
-  std::map<schedule::TimePoint, Batch> batches_;
-  std::multimap<std::chrono::steady_clock::time_point, schedule::TimePoint> by_due_;
+  std::map<BatchKey, Batch> batches_;
+  std::multimap<std::chrono::steady_clock::time_point, BatchKey> by_due_;
   // What the thread sleeps until (max: nothing waits); an earlier batch must wake it.
   std::chrono::steady_clock::time_point sleeping_until_ =
       std::chrono::steady_clock::time_point::max();
   bool stopping_ = false;
-  std::thread thread_;  // last
+  bool stopped_ = false;  // the thread is gone: Add hands over at once
+  std::thread thread_;    // last
 };
 
 }  // namespace shardjob::execution

@@ -20,8 +20,19 @@ WorkerPool::~WorkerPool() {
   lock.unlock();
   watcher_.join();
   lock.lock();
-  // What is queued still runs: if the watch could not start a thread for it, start one here.
-  if (threads_ == 0 && QueuedLocked() > 0) StartThreadLocked();
+  // What is queued still runs: if the watch could not start a thread for it, start one here,
+  // or run it on this one when none can be had.
+  if (threads_ == 0 && QueuedLocked() > 0 && !StartThreadLocked()) {
+    while (QueuedLocked() > 0) {
+      auto& queue = starts_.empty() ? others_ : starts_;
+      std::function<void()> task = std::move(queue.front());
+      queue.pop_front();
+      lock.unlock();
+      task();
+      task = nullptr;
+      lock.lock();
+    }
+  }
   exited_.wait(lock, [this] { return threads_ == 0; });
 }
 
@@ -44,14 +55,16 @@ void WorkerPool::SubmitAll(std::vector<std::function<void()>> tasks, Priority pr
 void WorkerPool::WakeForLocked(std::size_t added) {
   // Up to eager_threads_ run at once for the queue: more would only divide the same cores among
   // short tasks (and switch between them). Idle threads are woken first, then new ones started.
-  // Threads beyond that are the stall watch's to wake or start, for threads held by long tasks.
+  // A thread held by a long task and already replaced does not count: its replacement does.
   const std::size_t eager = std::min(eager_threads_, max_threads_);
-  std::size_t running = threads_ - idle_;
-  for (std::size_t woken = 0; woken < std::min(added, idle_) && running < eager; ++woken) {
+  std::size_t running = threads_ - idle_ - replaced_;
+  std::size_t served = 0;
+  for (; served < std::min(added, idle_) && running < eager; ++served, ++running) {
     queued_.notify_one();
-    ++running;
   }
-  while (running < eager && threads_ < eager && StartThreadLocked()) ++running;
+  for (; served < added && running < eager && threads_ < max_threads_; ++served, ++running) {
+    if (!StartThreadLocked()) break;
+  }
   if (!watching_) watch_.notify_one();
 }
 
@@ -103,6 +116,7 @@ void WorkerPool::Work() {
     task();
     task = nullptr;  // destroy captures outside the lock
     lock.lock();
+    if (busy->replaced) --replaced_;
     *busy = Busy{};
   }
   busy_.erase(busy);
@@ -124,7 +138,8 @@ void WorkerPool::WatchForStalls() {
     watching_ = false;
     if (stopping_) break;
     if (taken_ != taken || QueuedLocked() == 0) continue;  // the queue moves
-    // No thread took a task for kStallTime: one more for each thread held that long.
+    // No thread took a task for kStallTime: one more for each thread held that long (an idle
+    // one woken, or a new one).
     const auto held_since = std::chrono::steady_clock::now() - kStallTime;
     std::size_t woken = 0;
     for (Busy& thread : busy_) {
@@ -137,7 +152,10 @@ void WorkerPool::WatchForStalls() {
       }
       ++woken;
       thread.replaced = true;
+      ++replaced_;
     }
+    // Threads left idle by an earlier round (their replacement's work done): the queue is theirs.
+    for (; woken < std::min(idle_, QueuedLocked()); ++woken) queued_.notify_one();
     // Nobody could be started so far (resource limits): nothing would ever run the queue.
     if (threads_ == 0) StartThreadLocked();
   }

@@ -82,7 +82,8 @@ class WorkerPool {
     bool replaced = false;
   };
   std::list<Busy> busy_;
-  std::uint64_t taken_ = 0;  // tasks taken from the queues, ever
+  std::size_t replaced_ = 0;  // threads held by a task and replaced (Busy::replaced)
+  std::uint64_t taken_ = 0;   // tasks taken from the queues, ever
   // REQUIRES: mutex_ held.
   void NoteStartsLocked() {
     if (starts_waiting_.load(std::memory_order_relaxed) == starts_.empty()) {
@@ -110,6 +111,7 @@ class TaskLane : public std::enable_shared_from_this<TaskLane> {
   // For a caller handing many tasks to the pool at once: the pool task that runs `task` when the
   // lane has room now, or nothing (the lane queued it, and runs it when a slot frees).
   std::function<void()> Admit(std::function<void()> task);
+  WorkerPool& pool() const { return pool_; }
 
  private:
   void RunAndContinue(std::function<void()> task);

@@ -53,6 +53,8 @@ std::shared_ptr<schedule::ClockWatch> SteppableClock(const std::atomic<long long
 
 class JobRuntimeTest : public ::testing::Test {
  protected:
+  ~JobRuntimeTest() override { gate_.Stop(); }
+
   std::shared_ptr<JobRuntime> MakeRuntime(config::JobConfig job,
                                           std::shared_ptr<schedule::ClockWatch> clock) {
     job.name = "job";
@@ -86,8 +88,8 @@ class JobRuntimeTest : public ::testing::Test {
   registry::EmbeddedStore store_;
   std::unique_ptr<registry::Registry> session_ = store_.OpenSession();
   std::shared_ptr<spi::ShardingStrategy> strategy_ = std::make_shared<AllToOne>();
+  StartGate gate_;  // outlives the pool, whose tasks may Add to it; stopped before it goes
   WorkerPool pool_{2, milliseconds(1000)};
-  StartGate gate_{pool_};
   TraceDispatcher traces_{nullptr};
   std::shared_ptr<coordination::JobCoordinator> coordinator_;
 };
@@ -172,7 +174,7 @@ class NoteTheStart : public spi::JobExecutor {
     started_at = schedule::Clock::now();
     return spi::Status::Ok();
   }
-  schedule::Clock::time_point started_at;
+  std::atomic<schedule::Clock::time_point> started_at{};
 };
 
 // A one-shard job with `ahead` of claim_ahead running on `executor`, once it holds its shard.
@@ -202,7 +204,7 @@ TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
   }));
   EXPECT_LT(schedule::NowMs(), start) << "not claimed ahead";
   ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_succeeded == 1; }));
-  EXPECT_GE(executor->started_at, start);
+  EXPECT_GE(executor->started_at.load(), start);
   runtime->StopAccepting();
   coordinator_->Stop();
 }
@@ -221,7 +223,7 @@ TEST_F(JobRuntimeTest, ATaskClaimedAheadWhoseClaimIsLostGivesItUpBeforeItsInstan
   ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_released == 1; }));
   EXPECT_LT(schedule::NowMs(), start) << "held until its instant";
   EXPECT_EQ(runtime->Counters().tasks_succeeded, 0u);
-  EXPECT_EQ(executor->started_at, schedule::Clock::time_point{}) << "the job ran";
+  EXPECT_EQ(executor->started_at.load(), schedule::Clock::time_point{}) << "the job ran";
   runtime->StopAccepting();
   coordinator_->Stop();
 }

@@ -128,6 +128,8 @@ class GenerationSource : public spi::ShardSource {
 
 class ShardingModesTest : public ::testing::Test {
  protected:
+  ~ShardingModesTest() override { gate_.Stop(); }
+
   struct Instance {
     std::unique_ptr<registry::Registry> session;
     std::shared_ptr<coordination::JobCoordinator> coordinator;
@@ -190,8 +192,8 @@ class ShardingModesTest : public ::testing::Test {
   coordination::EventLoop loop_;
   registry::EmbeddedStore store_;
   std::shared_ptr<spi::ShardingStrategy> strategy_ = std::make_shared<SplitEvenly>();
+  StartGate gate_;  // outlives the pool, whose tasks may Add to it; stopped before it goes
   WorkerPool pool_{4, milliseconds(1000)};
-  StartGate gate_{pool_};
   TraceDispatcher traces_{nullptr};
   std::vector<std::unique_ptr<Instance>> instances_;
 };

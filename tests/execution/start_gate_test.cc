@@ -22,7 +22,7 @@ using testing::WaitUntil;
 // instant.
 TEST(StartGateTest, TasksWaitForTheirInstantWithoutHoldingThreads) {
   WorkerPool pool(100, std::chrono::seconds(60));
-  StartGate gate(pool);
+  StartGate gate;
   auto lane = std::make_shared<TaskLane>(pool, 100);
   const schedule::TimePoint instant = schedule::NowMs() + milliseconds(300);
   std::mutex mutex;
@@ -45,7 +45,7 @@ TEST(StartGateTest, TasksWaitForTheirInstantWithoutHoldingThreads) {
 // after the claim) holds the task for `longest` at most.
 TEST(StartGateTest, LongestBoundsTheWait) {
   WorkerPool pool(4, std::chrono::seconds(60));
-  StartGate gate(pool);
+  StartGate gate;
   auto lane = std::make_shared<TaskLane>(pool, 1);
   std::atomic<bool> ran{false};
   const auto added = std::chrono::steady_clock::now();
@@ -57,7 +57,7 @@ TEST(StartGateTest, LongestBoundsTheWait) {
 // An earlier instant added after a later one is not held up by it.
 TEST(StartGateTest, AnEarlierInstantAddedLaterRunsFirst) {
   WorkerPool pool(4, std::chrono::seconds(60));
-  StartGate gate(pool);
+  StartGate gate;
   auto lane = std::make_shared<TaskLane>(pool, 4);
   std::atomic<int> late{0}, early{0};
   gate.Add(schedule::NowMs() + std::chrono::hours(1), std::chrono::hours(1), lane, [&] { ++late; });
@@ -69,7 +69,7 @@ TEST(StartGateTest, AnEarlierInstantAddedLaterRunsFirst) {
 // The lane's limit holds for tasks let through together.
 TEST(StartGateTest, ALanesLimitHoldsForTasksOfOneInstant) {
   WorkerPool pool(8, std::chrono::seconds(60));
-  StartGate gate(pool);
+  StartGate gate;
   auto lane = std::make_shared<TaskLane>(pool, 1);
   std::atomic<int> inside{0}, most{0}, done{0};
   const schedule::TimePoint instant = schedule::NowMs() + milliseconds(100);
@@ -95,7 +95,7 @@ TEST(StartGateTest, WhatWaitsRunsWhenTheGateGoes) {
     WorkerPool pool(2, std::chrono::seconds(60));
     auto lane = std::make_shared<TaskLane>(pool, 2);
     {
-      StartGate gate(pool);
+      StartGate gate;
       for (int i = 0; i < 3; ++i) {
         gate.Add(schedule::NowMs() + std::chrono::hours(1), std::chrono::hours(1), lane,
                  [&] { ++ran; });

@@ -1,9 +1,11 @@
 #include "execution/worker_pool.h"
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -110,7 +112,29 @@ TEST(WorkerPoolTest, ABurstOfShortTasksStartsNoThreadPerTask) {
   ASSERT_TRUE(WaitUntil([&] { return done == 5'000; }));
   // Loose on purpose: under a sanitizer a short task can be held up long enough to be taken
   // for a long one now and then.
-  EXPECT_LT(pool.ThreadCount(), 100u);
+  EXPECT_LT(pool.ThreadCount(), std::max(2u, std::thread::hardware_concurrency()) + 50u);
+}
+
+// Threads started beside held ones go idle once their work is done; while the held ones stay
+// held, new work must still wake them (not wait for a held thread, or their idle timeout).
+TEST(WorkerPoolTest, NewWorkWakesIdleThreadsWhileOthersAreHeld) {
+  const int eager = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  Gate gate;
+  {
+    WorkerPool pool(eager + 8, std::chrono::seconds(600));
+    for (int i = 0; i < eager; ++i) pool.Submit([&] { gate.Enter(); });
+    ASSERT_TRUE(WaitUntil([&] { return gate.inside() == eager; }));
+    std::atomic<int> done{0};
+    pool.Submit([&] { ++done; });  // runs beside the held threads, then its thread idles
+    ASSERT_TRUE(WaitUntil([&] { return done == 1; }));
+    // More rounds than held threads: replacing one held thread per round would not do.
+    for (int round = 2; round <= eager + 2; ++round) {
+      pool.Submit([&] { ++done; });
+      ASSERT_TRUE(WaitUntil([&] { return done == round; })) << "round " << round;
+    }
+    EXPECT_LE(pool.ThreadCount(), static_cast<std::size_t>(eager) + 2);
+    gate.Release();
+  }
 }
 
 // Tasks that hold their threads (sleeping, waiting on a request) get threads beside them, up to
