@@ -1,6 +1,10 @@
 #include "execution/worker_pool.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <fstream>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -95,6 +99,7 @@ void WorkerPool::AddCapacity(std::size_t threads) {
 void WorkerPool::Work() {
   std::unique_lock<std::mutex> lock(mutex_);
   auto busy = busy_.emplace(busy_.end());
+  const int tid = static_cast<int>(gettid());
   while (true) {
     if (starts_.empty() && others_.empty()) {
       if (stopping_) break;
@@ -111,7 +116,7 @@ void WorkerPool::Work() {
     queue.pop_front();
     NoteStartsLocked();
     ++taken_;
-    *busy = Busy{std::chrono::steady_clock::now(), false};
+    *busy = Busy{std::chrono::steady_clock::now(), false, tid};
     lock.unlock();
     task();
     task = nullptr;  // destroy captures outside the lock
@@ -144,7 +149,7 @@ void WorkerPool::WatchForStalls() {
     std::size_t woken = 0;
     for (Busy& thread : busy_) {
       if (woken >= QueuedLocked()) break;
-      if (thread.replaced || thread.since > held_since) continue;
+      if (thread.replaced || thread.since > held_since || Runnable(thread.tid)) continue;
       if (woken < idle_) {
         queued_.notify_one();
       } else if (threads_ >= max_threads_ || !StartThreadLocked()) {
@@ -159,6 +164,16 @@ void WorkerPool::WatchForStalls() {
     // Nobody could be started so far (resource limits): nothing would ever run the queue.
     if (threads_ == 0) StartThreadLocked();
   }
+}
+
+bool WorkerPool::Runnable(int tid) {
+  // /proc/self/task/<tid>/stat: "<tid> (<name>) <state> ..."; the name may hold spaces or ')'.
+  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string text;
+  std::getline(stat, text);
+  const std::size_t name_end = text.rfind(')');
+  if (name_end == std::string::npos || name_end + 2 >= text.size()) return false;
+  return text[name_end + 2] == 'R';
 }
 
 void TaskLane::Submit(std::function<void()> task) {

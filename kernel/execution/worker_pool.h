@@ -6,10 +6,10 @@
 // - while work waits, up to one thread per hardware thread runs it (idle threads are woken
 //   first, new ones started);
 // - beyond that, when no thread has taken a task for kStallTime while work waits, one more
-//   thread is woken or started for each thread held by its task that long (a job body that
-//   sleeps, waits on a request, computes), each held thread replaced once, up to the cap.
-//   Threads that go from short task to short task get no company: on a busy machine more
-//   threads would only divide the same cores;
+//   thread is woken or started for each thread held asleep by its task that long (a job body
+//   that sleeps or waits on a request), each held thread replaced once, up to the cap. Threads
+//   that go from short task to short task, or that compute, get no company: on a busy machine
+//   more threads would only divide the same cores;
 // - a thread idle for `idle_timeout` leaves.
 // So a burst of 10,000 short tasks is run by about as many threads as there are cores, not by
 // one thread per task, and long tasks hold the ones behind them up for about kStallTime.
@@ -80,7 +80,11 @@ class WorkerPool {
   struct Busy {
     std::chrono::steady_clock::time_point since = std::chrono::steady_clock::time_point::max();
     bool replaced = false;
+    int tid = 0;  // the kernel's id of the thread, to read its state
   };
+  // A thread runnable (running, or waiting for a core) is slow for want of CPU, which another
+  // thread would only divide; one asleep (a sleep, a request, a lock) is held by its task.
+  static bool Runnable(int tid);
   std::list<Busy> busy_;
   std::size_t replaced_ = 0;  // threads held by a task and replaced (Busy::replaced)
   std::uint64_t taken_ = 0;   // tasks taken from the queues, ever
