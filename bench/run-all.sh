@@ -33,8 +33,10 @@ section() { printf '\n==== %s\n' "$*"; }
 
 if $quick; then
   micro_time=0.05 registry_seconds=3 window=8 idle_seconds=3 fire_seconds=5 many=1000
+  idle_jobs=(100 1000)
 else
   micro_time=0.5 registry_seconds=10 window=30 idle_seconds=10 fire_seconds=30 many=10000
+  idle_jobs=(100 1000 10000)
 fi
 
 section "1. micro benchmarks ($build/bin/micro_bench)"
@@ -49,7 +51,7 @@ section "3b. the same with claim_ahead: 20ms"
 python3 bench/elasticjob/scenario_bench.py --build "$build" --window "$window" --claim-ahead 20
 
 section "4. many jobs on one instance ($build/bin/scale_bench)"
-for jobs in 100 1000 "$many"; do
+for jobs in "${idle_jobs[@]}"; do
   "$build/bin/scale_bench" idle "$jobs" "$idle_seconds" min
 done
 "$build/bin/scale_bench" idle 100 "$idle_seconds" full
