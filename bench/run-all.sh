@@ -13,7 +13,8 @@
 # Figures and what they mean: docs/benchmarks.md. Takes about 15 minutes on 2 cores; --quick runs
 # each part shorter and smaller (a smoke run: its figures are not the documented ones).
 #
-#   bench/run-all.sh [--quick] [build dir, default build-bench]
+#   bench/run-all.sh [--quick] [build dir, default build-bench]     (as root, like README's
+#                                                                   two commands: it installs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,9 +26,11 @@ fi
 build=${1:-build-bench}
 
 scripts/install-deps.sh
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHARDJOB_BUILD_BENCH=ON >/dev/null
+# The tests' targets too: the scenario's job is the fault harness's recorder.
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHARDJOB_BUILD_BENCH=ON \
+  -DSHARDJOB_BUILD_TESTS=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target micro_bench registry_cost_bench scale_bench \
-  skew_bench shardjob
+  skew_bench shardjob shardjob_fault_recorder
 
 section() { printf '\n==== %s\n' "$*"; }
 

@@ -202,9 +202,13 @@ int main(int argc, char** argv) {
         ++fires_outside;
       }
     }
+    if (lateness.empty()) {
+      std::fprintf(stderr, "no fire of the window was recorded in %s: nothing to measure\n",
+                   record.c_str());
+      return 1;
+    }
     std::sort(lateness.begin(), lateness.end());
     auto percentile = [&](double p) {
-      if (lateness.empty()) return 0.0;
       return lateness[std::min(
                  lateness.size() - 1,
                  static_cast<std::size_t>(p * static_cast<double>(lateness.size())))] /

@@ -36,14 +36,14 @@ BENCHMARK_CAPTURE(BM_CronParse, every_second, kEverySecond);
 BENCHMARK_CAPTURE(BM_CronParse, office_hours_every_5_min, kOfficeHoursEveryFiveMinutes);
 BENCHMARK_CAPTURE(BM_CronParse, last_day_of_month, kLastDayOfMonth);
 
-// Instants to ask about: 4096 pseudo-random seconds in 2025 (fixed seed, so every run asks the
-// same questions). Asking from one fixed instant would let the branch predictor and caches learn
-// a single path; the scheduler asks from "now", which lands anywhere in the calendar.
-std::vector<std::chrono::system_clock::time_point> InstantsIn2025() {
-  constexpr std::int64_t kStart = 1735689600;  // 2025-01-01T00:00:00Z
-  constexpr std::int64_t kEnd = 1767225600;    // 2026-01-01T00:00:00Z
-  std::mt19937_64 random(20250101);
-  std::uniform_int_distribution<std::int64_t> second(kStart, kEnd - 1);
+// 4096 pseudo-random whole seconds in [from, to) (epoch seconds), from a fixed seed, so every run
+// asks the same questions. Asking from one fixed instant would let the branch predictor and
+// caches learn a single path; the scheduler asks from "now", which lands anywhere.
+std::vector<std::chrono::system_clock::time_point> RandomInstants(std::int64_t from,
+                                                                  std::int64_t to,
+                                                                  std::uint64_t seed) {
+  std::mt19937_64 random(seed);
+  std::uniform_int_distribution<std::int64_t> second(from, to - 1);
   std::vector<std::chrono::system_clock::time_point> instants(4096);
   for (auto& instant : instants) {
     instant = std::chrono::system_clock::time_point(std::chrono::seconds(second(random)));
@@ -51,18 +51,16 @@ std::vector<std::chrono::system_clock::time_point> InstantsIn2025() {
   return instants;
 }
 
-// Instants on the evening before America/New_York's spring-forward (2025-03-09, 02:00 EST ->
-// 03:00 EDT): from 2025-03-08T22:00-05:00 to just before 02:00, so every call crosses the gap.
+// Anywhere in 2025: 2025-01-01T00:00:00Z to 2026-01-01T00:00:00Z.
+std::vector<std::chrono::system_clock::time_point> InstantsIn2025() {
+  return RandomInstants(1735689600, 1767225600, 20250101);
+}
+
+// The evening before America/New_York's spring-forward (2025-03-09, 02:00 EST -> 03:00 EDT):
+// from 2025-03-08T22:00 EST (03:00Z) to just before 02:00 EST (07:00Z), so every call crosses
+// the gap.
 std::vector<std::chrono::system_clock::time_point> InstantsBeforeSpringForward() {
-  constexpr std::int64_t kStart = 1741489200;  // 2025-03-09T03:00:00Z = 2025-03-08T22:00 EST
-  constexpr std::int64_t kEnd = 1741503600;    // 2025-03-09T07:00:00Z = 02:00 EST, the jump
-  std::mt19937_64 random(20250309);
-  std::uniform_int_distribution<std::int64_t> second(kStart, kEnd - 1);
-  std::vector<std::chrono::system_clock::time_point> instants(4096);
-  for (auto& instant : instants) {
-    instant = std::chrono::system_clock::time_point(std::chrono::seconds(second(random)));
-  }
-  return instants;
+  return RandomInstants(1741489200, 1741503600, 20250309);
 }
 
 void RunNextFire(benchmark::State& state, const char* expression, const char* zone_name,
@@ -90,8 +88,8 @@ BENCHMARK_CAPTURE(BM_CronNextFire, every_second_utc, kEverySecond, "UTC");
 BENCHMARK_CAPTURE(BM_CronNextFire, office_hours_every_5_min_utc, kOfficeHoursEveryFiveMinutes,
                   "UTC");
 BENCHMARK_CAPTURE(BM_CronNextFire, last_day_of_month_utc, kLastDayOfMonth, "UTC");
-BENCHMARK_CAPTURE(BM_CronNextFire, office_hours_every_5_min_new_york,
-                  kOfficeHoursEveryFiveMinutes, "America/New_York");
+BENCHMARK_CAPTURE(BM_CronNextFire, office_hours_every_5_min_new_york, kOfficeHoursEveryFiveMinutes,
+                  "America/New_York");
 
 void BM_CronNextFireAcrossSpringForward(benchmark::State& state, const char* expression,
                                         const char* zone_name) {

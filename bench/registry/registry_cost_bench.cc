@@ -91,7 +91,11 @@ int main(int argc, char** argv) {
                       "ms\n    props: {record.file: " + lateness + "}\n");
       auto instance = shardjob::Instance::Start(config);
       // Warm up: the first fires read the shard states the instance has not written yet.
-      shardjob::testing::WaitUntil([&] { return Fires(*instance) >= 3; });
+      if (!shardjob::testing::WaitUntil([&] { return Fires(*instance) >= 3; })) {
+        std::fprintf(stderr, "%d shards, claim_ahead %d ms: fewer than 3 fires in 10 s\n", shards,
+                     ahead_ms);
+        return 1;
+      }
       std::uint64_t fires_before = Fires(*instance);
       std::size_t warm_up_tasks = ReadLateness(lateness).size();
       std::uint64_t requests_before = instance->RegistryRequests();

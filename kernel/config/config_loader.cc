@@ -224,7 +224,7 @@ TracingConfig ParseTracing(const Value& value) {
 
 // ---- jobs ----
 
-constexpr std::array<std::string_view, 39> kJobKeys = {
+constexpr auto kJobKeys = std::to_array<std::string_view>({
     "name",
     "class",
     "type",
@@ -264,7 +264,7 @@ constexpr std::array<std::string_view, 39> kJobKeys = {
     "overwrite",
     "label",
     "props",
-};
+});
 
 // ElasticJob's CPU pool size: twice the processors (hardware_concurrency() is 0 when unknown).
 int CpuThreads() { return 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }

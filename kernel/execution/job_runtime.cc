@@ -621,6 +621,10 @@ void JobRuntime::StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task)
       if (!task->claim_lost || !task->at_gate.exchange(false)) return;
     }
   }
+  StartNow(std::move(run), std::move(task));
+}
+
+void JobRuntime::StartNow(std::shared_ptr<Run> run, std::shared_ptr<Task> task) {
   run->setup->lane->Submit([self = shared_from_this(), run, task] { self->RunTask(run, task); });
 }
 
@@ -1550,10 +1554,7 @@ void JobRuntime::CancelAllLocked() {
       task->claim_lost = true;
       task->cancellation->Cancel();
       // A task waiting for its instant starts now, to see the flag and give its claim up.
-      if (task->at_gate.exchange(false)) {
-        run->setup->lane->Submit(
-            [self = shared_from_this(), run = run, task = task] { self->RunTask(run, task); });
-      }
+      if (task->at_gate.exchange(false)) StartNow(run, task);
     }
   }
 }

@@ -250,6 +250,8 @@ class JobRuntime : public std::enable_shared_from_this<JobRuntime> {
   // The parts of a task's context that hold for every attempt: names, item, page, parameters.
   spi::ShardingContext ContextOf(const Run& run, int item) const;
   void StartTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
+  // Through the job's lane, not waiting for any instant.
+  void StartNow(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
   void RunTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task);
   // After an attempt: histograms, the trace, a retry or FinishTask.
   void EndTask(std::shared_ptr<Run> run, std::shared_ptr<Task> task, TaskEnd& end);

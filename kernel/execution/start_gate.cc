@@ -56,11 +56,7 @@ void StartGate::Run() {
     while (!by_due_.empty() && (stopping_ || by_due_.begin()->first <= now)) {
       auto batch = batches_.find(by_due_.begin()->second);
       AdmitAll(batch->second);
-      if (due.empty()) {
-        due = std::move(batch->second.admitted);
-      } else {
-        for (auto& task : batch->second.admitted) due.push_back(std::move(task));
-      }
+      for (auto& task : batch->second.admitted) due.push_back(std::move(task));
       batches_.erase(batch);
       by_due_.erase(by_due_.begin());
     }

@@ -28,9 +28,7 @@ WorkerPool::~WorkerPool() {
   // or run it on this one when none can be had.
   if (threads_ == 0 && QueuedLocked() > 0 && !StartThreadLocked()) {
     while (QueuedLocked() > 0) {
-      auto& queue = starts_.empty() ? others_ : starts_;
-      std::function<void()> task = std::move(queue.front());
-      queue.pop_front();
+      std::function<void()> task = TakeLocked();
       lock.unlock();
       task();
       task = nullptr;
@@ -96,6 +94,15 @@ void WorkerPool::AddCapacity(std::size_t threads) {
   max_threads_ += threads;
 }
 
+std::function<void()> WorkerPool::TakeLocked() {
+  auto& queue = starts_.empty() ? others_ : starts_;
+  std::function<void()> task = std::move(queue.front());
+  queue.pop_front();
+  NoteStartsLocked();
+  ++taken_;
+  return task;
+}
+
 void WorkerPool::Work() {
   std::unique_lock<std::mutex> lock(mutex_);
   auto busy = busy_.emplace(busy_.end());
@@ -111,11 +118,7 @@ void WorkerPool::Work() {
       if (!woke) break;  // idle too long
       continue;
     }
-    auto& queue = starts_.empty() ? others_ : starts_;
-    std::function<void()> task = std::move(queue.front());
-    queue.pop_front();
-    NoteStartsLocked();
-    ++taken_;
+    std::function<void()> task = TakeLocked();
     *busy = Busy{std::chrono::steady_clock::now(), false, tid};
     lock.unlock();
     task();

@@ -60,6 +60,8 @@ class WorkerPool {
   // REQUIRES: mutex_ held. False when no thread could be started.
   bool StartThreadLocked();
   std::size_t QueuedLocked() const { return starts_.size() + others_.size(); }
+  // REQUIRES: mutex_ held, something queued. The next task: starts first.
+  std::function<void()> TakeLocked();
   void Work();
   void WatchForStalls();
 

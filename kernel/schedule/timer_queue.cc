@@ -38,7 +38,6 @@ class TimerQueue::Impl {
       if (old != entries_.end()) {
         old->second->timer.cancel();
         entry->last_handed = old->second->last_handed;
-        entry->last_handed_ahead = old->second->last_handed_ahead;
       }
       entries_[job_name] = entry;
       Arm(entry, NowMs());
@@ -92,8 +91,11 @@ class TimerQueue::Impl {
     std::shared_ptr<const Schedule> schedule;
     std::chrono::milliseconds jitter{0};
     std::chrono::milliseconds ahead{0};
-    TimePoint last_handed{};                         // the instant of the last fire handed over
-    std::chrono::milliseconds last_handed_ahead{0};  // how far ahead of its start it was
+    // The last fire handed over: its instant, and how far ahead of its start it went.
+    struct Handed {
+      TimePoint instant{};
+      std::chrono::milliseconds ahead{0};
+    } last_handed;
     FireHandler handler;
     asio::system_timer timer;
   };
@@ -103,8 +105,10 @@ class TimerQueue::Impl {
     // Re-armed (a config change, the clock back) between handing a fire over ahead and its
     // instant: that instant is not handed over again. A clock stepped back further than that
     // re-arms from the new time, as without `ahead`.
-    if (entry->last_handed >= after && entry->last_handed - after <= entry->last_handed_ahead) {
-      after = entry->last_handed;
+    const Entry::Handed& handed = entry->last_handed;
+    if (handed.ahead.count() > 0 && handed.instant >= after &&
+        handed.instant - after <= handed.ahead) {
+      after = handed.instant;
     }
     std::optional<TimePoint> next = entry->schedule->NextAfter(after);
     if (!next) {
@@ -122,8 +126,7 @@ class TimerQueue::Impl {
         [this, weak, scheduled, start, jitter, ahead](const boost::system::error_code& error) {
           std::shared_ptr<Entry> live = weak.lock();
           if (error || !live || stopped_) return;  // cancelled: removed, replaced or stopping
-          live->last_handed = scheduled;
-          live->last_handed_ahead = ahead;
+          live->last_handed = {scheduled, ahead};
           Fire fire{live->job_name, scheduled, std::to_string(scheduled.time_since_epoch().count()),
                     ahead.count() > 0 ? start : TimePoint{}};
           // Arm before handing the fire over, so a slow handler never delays the next fire. The

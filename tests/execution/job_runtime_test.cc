@@ -82,6 +82,17 @@ class JobRuntimeTest : public ::testing::Test {
 
   std::shared_ptr<JobRuntime> StartClaimingAhead(milliseconds ahead,
                                                  std::shared_ptr<spi::JobExecutor> executor);
+  // Hands `runtime` a fire of shard 0 due at `start`; true once its claim is in the registry.
+  bool FireAndAwaitTheClaim(JobRuntime& runtime, schedule::TimePoint start,
+                            const std::string& fire_id) {
+    runtime.OnFire(schedule::Fire{"job", start, fire_id, start},
+                   spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
+    auto observer = store_.OpenSession();
+    return WaitUntil([&] {
+      return observer->Exists("/test/jobs/job/shards/0/lease", nullptr, nullptr) ==
+             registry::Code::kOk;
+    });
+  }
 
   // Destroyed in reverse: the loop outlives the store whose watches post to it.
   coordination::EventLoop loop_;
@@ -195,13 +206,7 @@ TEST_F(JobRuntimeTest, AFireHandedOverAheadIsClaimedAtOnceAndStartsOnTime) {
   auto executor = std::make_shared<NoteTheStart>();
   auto runtime = StartClaimingAhead(milliseconds(500), executor);
   const schedule::TimePoint start = schedule::NowMs() + milliseconds(400);
-  runtime->OnFire(schedule::Fire{"job", start, "ahead-1", start},
-                  spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
-  auto observer = store_.OpenSession();
-  ASSERT_TRUE(WaitUntil([&] {
-    return observer->Exists("/test/jobs/job/shards/0/lease", nullptr, nullptr) ==
-           registry::Code::kOk;
-  }));
+  ASSERT_TRUE(FireAndAwaitTheClaim(*runtime, start, "ahead-1"));
   EXPECT_LT(schedule::NowMs(), start) << "not claimed ahead";
   ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_succeeded == 1; }));
   EXPECT_GE(executor->started_at.load(), start);
@@ -216,9 +221,7 @@ TEST_F(JobRuntimeTest, ATaskClaimedAheadWhoseClaimIsLostGivesItUpBeforeItsInstan
   // The runtime is given it directly: no config bounds.
   auto runtime = StartClaimingAhead(milliseconds(5000), executor);
   const schedule::TimePoint start = schedule::NowMs() + milliseconds(3000);
-  runtime->OnFire(schedule::Fire{"job", start, "ahead-2", start},
-                  spi::ExecutionSource::kNormalTrigger, std::vector<int>{0});
-  ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().fires == 1; }));
+  ASSERT_TRUE(FireAndAwaitTheClaim(*runtime, start, "ahead-2"));
   runtime->OnClaimsLost();
   ASSERT_TRUE(WaitUntil([&] { return runtime->Counters().tasks_released == 1; }));
   EXPECT_LT(schedule::NowMs(), start) << "held until its instant";

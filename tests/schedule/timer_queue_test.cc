@@ -134,8 +134,14 @@ TEST(TimerQueueTest, ReArmingBetweenAHandOverAndItsInstantHandsNothingOverTwice)
   ASSERT_TRUE(WaitUntil([&] { return recorder.count() >= 4; }));
   timers.Stop();
   std::set<std::string> ids;
-  for (const Fire& fire : recorder.fires()) {
-    EXPECT_TRUE(ids.insert(fire.fire_id).second) << "fire " << fire.fire_id << " handed over twice";
+  const std::vector<Fire> fires = recorder.fires();
+  for (std::size_t i = 0; i < fires.size(); ++i) {
+    EXPECT_TRUE(ids.insert(fires[i].fire_id).second)
+        << "fire " << fires[i].fire_id << " handed over twice";
+    // ... and none skipped by the guard against it.
+    if (i > 0) {
+      EXPECT_EQ((fires[i].scheduled - fires[i - 1].scheduled).count(), 400);
+    }
   }
 }
 
